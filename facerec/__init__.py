@@ -1,0 +1,40 @@
+"""facerec: face detection, alignment, embedding, verification and identification.
+
+>>> import facerec  # doctest: +SKIP
+>>> facerec.FaceRecognizer().verify("a.jpg", "b.jpg").same_person  # doctest: +SKIP
+True
+"""
+
+from facerec.detection import Face, FaceDetector
+from facerec.errors import (
+    FaceRecError,
+    ImageReadError,
+    ImageTooLargeError,
+    MultipleFacesError,
+    NoFaceError,
+    UnknownModelError,
+    WeightsNotFoundError,
+)
+from facerec.io import load_image
+from facerec.models import get_model, list_models
+from facerec.recognizer import FaceEmbedding, FaceRecognizer, VerifyResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Face",
+    "FaceDetector",
+    "FaceEmbedding",
+    "FaceRecError",
+    "FaceRecognizer",
+    "ImageReadError",
+    "ImageTooLargeError",
+    "MultipleFacesError",
+    "NoFaceError",
+    "UnknownModelError",
+    "VerifyResult",
+    "WeightsNotFoundError",
+    "get_model",
+    "list_models",
+    "load_image",
+]

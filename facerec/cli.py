@@ -1,0 +1,157 @@
+"""The ``facerec`` command line. One function per command; errors become one line on stderr."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from facerec.errors import FaceRecError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class FaceRecGroup(click.Group):
+    """A click group that reports facerec's own errors without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _user_errors() as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from enrollment.errors import GalleryError
+    from index.errors import VectorIndexError
+
+    return (FaceRecError, GalleryError, VectorIndexError)
+
+
+def model_options(command: Callable) -> Callable:
+    """--model, --tag, --weights and --no-flip, shared by every command that embeds faces."""
+    options = [
+        click.option("--model", default="mobilefacenet", show_default=True, envvar="FACEREC_MODEL",
+                     help="Embedding model (see `facerec models`)."),
+        click.option("--tag", default=None, help="Weights of the model (default: the model's default)."),
+        click.option("--weights", type=click.Path(dir_okay=False), default=None,
+                     help="Path to the weights file (default: FACEREC_WEIGHTS_DIR, cache, download)."),
+        click.option("--no-flip", is_flag=True, help="Skip flip test-time augmentation (faster, less accurate)."),
+    ]
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
+def make_recognizer(model: str, tag: str | None, weights: str | None, no_flip: bool, **kwargs: Any):
+    from facerec.recognizer import FaceRecognizer
+
+    return FaceRecognizer(model, tag=tag, weights=weights, flip=not no_flip, **kwargs)
+
+
+def emit(data: dict[str, Any]) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group(cls=FaceRecGroup, context_settings=CONTEXT)
+@click.version_option(package_name="facerec")
+def main() -> None:
+    """Face verification and one-shot face recognition."""
+
+
+@main.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def models_command(as_json: bool) -> None:
+    """List the embedding models and their weights."""
+    from facerec.models import _REGISTRY
+
+    rows = [
+        {"model": spec.name, "tag": w.tag, "default": tag == spec.default, "embedding_size": w.embedding_size,
+         "input": w.alignment.size, "threshold": w.threshold, "file": w.filename, "url": w.url}
+        for spec in _REGISTRY.values() for tag, w in spec.weights.items()
+    ]
+    if as_json:
+        emit({"models": rows})
+        return
+    for row in rows:
+        star = "*" if row["default"] else " "
+        click.echo(f"{star} {row['model']}:{row['tag']:<14} {row['embedding_size']:>4}-d  "
+                   f"{row['input']}px  threshold {row['threshold']:.3f}  {row['url']}")
+
+
+@main.command("verify")
+@click.argument("image_a", type=click.Path())
+@click.argument("image_b", type=click.Path())
+@model_options
+@click.option("--threshold", type=float, default=None, help="Cosine similarity threshold (default: calibrated).")
+@click.option("--require-single", is_flag=True, help="Fail when a photo shows more than one face.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def verify_command(image_a: str, image_b: str, model: str, tag: str | None, weights: str | None,
+                   no_flip: bool, threshold: float | None, require_single: bool, as_json: bool) -> None:
+    """Say whether IMAGE_A and IMAGE_B show the same person (exit 0 either way)."""
+    recognizer = make_recognizer(model, tag, weights, no_flip, threshold=threshold)
+    result = recognizer.verify(image_a, image_b, require_single=require_single)
+    if as_json:
+        emit({"image_a": image_a, "image_b": image_b, "model": recognizer.model_key, **result.to_dict()})
+        return
+    for name, count in ((image_a, result.faces_a), (image_b, result.faces_b)):
+        if count > 1:
+            click.echo(f"note: {count} faces in {name}; using the largest", err=True)
+    verdict = "same person" if result.same_person else "different people"
+    click.echo(f"similarity {result.similarity:.4f}  threshold {result.threshold:.4f}  -> {verdict}")
+
+
+@main.group("eval", cls=FaceRecGroup)
+def eval_group() -> None:
+    """Measure accuracy on standard protocols."""
+
+
+@eval_group.command("pairs")
+@click.option("--pairs", "pairs_file", required=True, type=click.Path(), help="A file in LFW pairs.txt format.")
+@click.option("--root", required=True, type=click.Path(), help="Folder holding Name/Name_NNNN.jpg.")
+@model_options
+@click.option("--select", type=click.Choice(["center", "largest"]), default="center", show_default=True,
+              help="Which face to use when a photo has several (LFW photos are centred on the subject).")
+@click.option("--roc", "roc_png", type=click.Path(dir_okay=False), default="roc.png", show_default=True,
+              help="Where to save the ROC curve PNG.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Embedding cache folder (default: the user cache).")
+@click.option("--no-cache", is_flag=True, help="Recompute every embedding.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, weights: str | None,
+                       no_flip: bool, select: str, roc_png: str, cache_dir: str | None, no_cache: bool,
+                       as_json: bool) -> None:
+    """LFW View 2 protocol: mean accuracy over folds (threshold from the other folds), AUC, EER, TAR@FAR."""
+    from platformdirs import user_cache_dir
+
+    from facerec.evaluation.pairs import evaluate_pairs, read_pairs, save_roc_png
+
+    pairs = read_pairs(pairs_file, root)
+    recognizer = make_recognizer(model, tag, weights, no_flip)
+    cache = None if no_cache else Path(cache_dir or Path(user_cache_dir("facerec")) / "eval")
+    report = evaluate_pairs(recognizer, pairs, select=select, cache_dir=cache, progress=not as_json)
+    save_roc_png(report, Path(roc_png))
+    if as_json:
+        emit({**report.to_dict(), "roc_png": roc_png})
+        return
+    click.echo(f"model            {report.model}")
+    click.echo(f"pairs / images   {report.pairs} / {report.images}  (no face detected: {report.no_face}, "
+               "scored with a fallback crop)")
+    folds = "  ".join(f"{a:.2%}" for a in report.fold_accuracies)
+    click.echo(f"accuracy         {report.accuracy:.2%} +- {report.accuracy_std:.2%}  (folds: {folds})")
+    click.echo(f"ROC AUC          {report.auc:.4f}")
+    click.echo(f"EER              {report.eer:.2%}")
+    for far, tar in report.tar_at_far.items():
+        click.echo(f"TAR @ FAR={far:<5} {tar:.2%}")
+    click.echo(f"best threshold   {report.best_threshold_all:.4f} (all pairs; per fold: "
+               f"{', '.join(f'{t:.3f}' for t in report.fold_thresholds)})")
+    click.echo(f"ROC curve        {roc_png}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Evaluation protocols (LFW-style pairs) and their metrics."""

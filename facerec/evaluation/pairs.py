@@ -1,0 +1,232 @@
+"""The LFW View 2 pairs protocol for any file in the ``pairs.txt`` format.
+
+The header is ``<folds> <pairs per class>``; each fold is that many matched lines
+(``name i j``) followed by as many mismatched lines (``name1 i name2 j``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from facerec.errors import DatasetError
+from facerec.evaluation.metrics import Roc, best_threshold, fold_accuracy, roc_curve, tar_at_far
+
+if TYPE_CHECKING:
+    from facerec.recognizer import FaceRecognizer
+
+__all__ = [
+    "Pair", "read_pairs", "PairsReport", "evaluate_scores", "evaluate_pairs", "EmbeddingCache", "save_roc_png",
+]
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: Path
+    b: Path
+    same: bool
+    fold: int
+
+
+def read_pairs(pairs_file: str | Path, root: str | Path) -> list[Pair]:
+    """Parse ``pairs_file``; image paths are ``root/Name/Name_NNNN.jpg``."""
+    pairs_file, root = Path(pairs_file), Path(root)
+    if not pairs_file.is_file():
+        raise DatasetError(f"pairs file {pairs_file} does not exist")
+    if not root.is_dir():
+        raise DatasetError(f"image folder {root} does not exist")
+    lines = [line.split() for line in pairs_file.read_text().splitlines() if line.strip()]
+    try:
+        folds, per_class = int(lines[0][0]), int(lines[0][1])
+    except (IndexError, ValueError):
+        raise DatasetError(f"{pairs_file}: the first line must be '<folds> <pairs per class>'") from None
+    body = lines[1:]
+    if len(body) != folds * per_class * 2:
+        raise DatasetError(f"{pairs_file}: expected {folds * per_class * 2} pairs, found {len(body)}")
+
+    def image(name: str, number: str) -> Path:
+        return root / name / f"{name}_{int(number):04d}.jpg"
+
+    pairs = []
+    for index, parts in enumerate(body, start=2):
+        fold = (index - 2) // (2 * per_class)
+        if len(parts) == 3:
+            pairs.append(Pair(image(parts[0], parts[1]), image(parts[0], parts[2]), True, fold))
+        elif len(parts) == 4:
+            pairs.append(Pair(image(parts[0], parts[1]), image(parts[2], parts[3]), False, fold))
+        else:
+            raise DatasetError(f"{pairs_file}:{index}: expected 3 or 4 fields, got {len(parts)}")
+    missing = sorted({str(p) for pair in pairs for p in (pair.a, pair.b) if not p.is_file()})
+    if missing:
+        raise DatasetError(f"{len(missing)} images named in {pairs_file} are missing, e.g. {missing[0]}")
+    return pairs
+
+
+@dataclass(frozen=True)
+class PairsReport:
+    """What ``facerec eval pairs`` reports."""
+
+    model: str
+    pairs: int
+    images: int
+    no_face: int
+    fold_accuracies: list[float]
+    fold_thresholds: list[float]
+    auc: float
+    eer: float
+    tar_at_far: dict[str, float]
+    best_threshold_all: float
+    roc: Roc = field(repr=False, compare=False)
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean(self.fold_accuracies))
+
+    @property
+    def accuracy_std(self) -> float:
+        return float(np.std(self.fold_accuracies))
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "pairs": self.pairs,
+            "images": self.images,
+            "images_without_detected_face": self.no_face,
+            "mean_accuracy": self.accuracy,
+            "accuracy_std": self.accuracy_std,
+            "fold_accuracies": self.fold_accuracies,
+            "fold_thresholds": self.fold_thresholds,
+            "roc_auc": self.auc,
+            "eer": self.eer,
+            "tar_at_far": self.tar_at_far,
+            "best_threshold_all_pairs": self.best_threshold_all,
+        }
+
+
+def evaluate_scores(
+    scores: np.ndarray, pairs: Sequence[Pair], *, model: str, images: int, no_face: int
+) -> PairsReport:
+    """Cross-fold accuracy and ROC figures for one similarity score per pair."""
+    same = np.array([p.same for p in pairs])
+    folds = np.array([p.fold for p in pairs])
+    per_fold = fold_accuracy(scores, same, folds)
+    roc = roc_curve(scores, same)
+    return PairsReport(
+        model=model,
+        pairs=len(pairs),
+        images=images,
+        no_face=no_face,
+        fold_accuracies=[r.accuracy for r in per_fold],
+        fold_thresholds=[r.threshold for r in per_fold],
+        auc=roc.auc,
+        eer=roc.eer,
+        tar_at_far={"1e-2": tar_at_far(roc, 1e-2), "1e-3": tar_at_far(roc, 1e-3)},
+        best_threshold_all=best_threshold(scores, same),
+        roc=roc,
+    )
+
+
+class EmbeddingCache:
+    """Embeddings of image files, keyed by model, settings and each file's path, size and mtime.
+
+    Stored as one ``.npz`` written atomically, so an interrupted run loses nothing.
+    """
+
+    def __init__(self, directory: Path, settings: str) -> None:
+        digest = hashlib.sha256(settings.encode()).hexdigest()[:16]
+        self.path = directory / f"embeddings-{digest}.npz"
+        self.entries: dict[str, tuple[np.ndarray, bool]] = {}
+        if self.path.is_file():
+            try:
+                with np.load(self.path) as data:
+                    keys = json.loads(str(data["keys"]))
+                    for key, vector, found in zip(keys, data["vectors"], data["detected"]):
+                        self.entries[key] = (vector, bool(found))
+            except (OSError, ValueError, KeyError):
+                self.entries = {}  # a damaged cache is rebuilt, never trusted
+
+    @staticmethod
+    def key(path: Path) -> str:
+        stat = path.stat()
+        return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = list(self.entries)
+        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        np.savez(
+            tmp,
+            keys=np.array(json.dumps(keys)),
+            vectors=np.stack([self.entries[k][0] for k in keys]) if keys else np.zeros((0, 0)),
+            detected=np.array([self.entries[k][1] for k in keys], dtype=bool),
+        )
+        os.replace(tmp, self.path)
+
+
+def save_roc_png(report: PairsReport, path: Path) -> None:
+    """Save the ROC (log-scale FAR) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
+    far = np.clip(report.roc.far, 1e-4, 1)
+    ax.plot(far, report.roc.tar, label=f"{report.model} (AUC {report.auc:.4f})")
+    ax.set_xscale("log")
+    ax.set_xlim(1e-3, 1)
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("true accept rate")
+    ax.set_title(f"ROC, {report.pairs} pairs, accuracy {report.accuracy:.2%}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def evaluate_pairs(
+    recognizer: FaceRecognizer,
+    pairs: Sequence[Pair],
+    *,
+    select: str = "center",
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> PairsReport:
+    """Embed every image of ``pairs`` (cached), score each pair by cosine similarity, report.
+
+    Images with no detected face are scored from a fallback crop and counted, never dropped.
+    """
+    images = sorted({p for pair in pairs for p in (pair.a, pair.b)})
+    settings = f"{recognizer.model_key}|flip={recognizer.flip}|select={select}|v1"
+    cache = EmbeddingCache(cache_dir, settings) if cache_dir else None
+    keys = [EmbeddingCache.key(path) for path in images]
+    todo = [i for i, key in enumerate(keys) if cache is None or key not in cache.entries]
+    vectors: dict[Path, np.ndarray] = {}
+    detected: dict[Path, bool] = {}
+    for start in range(0, len(todo), 512):  # save the cache every 512 images
+        chunk = todo[start : start + 512]
+        result = recognizer.embed_images(
+            [images[i] for i in chunk], select=select, fallback=True, progress=progress
+        )
+        for i, vector, found in zip(chunk, result.embeddings, result.detected):
+            if cache is not None:
+                cache.entries[keys[i]] = (vector, bool(found))
+            vectors[images[i]], detected[images[i]] = vector, bool(found)
+        if cache is not None:
+            cache.save()
+    if cache is not None:
+        for path, key in zip(images, keys):
+            vectors[path], detected[path] = cache.entries[key]
+    scores = np.array([float(np.dot(vectors[p.a], vectors[p.b])) for p in pairs])
+    return evaluate_scores(
+        scores, pairs, model=recognizer.model_key, images=len(images),
+        no_face=sum(not detected[p] for p in images),
+    )

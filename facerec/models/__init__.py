@@ -1,0 +1,140 @@
+"""The model registry: ``get_model(name)`` and ``list_models()``.
+
+Each model has weights entries (:class:`~facerec.models.weights.Weights`) carrying URL,
+sha256, alignment, normalisation, embedding size and a calibrated threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from facerec.alignment import Alignment
+from facerec.embedding import FaceEmbedder
+from facerec.errors import UnknownModelError
+from facerec.models.inception_resnet import inception_resnet_v1
+from facerec.models.mobilefacenet import mobilefacenet
+from facerec.models.weights import IMAGENET_MEAN, IMAGENET_STD, Weights, resolve_weights
+
+__all__ = ["ModelSpec", "Weights", "get_model", "get_weights", "list_models", "register_model"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: how to build it and which weights it has."""
+
+    name: str
+    build: Callable[[Weights], nn.Module]
+    weights: dict[str, Weights]
+    default: str
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> None:
+    _REGISTRY[spec.name] = spec
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`get_model`, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_weights(name: str, tag: str | None = None) -> Weights:
+    """The weights entry ``tag`` (default: the model's default) of model ``name``."""
+    spec = _spec(name)
+    tag = tag or spec.default
+    if tag not in spec.weights:
+        raise UnknownModelError(f"model {name!r} has no weights {tag!r}; known: {', '.join(spec.weights)}")
+    return spec.weights[tag]
+
+
+def get_model(
+    name: str = "mobilefacenet", *, tag: str | None = None, weights_path: str | Path | None = None,
+    pretrained: bool = True,
+) -> FaceEmbedder:
+    """Build model ``name`` with its weights loaded, ready to embed aligned faces.
+
+    >>> model = get_model("mobilefacenet")  # doctest: +SKIP
+    >>> model.weights.embedding_size  # doctest: +SKIP
+    128
+    """
+    entry = get_weights(name, tag)
+    net = _spec(name).build(entry)
+    if pretrained:
+        path = resolve_weights(entry, weights_path)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(state, strict=True)
+    return FaceEmbedder(net, entry).eval()
+
+
+def _spec(name: str) -> ModelSpec:
+    if name not in _REGISTRY:
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    return _REGISTRY[name]
+
+
+_FOAMLIU = "https://github.com/foamliu/MobileFaceNet/raw/a6cc9032a659b615f477833e1a70b5e7931bcccc/weights"
+_FACENET_PT = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9"
+_FACENET_STD = (0.5, 0.5, 0.5), (128 / 255, 128 / 255, 128 / 255)  # (x - 127.5) / 128
+
+register_model(
+    ModelSpec(
+        name="mobilefacenet",
+        build=lambda w: mobilefacenet(embedding_size=w.embedding_size),
+        default="foamliu",
+        weights={
+            "foamliu": Weights(
+                model="mobilefacenet",
+                tag="foamliu",
+                filename="mobilefacenet.pt",
+                url=f"{_FOAMLIU}/mobilefacenet.pt",
+                sha256="90a00ba1d8b0b688af3deb731ed53dca582e6106805d1bc3cfdef55f570493f4",
+                alignment=Alignment(size=112, method="landmarks"),
+                mean=IMAGENET_MEAN,
+                std=IMAGENET_STD,
+                embedding_size=128,
+                # Cosine threshold with the best accuracy over all 3,000 pairs of LFW View 2
+                # folds 1-5 (grayscale), flip TTA on: `facerec eval pairs --pairs
+                # ../shared/data/lfw_dev/pairs_dev.txt --root ../shared/data/lfw_dev/images`.
+                threshold=0.251,
+                note="foamliu/MobileFaceNet, trained on MS1M (ArcFace loss); published LFW 99.48%",
+            )
+        },
+    )
+)
+
+register_model(
+    ModelSpec(
+        name="inception_resnet_v1",
+        build=lambda w: inception_resnet_v1(num_classes={"vggface2": 8631, "casia-webface": 10575}[w.tag]),
+        default="vggface2",
+        weights={
+            tag: Weights(
+                model="inception_resnet_v1",
+                tag=tag,
+                filename=filename,
+                url=f"{_FACENET_PT}/{filename}",
+                sha256=None,
+                alignment=Alignment(size=160, method="box", margin=0.0),
+                mean=_FACENET_STD[0],
+                std=_FACENET_STD[1],
+                embedding_size=512,
+                # Not calibrated here (the weights are not available offline): the LFW
+                # distance threshold 1.1 that facenet (davidsandberg) reports, as cosine
+                # similarity 1 - 1.1**2 / 2. Calibrate with `facerec eval pairs`.
+                threshold=0.395,
+                note=f"facenet-pytorch InceptionResnetV1 trained on {tag}",
+            )
+            for tag, filename in (
+                ("vggface2", "20180402-114759-vggface2.pt"),
+                ("casia-webface", "20180408-102900-casia-webface.pt"),
+            )
+        },
+    )
+)

@@ -1,0 +1,119 @@
+"""Weights entries and how a weights file is found: explicit path, ``FACEREC_WEIGHTS_DIR``,
+the user cache, then a checked download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+from facerec.alignment import Alignment
+from facerec.errors import WeightsHashError, WeightsNotFoundError
+
+__all__ = ["Weights", "weights_cache_dir", "resolve_weights", "sha256_file"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Everything needed to use one set of weights: where to get them and how to feed them.
+
+    ``threshold`` is the cosine-similarity decision threshold, calibrated on data
+    (the docstring of the model's entry says which data and with which command).
+    """
+
+    model: str
+    tag: str
+    filename: str
+    url: str | None
+    sha256: str | None
+    alignment: Alignment
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    embedding_size: int
+    threshold: float
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        """Identifies the embedding space: galleries and caches are bound to it."""
+        return f"{self.model}:{self.tag}"
+
+
+def weights_cache_dir() -> Path:
+    """Where downloaded weights are kept (``~/.cache/facerec/weights`` on Linux)."""
+    return Path(user_cache_dir("facerec")) / "weights"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_weights(entry: Weights, path: str | Path | None = None, *, download: bool | None = None) -> Path:
+    """Find the weights file for ``entry`` and return its path.
+
+    Order: ``path``; ``$FACEREC_WEIGHTS_DIR/<file>`` or ``$FACEREC_WEIGHTS_DIR/<model>/<file>``;
+    the user cache; a download (hash-checked, written atomically) unless
+    ``FACEREC_OFFLINE=1`` or ``download=False``.
+    """
+    if path is not None:
+        explicit = Path(path).expanduser()
+        if not explicit.is_file():
+            raise WeightsNotFoundError(f"weights file {explicit} does not exist")
+        return explicit
+    candidates = []
+    env_dir = os.environ.get("FACEREC_WEIGHTS_DIR")
+    if env_dir:
+        base = Path(env_dir).expanduser()
+        candidates += [base / entry.filename, base / entry.model / entry.filename]
+    cached = weights_cache_dir() / entry.filename
+    candidates.append(cached)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    if download is None:
+        download = os.environ.get("FACEREC_OFFLINE", "") not in ("1", "true", "yes")
+    if download and entry.url:
+        try:
+            return _download(entry, cached)
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            raise WeightsNotFoundError(_missing_message(entry, cached, f"download failed: {exc}")) from None
+    raise WeightsNotFoundError(_missing_message(entry, cached, "downloads are disabled"))
+
+
+def _missing_message(entry: Weights, cached: Path, why: str) -> str:
+    where = f"download it from {entry.url}" if entry.url else "no public download is known"
+    return (
+        f"weights for {entry.key} not found ({why}). Need the file '{entry.filename}': "
+        f"put it in {cached.parent} or in a folder named by FACEREC_WEIGHTS_DIR, "
+        f"or pass its path with --weights; {where}"
+    )
+
+
+def _download(entry: Weights, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=entry.filename, suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(entry.url, timeout=30) as response:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+        if entry.sha256 and sha256_file(tmp) != entry.sha256:
+            raise WeightsHashError(f"{entry.url} does not have the expected sha256 {entry.sha256}")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

@@ -1,0 +1,197 @@
+"""Vectors keyed by int64 ids, searched by inner product with FAISS.
+
+Knows nothing of faces or SQL. ``flat`` is exact; ``hnsw`` and ``ivf`` are
+approximate and meant for large galleries. Saved atomically with a JSON sidecar
+(model, dimension, count, revision) that :meth:`VectorIndex.load` checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import faiss
+import numpy as np
+
+from index.errors import IndexCorruptError, IndexMismatchError, VectorIndexError
+
+__all__ = ["IndexKind", "IndexMeta", "SearchResult", "VectorIndex"]
+
+IndexKind = Literal["flat", "hnsw", "ivf"]
+
+
+@dataclass(frozen=True)
+class IndexMeta:
+    """What the sidecar records; ``revision`` is the database state the index mirrors."""
+
+    model: str
+    dim: int
+    count: int
+    revision: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """``scores`` and ``ids`` are ``Q x k``; missing neighbours have id ``-1``, score ``-inf``."""
+
+    scores: np.ndarray
+    ids: np.ndarray
+
+
+class VectorIndex:
+    """An inner-product index of ``dim``-dimensional float32 vectors keyed by int64 ids.
+
+    >>> index = VectorIndex(dim=4, model="demo")
+    >>> index.add(np.array([7]), np.eye(4, dtype=np.float32)[:1])
+    >>> index.search(np.eye(4, dtype=np.float32)[:1], k=1).ids.tolist()
+    [[7]]
+    """
+
+    def __init__(
+        self, dim: int, *, model: str, kind: IndexKind = "flat", hnsw_m: int = 32,
+        ef_search: int = 128, ef_construction: int = 80, nlist: int = 1024, nprobe: int = 32,
+    ) -> None:
+        if dim <= 0:
+            raise VectorIndexError(f"dimension must be positive, got {dim}")
+        if kind not in ("flat", "hnsw", "ivf"):
+            raise VectorIndexError(f"unknown index kind {kind!r}; use flat, hnsw or ivf")
+        self.dim, self.model, self.kind = dim, model, kind
+        self.nprobe, self.ef_search = nprobe, ef_search
+        if kind == "flat":
+            self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        elif kind == "hnsw":
+            inner = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = ef_construction
+            inner.hnsw.efSearch = ef_search
+            self._index = faiss.IndexIDMap2(inner)
+        else:
+            self._quantizer = faiss.IndexFlatIP(dim)
+            self._index = faiss.IndexIVFFlat(self._quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            self._index.nprobe = nprobe
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def needs_training(self) -> bool:
+        return not self._index.is_trained
+
+    def train(self, vectors: np.ndarray) -> None:
+        """IVF only: learn the coarse centroids from a sample of vectors."""
+        self._index.train(self._check_vectors(vectors))
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add ``vectors`` (``N x dim``) under ``ids``; an IVF index trains itself on the first add."""
+        vectors = self._check_vectors(vectors)
+        ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        if len(ids) != len(vectors):
+            raise VectorIndexError(f"{len(ids)} ids for {len(vectors)} vectors")
+        if len(ids) == 0:
+            return
+        if self.needs_training:
+            self.train(vectors)
+        self._index.add_with_ids(vectors, ids)
+
+    def remove(self, ids: np.ndarray) -> int:
+        """Remove ``ids``; returns how many were present. HNSW is rebuilt without them."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        if len(ids) == 0 or len(self) == 0:
+            return 0
+        if self.kind != "hnsw":
+            return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
+        keep_ids, keep_vectors = self._contents()
+        mask = ~np.isin(keep_ids, ids)
+        fresh = VectorIndex(self.dim, model=self.model, kind="hnsw", ef_search=self.ef_search)
+        fresh.add(keep_ids[mask], keep_vectors[mask])
+        self._index = fresh._index
+        return int((~mask).sum())
+
+    def search(self, queries: np.ndarray, k: int = 5) -> SearchResult:
+        """The ``k`` highest inner products for each query."""
+        queries = self._check_vectors(queries)
+        if k <= 0:
+            raise VectorIndexError(f"k must be positive, got {k}")
+        if len(self) == 0 or len(queries) == 0:
+            return SearchResult(np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1))
+        scores, ids = self._index.search(queries, k)
+        scores[ids < 0] = -np.inf
+        return SearchResult(scores, ids)
+
+    def ids(self) -> np.ndarray:
+        """Every id in the index (sorted)."""
+        return np.sort(self._contents()[0])
+
+    def _contents(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.kind == "ivf":
+            invlists = self._index.invlists
+            ids = [faiss.rev_swig_ptr(invlists.get_ids(l), invlists.list_size(l)).copy()
+                   for l in range(invlists.nlist) if invlists.list_size(l)]
+            ids_arr = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+            self._index.make_direct_map()
+            vectors = np.stack([self._index.reconstruct(int(i)) for i in ids_arr]) if len(ids_arr) else \
+                np.zeros((0, self.dim), np.float32)
+            return ids_arr, vectors
+        ids_arr = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        vectors = self._index.index.reconstruct_n(0, len(ids_arr)) if len(ids_arr) else \
+            np.zeros((0, self.dim), np.float32)
+        return ids_arr, vectors
+
+    def _check_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise IndexMismatchError(f"expected vectors of shape N x {self.dim}, got {vectors.shape}")
+        return vectors
+
+    def save(self, path: str | Path, *, revision: str) -> IndexMeta:
+        """Write the index and its sidecar atomically (``name.tmp`` then ``os.replace``)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = IndexMeta(self.model, self.dim, len(self), revision, self.kind)
+        tmp = path.with_name(path.name + ".tmp")
+        faiss.write_index(self._index, str(tmp))
+        os.replace(tmp, path)
+        # The sidecar goes last: an index without a matching sidecar is treated as stale.
+        sidecar = _sidecar(path)
+        tmp_sidecar = sidecar.with_name(sidecar.name + ".tmp")
+        tmp_sidecar.write_text(json.dumps(asdict(meta), indent=2))
+        os.replace(tmp_sidecar, sidecar)
+        return meta
+
+    @classmethod
+    def load(cls, path: str | Path, *, model: str, dim: int, revision: str | None = None) -> VectorIndex:
+        """Read a saved index, checking model, dimension, count and (if given) revision."""
+        path = Path(path)
+        meta = read_meta(path)
+        if meta.model != model or meta.dim != dim:
+            raise IndexMismatchError(
+                f"index {path} was built for {meta.model} ({meta.dim}-d), not {model} ({dim}-d)")
+        if revision is not None and meta.revision != revision:
+            raise IndexMismatchError(f"index {path} mirrors revision {meta.revision}, the store is at {revision}")
+        try:
+            raw = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise IndexCorruptError(f"cannot read index {path}: {exc}") from None
+        if raw.ntotal != meta.count or raw.d != dim:
+            raise IndexMismatchError(f"index {path} holds {raw.ntotal} vectors, its sidecar says {meta.count}")
+        index = cls(dim, model=model, kind=meta.kind)  # type: ignore[arg-type]
+        index._index = raw
+        return index
+
+
+def read_meta(path: str | Path) -> IndexMeta:
+    """The sidecar of a saved index."""
+    sidecar = _sidecar(Path(path))
+    try:
+        return IndexMeta(**json.loads(sidecar.read_text()))
+    except FileNotFoundError:
+        raise IndexCorruptError(f"index sidecar {sidecar} is missing") from None
+    except (ValueError, TypeError) as exc:
+        raise IndexCorruptError(f"index sidecar {sidecar} is unreadable: {exc}") from None
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
