@@ -150,7 +150,162 @@ def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, 
         click.echo(f"TAR @ FAR={far:<5} {tar:.2%}")
     click.echo(f"best threshold   {report.best_threshold_all:.4f} (all pairs; per fold: "
                f"{', '.join(f'{t:.3f}' for t in report.fold_thresholds)})")
+    click.echo(f"threshold @ FAR=1e-3 {report.threshold_far_1e3:.4f}")
     click.echo(f"ROC curve        {roc_png}")
+
+
+def gallery_options(command: Callable) -> Callable:
+    """--db and --index, shared by every gallery command, plus the model options."""
+    options = [
+        click.option("--db", default=None, envvar="FACEREC_DB",
+                     help="Gallery database: a SQLAlchemy URL or a SQLite file path "
+                          "(default: gallery.db in the user data folder)."),
+        click.option("--index", "index_path", type=click.Path(dir_okay=False), default=None,
+                     help="FAISS index file (default: beside a SQLite file, else in the user data folder)."),
+    ]
+    return model_options(functools.reduce(lambda f, option: option(f), reversed(options), command))
+
+
+def open_gallery(db: str | None, index_path: str | None, model: str, tag: str | None, weights: str | None,
+                 no_flip: bool, threshold: float | None = None):
+    from facerec.gallery import Gallery
+
+    url = db if db is None or "://" in db else f"sqlite:///{Path(db).expanduser().resolve()}"
+    recognizer = make_recognizer(model, tag, weights, no_flip)
+    return Gallery(recognizer, db=url, index_path=index_path, threshold=threshold)
+
+
+@main.command("enroll")
+@click.argument("name", required=False)
+@click.argument("images", nargs=-1, type=click.Path())
+@click.option("--from-dir", "from_dir", type=click.Path(file_okay=False), default=None,
+              help="Enroll every person of a folder holding one sub-folder of photos per person.")
+@gallery_options
+@click.option("--require-single", is_flag=True, help="Refuse photos that show more than one face.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | None, db: str | None,
+                   index_path: str | None, model: str, tag: str | None, weights: str | None, no_flip: bool,
+                   require_single: bool, as_json: bool) -> None:
+    """Enroll NAME from one or more IMAGES (one photo is enough), or a whole folder with --from-dir.
+
+    With NAME and IMAGES, all photos are added in one transaction: if any photo cannot be
+    used, nothing is enrolled. With --from-dir, bad files are reported and skipped.
+    """
+    if from_dir and (name or images):
+        raise click.UsageError("give either NAME IMAGE... or --from-dir, not both")
+    if not from_dir and (not name or not images):
+        raise click.UsageError("give a NAME and at least one IMAGE, or --from-dir DIR")
+    gallery = open_gallery(db, index_path, model, tag, weights, no_flip)
+    if from_dir:
+        report = gallery.enroll_dir(from_dir, progress=not as_json, require_single=require_single)
+        if as_json:
+            emit(report.to_dict())
+        else:
+            for path, error in report.failed:
+                click.echo(f"skipped {path}: {error}", err=True)
+            click.echo(f"enrolled {sum(report.added.values())} faces of {len(report.added)} people; "
+                       f"{report.already_enrolled} already enrolled; {len(report.failed)} files skipped")
+        if report.failed and not report.added and not report.already_enrolled:
+            raise click.ClickException("nothing could be enrolled")
+        return
+    result = gallery.enroll(name, list(images), require_single=require_single)
+    if as_json:
+        emit({"name": result.name, "faces_added": len(result.added_ids), "already_enrolled": result.skipped})
+    else:
+        click.echo(f"enrolled {result.name}: {len(result.added_ids)} new faces"
+                   + (f", {result.skipped} already enrolled" if result.skipped else ""))
+
+
+@main.command("identify")
+@click.argument("image", type=click.Path())
+@gallery_options
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 100), help="Candidates to list.")
+@click.option("--all-faces", is_flag=True, help="Identify every face in the photo, not just the largest.")
+@click.option("--threshold", type=float, default=None,
+              help="Open-set threshold: below it the answer is 'not recognized' (default: calibrated).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def identify_command(image: str, db: str | None, index_path: str | None, model: str, tag: str | None,
+                     weights: str | None, no_flip: bool, top_k: int, all_faces: bool, threshold: float | None,
+                     as_json: bool) -> None:
+    """Say who is in IMAGE, or that the face is not recognized."""
+    gallery = open_gallery(db, index_path, model, tag, weights, no_flip, threshold)
+    results = gallery.identify(image, top_k=top_k, all_faces=all_faces)
+    if as_json:
+        emit({"image": image, "threshold": gallery.threshold, "faces": [r.to_dict() for r in results]})
+        return
+    for number, result in enumerate(results, start=1):
+        answer = result.name if result.name else "not recognized"
+        box = ",".join(f"{v:.0f}" for v in result.face.box)
+        click.echo(f"face {number} [{box}]: {answer} (score {result.score:.4f}, threshold {gallery.threshold:.4f})")
+        for candidate in result.candidates:
+            click.echo(f"    {candidate.score:7.4f}  {candidate.name}")
+
+
+@main.command("list")
+@gallery_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(db: str | None, index_path: str | None, model: str, tag: str | None, weights: str | None,
+                 no_flip: bool, as_json: bool) -> None:
+    """List enrolled people and how many faces each has."""
+    gallery = open_gallery(db, index_path, model, tag, weights, no_flip)
+    people = gallery.identities()
+    if as_json:
+        emit({"identities": [{"name": p.name, "faces": p.faces, "created_at": p.created_at} for p in people]})
+        return
+    for person in people:
+        click.echo(f"{person.faces:4d}  {person.name}")
+    click.echo(f"{len(people)} people, {sum(p.faces for p in people)} faces", err=True)
+
+
+@main.command("remove")
+@click.argument("name")
+@gallery_options
+def remove_command(name: str, db: str | None, index_path: str | None, model: str, tag: str | None,
+                   weights: str | None, no_flip: bool) -> None:
+    """Remove NAME and all their faces from the gallery."""
+    faces = open_gallery(db, index_path, model, tag, weights, no_flip).remove(name)
+    click.echo(f"removed {name} ({faces} faces)")
+
+
+@main.command("rename")
+@click.argument("old")
+@click.argument("new")
+@gallery_options
+def rename_command(old: str, new: str, db: str | None, index_path: str | None, model: str, tag: str | None,
+                   weights: str | None, no_flip: bool) -> None:
+    """Rename identity OLD to NEW."""
+    open_gallery(db, index_path, model, tag, weights, no_flip).rename(old, new)
+    click.echo(f"renamed {old} -> {new}")
+
+
+@main.group("index", cls=FaceRecGroup)
+def index_group() -> None:
+    """Inspect or rebuild the gallery's FAISS index."""
+
+
+@index_group.command("rebuild")
+@gallery_options
+def index_rebuild_command(db: str | None, index_path: str | None, model: str, tag: str | None,
+                          weights: str | None, no_flip: bool) -> None:
+    """Rebuild the index from the database."""
+    gallery = open_gallery(db, index_path, model, tag, weights, no_flip)
+    gallery.store.rebuild()
+    stats = gallery.store.stats()
+    click.echo(f"rebuilt {stats['index_path']}: {stats['indexed']} faces, revision {stats['revision']}")
+
+
+@index_group.command("stats")
+@gallery_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def index_stats_command(db: str | None, index_path: str | None, model: str, tag: str | None,
+                        weights: str | None, no_flip: bool, as_json: bool) -> None:
+    """Show the gallery's size and whether its index is in step with the database."""
+    stats = open_gallery(db, index_path, model, tag, weights, no_flip).store.stats()
+    if as_json:
+        emit(stats)
+        return
+    for key, value in stats.items():
+        click.echo(f"{key:<12} {value}")
 
 
 if __name__ == "__main__":  # pragma: no cover

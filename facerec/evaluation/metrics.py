@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Roc", "roc_curve", "tar_at_far", "best_threshold", "fold_accuracy", "FoldResult"]
+__all__ = ["Roc", "roc_curve", "tar_at_far", "threshold_at_far", "best_threshold", "fold_accuracy", "FoldResult"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,12 @@ def tar_at_far(roc: Roc, far: float) -> float:
     """The highest true accept rate whose false accept rate is at most ``far``."""
     allowed = roc.far <= far + 1e-12
     return float(roc.tar[allowed].max())
+
+
+def threshold_at_far(roc: Roc, far: float) -> float:
+    """The lowest score threshold whose false accept rate is at most ``far``."""
+    allowed = np.nonzero(roc.far <= far + 1e-12)[0]
+    return float(roc.thresholds[allowed[np.argmax(roc.tar[allowed])]])
 
 
 def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:

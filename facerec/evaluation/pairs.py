@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from facerec.errors import DatasetError
-from facerec.evaluation.metrics import Roc, best_threshold, fold_accuracy, roc_curve, tar_at_far
+from facerec.evaluation.metrics import (
+    Roc, best_threshold, fold_accuracy, roc_curve, tar_at_far, threshold_at_far,
+)
 
 if TYPE_CHECKING:
     from facerec.recognizer import FaceRecognizer
@@ -82,6 +84,7 @@ class PairsReport:
     eer: float
     tar_at_far: dict[str, float]
     best_threshold_all: float
+    threshold_far_1e3: float
     roc: Roc = field(repr=False, compare=False)
 
     @property
@@ -106,6 +109,7 @@ class PairsReport:
             "eer": self.eer,
             "tar_at_far": self.tar_at_far,
             "best_threshold_all_pairs": self.best_threshold_all,
+            "threshold_at_far_1e-3": self.threshold_far_1e3,
         }
 
 
@@ -128,6 +132,7 @@ def evaluate_scores(
         eer=roc.eer,
         tar_at_far={"1e-2": tar_at_far(roc, 1e-2), "1e-3": tar_at_far(roc, 1e-3)},
         best_threshold_all=best_threshold(scores, same),
+        threshold_far_1e3=threshold_at_far(roc, 1e-3),
         roc=roc,
     )
 

@@ -27,8 +27,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Weights:
     """Everything needed to use one set of weights: where to get them and how to feed them.
 
-    ``threshold`` is the cosine-similarity decision threshold, calibrated on data
-    (the docstring of the model's entry says which data and with which command).
+    ``threshold`` is the cosine-similarity threshold for 1:1 verification (best accuracy)
+    and ``identify_threshold`` the stricter open-set threshold for 1:N identification
+    (false accept rate 1e-3 per comparison); both calibrated on data, see each entry.
     """
 
     model: str
@@ -41,6 +42,7 @@ class Weights:
     std: tuple[float, float, float]
     embedding_size: int
     threshold: float
+    identify_threshold: float
     note: str = ""
 
     @property

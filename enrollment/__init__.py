@@ -1,0 +1,10 @@
+"""The gallery store (SQLAlchemy) and the index that follows it. Knows nothing of images."""
+
+from enrollment.errors import DuplicateIdentityError, GalleryError, ModelMismatchError, UnknownIdentityError
+from enrollment.gallery import Candidate, Gallery
+from enrollment.store import EnrollResult, GalleryStore, IdentitySummary, NewFace
+
+__all__ = [
+    "Candidate", "DuplicateIdentityError", "EnrollResult", "Gallery", "GalleryError", "GalleryStore",
+    "IdentitySummary", "ModelMismatchError", "NewFace", "UnknownIdentityError",
+]

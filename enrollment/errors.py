@@ -1,0 +1,21 @@
+"""Errors of the gallery store. The base class is :class:`GalleryError`."""
+
+from __future__ import annotations
+
+__all__ = ["GalleryError", "ModelMismatchError", "UnknownIdentityError", "DuplicateIdentityError"]
+
+
+class GalleryError(Exception):
+    """Base class of the gallery's own errors."""
+
+
+class ModelMismatchError(GalleryError):
+    """The gallery was created with another embedding model."""
+
+
+class UnknownIdentityError(GalleryError):
+    """No identity of that name is enrolled."""
+
+
+class DuplicateIdentityError(GalleryError):
+    """An identity of that name already exists."""

@@ -1,0 +1,62 @@
+"""SQLAlchemy 2.0 tables of the gallery: its settings, identities and face records."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = ["Base", "GalleryInfo", "Identity", "FaceRecord"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class GalleryInfo(Base):
+    """One row: the embedding model the gallery is bound to and its revision counter.
+
+    ``revision`` goes up in the same transaction as every change, so an index whose
+    sidecar records another revision is known to be stale.
+    """
+
+    __tablename__ = "gallery_info"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(200))
+    dim: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Identity(Base):
+    __tablename__ = "identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    info: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    faces: Mapped[list[FaceRecord]] = relationship(back_populates="identity", cascade="all, delete-orphan")
+
+
+class FaceRecord(Base):
+    __tablename__ = "faces"
+    __table_args__ = (UniqueConstraint("identity_id", "image_sha256", name="uq_face_identity_image"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
+    model: Mapped[str] = mapped_column(String(200))
+    dim: Mapped[int] = mapped_column(Integer)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(String(1024), default=None)
+    box: Mapped[list[float] | None] = mapped_column(JSON, default=None)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    identity: Mapped[Identity] = relationship(back_populates="faces")

@@ -1,0 +1,248 @@
+"""The gallery store: identities and face embeddings in any SQLAlchemy database.
+
+Knows nothing of images or networks: it takes vectors and metadata. Every change is
+one transaction that also bumps the gallery's revision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from enrollment.errors import DuplicateIdentityError, GalleryError, ModelMismatchError, UnknownIdentityError
+from enrollment.schema import Base, FaceRecord, GalleryInfo, Identity
+
+__all__ = ["NewFace", "EnrollResult", "IdentitySummary", "GalleryStore", "make_engine"]
+
+
+@dataclass(frozen=True)
+class NewFace:
+    """A face to enroll: its embedding and where it came from."""
+
+    embedding: np.ndarray
+    image_sha256: str
+    source: str | None = None
+    box: Sequence[float] | None = None
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    name: str
+    added_ids: list[int]
+    added_vectors: np.ndarray
+    skipped: int  # images already enrolled for this identity
+    revision_before: int
+    revision: int
+
+
+@dataclass(frozen=True)
+class IdentitySummary:
+    name: str
+    faces: int
+    created_at: Any
+    info: dict[str, Any] | None = field(default=None)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE``
+    so that concurrent writers queue instead of failing."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let the "begin" hook below issue BEGIN
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class GalleryStore:
+    """Identities and their face embeddings, bound to one embedding model.
+
+    >>> store = GalleryStore("sqlite://", model="demo", dim=2)
+    >>> store.enroll("ada", [NewFace(np.array([1.0, 0.0], np.float32), "ab" * 32)]).added_ids
+    [1]
+    """
+
+    def __init__(self, url: str, *, model: str, dim: int) -> None:
+        self.url, self.model, self.dim = url, model, dim
+        try:
+            self.engine = make_engine(url)
+            Base.metadata.create_all(self.engine)
+        except OperationalError as exc:
+            raise GalleryError(f"cannot open gallery database {_safe(url)}: {exc.orig}") from None
+        except ImportError as exc:
+            raise GalleryError(f"no database driver for {_safe(url)}: {exc}") from None
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._bind_model()
+
+    def _bind_model(self) -> None:
+        with self._sessions.begin() as session:
+            info = session.get(GalleryInfo, 1)
+            if info is None:
+                try:
+                    session.add(GalleryInfo(id=1, model=self.model, dim=self.dim, revision=0))
+                    session.flush()
+                except IntegrityError:  # another process created it first
+                    session.rollback()
+                    info = session.get(GalleryInfo, 1)
+            if info is not None and (info.model != self.model or info.dim != self.dim):
+                raise ModelMismatchError(
+                    f"gallery {_safe(self.url)} holds {info.model} embeddings ({info.dim}-d); "
+                    f"it cannot be used with {self.model} ({self.dim}-d). Use --model {info.model.split(':')[0]} "
+                    "or another --db"
+                )
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def revision(self, session: Session | None = None) -> int:
+        if session is not None:
+            return int(session.scalar(select(GalleryInfo.revision).where(GalleryInfo.id == 1)) or 0)
+        with self._sessions() as fresh:
+            return self.revision(fresh)
+
+    def _bump(self, session: Session) -> tuple[int, int]:
+        before = self.revision(session)
+        session.execute(update(GalleryInfo).where(GalleryInfo.id == 1).values(revision=before + 1))
+        return before, before + 1
+
+    def enroll(self, name: str, faces: Sequence[NewFace], *, info: dict[str, Any] | None = None) -> EnrollResult:
+        """Add ``faces`` to identity ``name`` (created if new) in one transaction.
+
+        Images already enrolled for ``name`` (same sha256) are skipped, not duplicated.
+        """
+        name = _check_name(name)
+        vectors = [self._check_vector(face.embedding) for face in faces]
+        with self._sessions.begin() as session:
+            identity = session.scalar(select(Identity).where(Identity.name == name))
+            if identity is None:
+                identity = Identity(name=name, info=info)
+                session.add(identity)
+                session.flush()
+            known = set(session.scalars(select(FaceRecord.image_sha256).where(FaceRecord.identity_id == identity.id)))
+            records = []
+            for face, vector in zip(faces, vectors):
+                if face.image_sha256 in known:
+                    continue
+                known.add(face.image_sha256)
+                records.append(FaceRecord(
+                    identity_id=identity.id, embedding=vector.tobytes(), model=self.model, dim=self.dim,
+                    image_sha256=face.image_sha256, source=face.source,
+                    box=[float(v) for v in face.box] if face.box is not None else None, score=face.score,
+                ))
+            session.add_all(records)
+            session.flush()
+            before, after = self._bump(session) if records else (self.revision(session),) * 2
+            added = np.stack([np.frombuffer(r.embedding, np.float32) for r in records]) if records else \
+                np.zeros((0, self.dim), np.float32)
+            return EnrollResult(name, [r.id for r in records], added, len(faces) - len(records), before, after)
+
+    def remove(self, name: str) -> tuple[list[int], int, int]:
+        """Delete identity ``name`` and its faces; returns the removed face ids and the revisions."""
+        with self._sessions.begin() as session:
+            identity = self._identity(session, name)
+            ids = list(session.scalars(select(FaceRecord.id).where(FaceRecord.identity_id == identity.id)))
+            session.execute(delete(FaceRecord).where(FaceRecord.identity_id == identity.id))
+            session.delete(identity)
+            return (ids, *self._bump(session))
+
+    def rename(self, old: str, new: str) -> tuple[int, int]:
+        """Rename an identity; returns the revisions before and after."""
+        new = _check_name(new)
+        with self._sessions.begin() as session:
+            identity = self._identity(session, old)
+            if session.scalar(select(Identity.id).where(Identity.name == new)) is not None:
+                raise DuplicateIdentityError(f"an identity named {new!r} already exists")
+            identity.name = new
+            return self._bump(session)
+
+    def identities(self) -> list[IdentitySummary]:
+        """Every identity with its face count, by name."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Identity.name, func.count(FaceRecord.id), Identity.created_at, Identity.info)
+                .outerjoin(FaceRecord).group_by(Identity.id).order_by(Identity.name)
+            )
+            return [IdentitySummary(name, count, created, info) for name, count, created, info in rows]
+
+    def names_for(self, face_ids: Sequence[int]) -> dict[int, str]:
+        """Identity name of each face id that exists."""
+        ids = sorted({int(i) for i in face_ids if i >= 0})
+        if not ids:
+            return {}
+        with self._sessions() as session:
+            rows = session.execute(
+                select(FaceRecord.id, Identity.name).join(Identity).where(FaceRecord.id.in_(ids)))
+            return {face_id: name for face_id, name in rows}
+
+    def snapshot(self, batch: int = 50_000) -> tuple[int, np.ndarray, np.ndarray]:
+        """Revision, face ids and embeddings, read in one transaction (for rebuilding an index)."""
+        with self._sessions.begin() as session:
+            revision = self.revision(session)
+            ids, vectors = [], []
+            for chunk in _chunks(session.execute(
+                    select(FaceRecord.id, FaceRecord.embedding).order_by(FaceRecord.id)), batch):
+                ids.extend(row[0] for row in chunk)
+                vectors.extend(np.frombuffer(row[1], np.float32) for row in chunk)
+        return (revision, np.array(ids, np.int64),
+                np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32))
+
+    def count_faces(self) -> int:
+        with self._sessions() as session:
+            return int(session.scalar(select(func.count(FaceRecord.id))) or 0)
+
+    def _identity(self, session: Session, name: str) -> Identity:
+        identity = session.scalar(select(Identity).where(Identity.name == name))
+        if identity is None:
+            raise UnknownIdentityError(f"no identity named {name!r} is enrolled")
+        return identity
+
+    def _check_vector(self, vector: np.ndarray) -> np.ndarray:
+        vector = np.ascontiguousarray(vector, dtype="<f4").reshape(-1)
+        if vector.shape[0] != self.dim:
+            raise ModelMismatchError(f"embedding has {vector.shape[0]} dimensions, the gallery holds {self.dim}")
+        if not np.isfinite(vector).all():
+            raise GalleryError("embedding contains NaN or infinite values")
+        return vector
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _check_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > 255:
+        raise GalleryError(f"identity names must be 1 to 255 characters, got {name!r}")
+    return cleaned
+
+
+def _chunks(rows: Any, size: int) -> Iterator[list[Any]]:
+    while chunk := rows.fetchmany(size):
+        yield chunk
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is still worth naming
+        return "<database>"
