@@ -126,15 +126,16 @@ class VectorIndex:
         return np.sort(self._contents()[0])
 
     def _contents(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.kind == "ivf":
+        if self.kind == "ivf":  # IVF-Flat codes are the raw float32 vectors
             invlists = self._index.invlists
-            ids = [faiss.rev_swig_ptr(invlists.get_ids(l), invlists.list_size(l)).copy()
-                   for l in range(invlists.nlist) if invlists.list_size(l)]
-            ids_arr = np.concatenate(ids) if ids else np.zeros(0, np.int64)
-            self._index.make_direct_map()
-            vectors = np.stack([self._index.reconstruct(int(i)) for i in ids_arr]) if len(ids_arr) else \
-                np.zeros((0, self.dim), np.float32)
-            return ids_arr, vectors
+            ids, vectors = [np.zeros(0, np.int64)], [np.zeros((0, self.dim), np.float32)]
+            for number in range(invlists.nlist):
+                size = invlists.list_size(number)
+                if size:
+                    ids.append(faiss.rev_swig_ptr(invlists.get_ids(number), size).copy())
+                    codes = faiss.rev_swig_ptr(invlists.get_codes(number), size * invlists.code_size)
+                    vectors.append(np.frombuffer(codes.copy(), np.float32).reshape(size, self.dim))
+            return np.concatenate(ids), np.concatenate(vectors)
         ids_arr = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         vectors = self._index.index.reconstruct_n(0, len(ids_arr)) if len(ids_arr) else \
             np.zeros((0, self.dim), np.float32)

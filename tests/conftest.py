@@ -1,0 +1,59 @@
+"""Shared fixtures: real photos from ../shared/data, real weights, one recognizer per run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACEREC_SHARED", ROOT.parent / "shared"))
+LFW = SHARED / "data" / "lfw_dev" / "images"
+ATT = SHARED / "data" / "att_faces"
+YALE = SHARED / "data" / "yale_b_dev"
+WEIGHTS = SHARED / "weights"
+
+if not LFW.is_dir():  # pragma: no cover - CI always has ../shared
+    pytest.exit(f"the shared data folder {SHARED} is missing; set FACEREC_SHARED", returncode=2)
+
+os.environ.setdefault("FACEREC_WEIGHTS_DIR", str(WEIGHTS))
+os.environ["FACEREC_OFFLINE"] = "1"  # tests never touch the network
+
+
+def lfw(name: str, number: int = 1) -> Path:
+    return LFW / name / f"{name}_{number:04d}.jpg"
+
+
+@pytest.fixture(scope="session")
+def recognizer():
+    from facerec import FaceRecognizer
+
+    return FaceRecognizer()
+
+
+@pytest.fixture(scope="session")
+def two_faces_photo(tmp_path_factory) -> Path:
+    """A real group photo: two LFW portraits side by side, the right one smaller."""
+    left = Image.open(lfw("Abel_Pacheco")).convert("RGB")
+    right = Image.open(lfw("Amber_Tamblyn")).convert("RGB").resize((200, 200))
+    canvas = Image.new("RGB", (500, 250), (128, 128, 128))
+    canvas.paste(left, (0, 0))
+    canvas.paste(right, (275, 25))
+    path = tmp_path_factory.mktemp("group") / "two_faces.jpg"
+    canvas.save(path, quality=95)
+    return path
+
+
+@pytest.fixture(scope="session")
+def no_face_photo(tmp_path_factory) -> Path:
+    """A real photo with no face: an MNIST digit from ../shared, scaled up."""
+    import gzip
+
+    with gzip.open(SHARED / "data" / "mnist" / "t10k-images.idx3-ubyte.gz") as handle:
+        digits = np.frombuffer(handle.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    path = tmp_path_factory.mktemp("noface") / "digit.png"
+    Image.fromarray(digits[0]).resize((224, 224), Image.NEAREST).save(path)
+    return path

@@ -1,0 +1,219 @@
+"""The face gallery on real photos, a real SQLite file and a real FAISS index."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from facerec.cli import main
+from facerec.errors import ImageReadError
+from facerec.gallery import Gallery
+from index import VectorIndex
+from tests.conftest import ATT, lfw
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def gallery(recognizer, tmp_path):
+    g = Gallery(recognizer, db=f"sqlite:///{tmp_path / 'g.db'}")
+    yield g
+    g.close()
+
+
+def in_step(db: Path) -> bool:
+    """Database face ids and the saved index's ids agree."""
+    with sqlite3.connect(db) as connection:
+        db_ids = sorted(row[0] for row in connection.execute("select id from faces"))
+    meta = json.loads(db.with_suffix(".faiss.json").read_text())
+    index = VectorIndex.load(db.with_suffix(".faiss"), model=meta["model"], dim=meta["dim"])
+    return db_ids == index.ids().tolist()
+
+
+def test_one_shot_identification_and_open_set(gallery, two_faces_photo):
+    for name in ("Abel_Pacheco", "Akhmed_Zakayev", "Amber_Tamblyn"):
+        gallery.enroll(name, [lfw(name, 1)])
+    [abel] = gallery.identify(lfw("Abel_Pacheco", 3))
+    assert abel.name == "Abel_Pacheco" and abel.score >= gallery.threshold
+    assert [c.name for c in abel.candidates][0] == "Abel_Pacheco" and len(abel.candidates) == 3
+    [stranger] = gallery.identify(ATT / "s1" / "1.pgm")
+    assert stranger.name is None and stranger.candidates  # "not recognized" is an answer
+    both = gallery.identify(two_faces_photo, all_faces=True)
+    assert [r.name for r in both] == ["Abel_Pacheco", "Amber_Tamblyn"]
+
+
+def test_enrollment_is_all_or_nothing(gallery, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not a photo")
+    with pytest.raises(ImageReadError):
+        gallery.enroll("Abel_Pacheco", [lfw("Abel_Pacheco", 1), bad])
+    assert gallery.names() == [] and len(gallery.store.index) == 0
+
+
+def test_re_enrolling_the_same_photo_is_not_a_duplicate(gallery):
+    gallery.enroll("Abel_Pacheco", [lfw("Abel_Pacheco", 1)])
+    again = gallery.enroll("Abel_Pacheco", [lfw("Abel_Pacheco", 1), lfw("Abel_Pacheco", 2)])
+    assert again.skipped == 1 and len(again.added_ids) == 1
+    assert gallery.identities()[0].faces == 2 and len(gallery.store.index) == 2
+
+
+@pytest.mark.parametrize("damage", ["missing", "stale", "other-model", "garbage"])
+def test_index_is_rebuilt_from_the_database(recognizer, tmp_path, damage):
+    db = tmp_path / "g.db"
+    g = Gallery(recognizer, db=f"sqlite:///{db}")
+    g.enroll("Abel_Pacheco", [lfw("Abel_Pacheco", 1)])
+    g.close()
+    index_path = db.with_suffix(".faiss")
+    if damage == "missing":
+        index_path.unlink()
+    elif damage == "stale":
+        VectorIndex(128, model=recognizer.model_key).save(index_path, revision="0")
+    elif damage == "other-model":
+        VectorIndex(512, model="inception_resnet_v1:vggface2").save(index_path, revision="1")
+    else:
+        index_path.write_bytes(b"\0" * 100)
+    g = Gallery(recognizer, db=f"sqlite:///{db}")
+    assert g.store.rebuilt and len(g.store.index) == 1 and in_step(db)
+    assert g.identify(lfw("Abel_Pacheco", 2))[0].name == "Abel_Pacheco"
+    g.close()
+
+
+def cli(*args: str, db: Path):
+    return CliRunner().invoke(main, [*map(str, args), "--db", str(db)])
+
+
+def test_cli_gallery_commands(tmp_path):
+    db = tmp_path / "g.db"
+    assert cli("enroll", "Abel", lfw("Abel_Pacheco", 1), db=db).exit_code == 0
+    assert cli("enroll", "Amber", lfw("Amber_Tamblyn", 1), db=db).exit_code == 0
+    out = json.loads(cli("identify", lfw("Abel_Pacheco", 2), "--json", db=db).output)
+    assert out["faces"][0]["name"] == "Abel" and out["faces"][0]["recognized"]
+    assert "not recognized" in cli("identify", ATT / "s2" / "1.pgm", db=db).output
+    assert cli("rename", "Abel", "Abel Pacheco", db=db).exit_code == 0
+    listed = json.loads(cli("list", "--json", db=db).output)["identities"]
+    assert [p["name"] for p in listed] == ["Abel Pacheco", "Amber"]
+    assert cli("remove", "Amber", db=db).exit_code == 0
+    stats = json.loads(cli("index", "stats", "--json", db=db).output)
+    assert stats["identities"] == 1 and stats["indexed"] == 1 and stats["in_step"]
+    assert cli("index", "rebuild", db=db).exit_code == 0 and in_step(db)
+
+
+def test_cli_gallery_errors(tmp_path, no_face_photo):
+    db = tmp_path / "g.db"
+    result = cli("enroll", "Nobody", no_face_photo, db=db)
+    assert result.exit_code == 1 and "no face detected" in result.output
+    result = cli("remove", "Nobody", db=db)
+    assert result.exit_code == 1 and "no identity named 'Nobody'" in result.output
+    result = cli("enroll", "X", db=db)
+    assert result.exit_code == 2  # usage error: no image
+    assert cli("enroll", "Abel", lfw("Abel_Pacheco", 1), db=db).exit_code == 0
+    before = json.loads(cli("list", "--json", db=db).output)
+    result = CliRunner().invoke(main, ["list", "--db", str(db), "--model", "inception_resnet_v1",
+                                       "--weights", str(ROOT / "pyproject.toml")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert json.loads(cli("list", "--json", db=db).output) == before
+
+
+def test_model_mismatch_is_refused(recognizer, tmp_path):
+    from enrollment import GalleryStore, ModelMismatchError
+
+    GalleryStore(f"sqlite:///{tmp_path / 'g.db'}", model="inception_resnet_v1:vggface2", dim=512).close()
+    with pytest.raises(ModelMismatchError, match="inception_resnet_v1"):
+        Gallery(recognizer, db=f"sqlite:///{tmp_path / 'g.db'}")
+
+
+def people_tree(tmp_path: Path, people: range, bad_file: bool = False) -> Path:
+    root = tmp_path / "people"
+    for number in people:
+        folder = root / f"s{number}"
+        folder.mkdir(parents=True)
+        for photo in sorted((ATT / f"s{number}").iterdir()):
+            (folder / photo.name).symlink_to(photo)
+    if bad_file:
+        (root / f"s{people[0]}" / "broken.jpg").write_bytes(b"\xff\xd8\xff truncated")
+        (root / f"s{people[0]}" / "notes.txt").write_text("x")
+    return root
+
+
+@pytest.fixture(scope="module")
+def att_faces(recognizer) -> dict[str, int]:
+    """How many photos of AT&T s1-s15 have a detectable face (an enrollment can only add those)."""
+    counts = {}
+    for number in range(1, 16):
+        images = [recognizer.load(p) for p in sorted((ATT / f"s{number}").iterdir())]
+        counts[f"s{number}"] = sum(bool(faces) for faces in recognizer.detector.detect(images))
+    return counts
+
+
+def test_enroll_from_dir_reports_bad_files(tmp_path, att_faces):
+    root = people_tree(tmp_path, range(1, 4), bad_file=True)
+    expected = sum(att_faces[f"s{n}"] for n in range(1, 4))
+    result = cli("enroll", "--from-dir", root, "--json", db=tmp_path / "g.db")
+    report = json.loads(result.output)
+    assert result.exit_code == 0 and report["faces_added"] == expected
+    assert len(report["failed"]) == 2 + 30 - expected  # the two bad files, and photos with no face
+    assert any("broken.jpg" in f["file"] and "cannot read image" in f["error"] for f in report["failed"])
+    again = json.loads(cli("enroll", "--from-dir", root, "--json", db=tmp_path / "g.db").output)
+    assert again["faces_added"] == 0 and again["already_enrolled"] == expected
+
+
+def enroll_process(root: Path, db: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "facerec.cli", "enroll", "--from-dir", str(root), "--db", str(db),
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=os.environ)
+
+
+def faces_per_person(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as connection:
+        return dict(connection.execute(
+            "select i.name, count(f.id) from identities i join faces f on f.identity_id = i.id group by i.name"))
+
+
+def test_kill_9_during_enroll_from_dir_leaves_a_consistent_gallery(recognizer, tmp_path, att_faces):
+    root = people_tree(tmp_path, range(1, 16))
+    db = tmp_path / "g.db"
+    child = enroll_process(root, db)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if len(faces_per_person(db)) >= 3:
+                break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    enrolled = faces_per_person(db)
+    assert 3 <= len(enrolled) < 15, "the kill must land in the middle of the run"
+    assert all(count == att_faces[name] for name, count in enrolled.items()), "nobody is half-enrolled"
+    g = Gallery(recognizer, db=f"sqlite:///{db}")  # reopening brings the index in step
+    assert g.store.stats()["in_step"] and len(g.store.index) == sum(enrolled.values())
+    g.close()
+    assert in_step(db)
+    finish = enroll_process(root, db)
+    assert finish.wait(timeout=300) == 0
+    assert faces_per_person(db) == att_faces and in_step(db)
+
+
+def test_two_processes_enrolling_at_once_lose_nothing(recognizer, tmp_path, att_faces):
+    first = people_tree(tmp_path / "a", range(1, 6))
+    second = people_tree(tmp_path / "b", range(6, 11))
+    db = tmp_path / "g.db"
+    processes = [enroll_process(first, db), enroll_process(second, db)]
+    for process in processes:
+        assert process.wait(timeout=300) == 0, process.stderr.read().decode()[-2000:]
+    expected = {f"s{n}": att_faces[f"s{n}"] for n in range(1, 11)}
+    assert faces_per_person(db) == expected
+    g = Gallery(recognizer, db=f"sqlite:///{db}")
+    assert len(g.store.index) == sum(expected.values()) and in_step(db)
+    assert g.identify(ATT / "s7" / "3.pgm")[0].candidates[0].name == "s7"
+    g.close()

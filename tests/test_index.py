@@ -1,0 +1,81 @@
+"""The FAISS vector index: search, removal, atomic save, checked load."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from index import IndexCorruptError, IndexMismatchError, VectorIndex, VectorIndexError
+
+
+def unit(rows: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((rows, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_add_search_remove(kind):
+    vectors = unit(300)
+    ids = np.arange(1000, 1300)
+    index = VectorIndex(16, model="m", kind=kind, nlist=4, nprobe=4)
+    index.add(ids, vectors)
+    assert len(index) == 300
+    found = index.search(vectors[:5], k=3)
+    assert found.ids[:, 0].tolist() == [1000, 1001, 1002, 1003, 1004]
+    assert np.allclose(found.scores[:, 0], 1.0, atol=1e-5)
+    assert index.remove(np.array([1000, 1001, 99999])) == 2
+    assert len(index) == 298 and 1000 not in index.search(vectors[:1], k=5).ids
+    assert sorted(index.ids().tolist()) == list(range(1002, 1300))
+
+
+def test_empty_index_and_short_results():
+    index = VectorIndex(16, model="m")
+    empty = index.search(unit(2), k=3)
+    assert (empty.ids == -1).all() and np.isneginf(empty.scores).all()
+    index.add(np.array([5]), unit(1))
+    found = index.search(unit(1), k=3)
+    assert found.ids[0].tolist() == [5, -1, -1]
+
+
+def test_shape_and_argument_checks():
+    index = VectorIndex(16, model="m")
+    with pytest.raises(IndexMismatchError):
+        index.add(np.array([1]), unit(1, dim=8))
+    with pytest.raises(VectorIndexError):
+        index.add(np.array([1, 2]), unit(1))
+    with pytest.raises(VectorIndexError):
+        VectorIndex(16, model="m", kind="lsh")  # type: ignore[arg-type]
+    with pytest.raises(VectorIndexError):
+        index.search(unit(1), k=0)
+
+
+def test_save_and_load_check_the_sidecar(tmp_path):
+    path = tmp_path / "g.faiss"
+    index = VectorIndex(16, model="m")
+    index.add(np.arange(10), unit(10))
+    meta = index.save(path, revision="7")
+    assert meta.count == 10 and json.loads((tmp_path / "g.faiss.json").read_text())["revision"] == "7"
+    assert not list(tmp_path.glob("*.tmp"))
+    loaded = VectorIndex.load(path, model="m", dim=16, revision="7")
+    assert loaded.search(unit(10)[:1], 1).ids[0, 0] == 0
+    with pytest.raises(IndexMismatchError, match="built for m"):
+        VectorIndex.load(path, model="other", dim=16)
+    with pytest.raises(IndexMismatchError, match="revision"):
+        VectorIndex.load(path, model="m", dim=16, revision="8")
+
+
+def test_damaged_files_are_reported(tmp_path):
+    path = tmp_path / "g.faiss"
+    with pytest.raises(IndexCorruptError, match="missing"):
+        VectorIndex.load(path, model="m", dim=16)
+    index = VectorIndex(16, model="m")
+    index.add(np.arange(3), unit(3))
+    index.save(path, revision="1")
+    path.write_bytes(b"garbage")
+    with pytest.raises(IndexCorruptError):
+        VectorIndex.load(path, model="m", dim=16)
+    (tmp_path / "g.faiss.json").write_text("{")
+    with pytest.raises(IndexCorruptError, match="unreadable"):
+        VectorIndex.load(path, model="m", dim=16)
