@@ -162,17 +162,20 @@ def gallery_options(command: Callable) -> Callable:
                           "(default: gallery.db in the user data folder)."),
         click.option("--index", "index_path", type=click.Path(dir_okay=False), default=None,
                      help="FAISS index file (default: beside a SQLite file, else in the user data folder)."),
+        click.option("--index-kind", type=click.Choice(["flat", "hnsw", "ivf"]), default="flat",
+                     envvar="FACEREC_INDEX_KIND", show_default=True,
+                     help="Exact search, or HNSW / IVF for galleries of 100k+ faces (the index is rebuilt on change)."),
     ]
     return model_options(functools.reduce(lambda f, option: option(f), reversed(options), command))
 
 
-def open_gallery(db: str | None, index_path: str | None, model: str, tag: str | None, weights: str | None,
-                 no_flip: bool, threshold: float | None = None):
+def open_gallery(db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None,
+                 weights: str | None, no_flip: bool, threshold: float | None = None):
     from facerec.gallery import Gallery
 
     url = db if db is None or "://" in db else f"sqlite:///{Path(db).expanduser().resolve()}"
     recognizer = make_recognizer(model, tag, weights, no_flip)
-    return Gallery(recognizer, db=url, index_path=index_path, threshold=threshold)
+    return Gallery(recognizer, db=url, index_path=index_path, threshold=threshold, index_kind=index_kind)
 
 
 @main.command("enroll")
@@ -184,7 +187,7 @@ def open_gallery(db: str | None, index_path: str | None, model: str, tag: str | 
 @click.option("--require-single", is_flag=True, help="Refuse photos that show more than one face.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | None, db: str | None,
-                   index_path: str | None, model: str, tag: str | None, weights: str | None, no_flip: bool,
+                   index_path: str | None, index_kind: str, model: str, tag: str | None, weights: str | None, no_flip: bool,
                    require_single: bool, as_json: bool) -> None:
     """Enroll NAME from one or more IMAGES (one photo is enough), or a whole folder with --from-dir.
 
@@ -195,7 +198,7 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
         raise click.UsageError("give either NAME IMAGE... or --from-dir, not both")
     if not from_dir and (not name or not images):
         raise click.UsageError("give a NAME and at least one IMAGE, or --from-dir DIR")
-    gallery = open_gallery(db, index_path, model, tag, weights, no_flip)
+    gallery = open_gallery(db, index_path, index_kind, model, tag, weights, no_flip)
     if from_dir:
         report = gallery.enroll_dir(from_dir, progress=not as_json, require_single=require_single)
         if as_json:
@@ -224,11 +227,11 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
 @click.option("--threshold", type=float, default=None,
               help="Open-set threshold: below it the answer is 'not recognized' (default: calibrated).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def identify_command(image: str, db: str | None, index_path: str | None, model: str, tag: str | None,
+def identify_command(image: str, db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None,
                      weights: str | None, no_flip: bool, top_k: int, all_faces: bool, threshold: float | None,
                      as_json: bool) -> None:
     """Say who is in IMAGE, or that the face is not recognized."""
-    gallery = open_gallery(db, index_path, model, tag, weights, no_flip, threshold)
+    gallery = open_gallery(db, index_path, index_kind, model, tag, weights, no_flip, threshold)
     results = gallery.identify(image, top_k=top_k, all_faces=all_faces)
     if as_json:
         emit({"image": image, "threshold": gallery.threshold, "faces": [r.to_dict() for r in results]})
@@ -244,10 +247,10 @@ def identify_command(image: str, db: str | None, index_path: str | None, model: 
 @main.command("list")
 @gallery_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_command(db: str | None, index_path: str | None, model: str, tag: str | None, weights: str | None,
+def list_command(db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None, weights: str | None,
                  no_flip: bool, as_json: bool) -> None:
     """List enrolled people and how many faces each has."""
-    gallery = open_gallery(db, index_path, model, tag, weights, no_flip)
+    gallery = open_gallery(db, index_path, index_kind, model, tag, weights, no_flip)
     people = gallery.identities()
     if as_json:
         emit({"identities": [{"name": p.name, "faces": p.faces, "created_at": p.created_at} for p in people]})
@@ -260,10 +263,10 @@ def list_command(db: str | None, index_path: str | None, model: str, tag: str | 
 @main.command("remove")
 @click.argument("name")
 @gallery_options
-def remove_command(name: str, db: str | None, index_path: str | None, model: str, tag: str | None,
+def remove_command(name: str, db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None,
                    weights: str | None, no_flip: bool) -> None:
     """Remove NAME and all their faces from the gallery."""
-    faces = open_gallery(db, index_path, model, tag, weights, no_flip).remove(name)
+    faces = open_gallery(db, index_path, index_kind, model, tag, weights, no_flip).remove(name)
     click.echo(f"removed {name} ({faces} faces)")
 
 
@@ -271,10 +274,10 @@ def remove_command(name: str, db: str | None, index_path: str | None, model: str
 @click.argument("old")
 @click.argument("new")
 @gallery_options
-def rename_command(old: str, new: str, db: str | None, index_path: str | None, model: str, tag: str | None,
+def rename_command(old: str, new: str, db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None,
                    weights: str | None, no_flip: bool) -> None:
     """Rename identity OLD to NEW."""
-    open_gallery(db, index_path, model, tag, weights, no_flip).rename(old, new)
+    open_gallery(db, index_path, index_kind, model, tag, weights, no_flip).rename(old, new)
     click.echo(f"renamed {old} -> {new}")
 
 
@@ -285,10 +288,10 @@ def index_group() -> None:
 
 @index_group.command("rebuild")
 @gallery_options
-def index_rebuild_command(db: str | None, index_path: str | None, model: str, tag: str | None,
+def index_rebuild_command(db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None,
                           weights: str | None, no_flip: bool) -> None:
     """Rebuild the index from the database."""
-    gallery = open_gallery(db, index_path, model, tag, weights, no_flip)
+    gallery = open_gallery(db, index_path, index_kind, model, tag, weights, no_flip)
     gallery.store.rebuild()
     stats = gallery.store.stats()
     click.echo(f"rebuilt {stats['index_path']}: {stats['indexed']} faces, revision {stats['revision']}")
@@ -297,10 +300,10 @@ def index_rebuild_command(db: str | None, index_path: str | None, model: str, ta
 @index_group.command("stats")
 @gallery_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def index_stats_command(db: str | None, index_path: str | None, model: str, tag: str | None,
+def index_stats_command(db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None,
                         weights: str | None, no_flip: bool, as_json: bool) -> None:
     """Show the gallery's size and whether its index is in step with the database."""
-    stats = open_gallery(db, index_path, model, tag, weights, no_flip).store.stats()
+    stats = open_gallery(db, index_path, index_kind, model, tag, weights, no_flip).store.stats()
     if as_json:
         emit(stats)
         return

@@ -217,3 +217,12 @@ def test_two_processes_enrolling_at_once_lose_nothing(recognizer, tmp_path, att_
     assert len(g.store.index) == sum(expected.values()) and in_step(db)
     assert g.identify(ATT / "s7" / "3.pgm")[0].candidates[0].name == "s7"
     g.close()
+
+
+def test_cli_hnsw_index_kind(tmp_path):
+    db = tmp_path / "g.db"
+    assert cli("enroll", "Abel", lfw("Abel_Pacheco", 1), "--index-kind", "hnsw", db=db).exit_code == 0
+    out = json.loads(cli("identify", lfw("Abel_Pacheco", 2), "--index-kind", "hnsw", "--json", db=db).output)
+    assert out["faces"][0]["name"] == "Abel"
+    stats = json.loads(cli("index", "stats", "--index-kind", "hnsw", "--json", db=db).output)
+    assert stats["index_kind"] == "hnsw" and stats["in_step"]
