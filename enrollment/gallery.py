@@ -8,7 +8,6 @@ from another model, it is rebuilt from the database.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence

@@ -15,7 +15,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from platformdirs import user_data_dir
@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from enrollment import Candidate, EnrollResult, IdentitySummary, NewFace
 from enrollment import Gallery as Store
 from facerec.detection import Face
-from facerec.errors import FaceRecError, NoFaceError
+from facerec.errors import FaceRecError
 from facerec.io import ImageInput, describe
 from facerec.recognizer import FaceRecognizer, _check_count
 

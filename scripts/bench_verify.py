@@ -26,7 +26,6 @@ import torch
 from PIL import Image
 
 from facerec import FaceRecognizer
-from facerec.detection import fallback_face, select_face
 from facerec.evaluation.pairs import evaluate_scores, read_pairs
 
 

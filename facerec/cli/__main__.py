@@ -1,0 +1,5 @@
+"""``python -m facerec.cli``."""
+
+from facerec.cli import main
+
+main()
