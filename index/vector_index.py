@@ -1,7 +1,9 @@
 """Vectors keyed by int64 ids, searched by inner product with FAISS.
 
-Knows nothing of faces or SQL. ``flat`` is exact; ``hnsw`` and ``ivf`` are
-approximate and meant for large galleries. Saved atomically with a JSON sidecar
+Knows nothing of faces or SQL. ``flat`` is exact. For large galleries, ``pq`` scans
+4-bit product-quantised codes for a shortlist and re-ranks it exactly (the recommended
+kind at a million faces, see ``scripts/bench_index.py``); ``hnsw`` and ``ivf`` are the
+classic graph and inverted-list indexes. Saved atomically with a JSON sidecar
 (model, dimension, count, revision) that :meth:`VectorIndex.load` checks.
 """
 
@@ -18,9 +20,11 @@ import numpy as np
 
 from index.errors import IndexCorruptError, IndexMismatchError, VectorIndexError
 
-__all__ = ["IndexKind", "IndexMeta", "SearchResult", "VectorIndex"]
+__all__ = ["KINDS", "IndexKind", "IndexMeta", "SearchResult", "VectorIndex"]
 
-IndexKind = Literal["flat", "hnsw", "ivf"]
+IndexKind = Literal["flat", "hnsw", "ivf", "pq"]
+KINDS: tuple[str, ...] = ("flat", "hnsw", "ivf", "pq")
+_PQ_MIN_TRAIN = 1024
 
 
 @dataclass(frozen=True)
@@ -54,24 +58,41 @@ class VectorIndex:
     def __init__(
         self, dim: int, *, model: str, kind: IndexKind = "flat", hnsw_m: int = 32,
         ef_search: int = 128, ef_construction: int = 80, nlist: int = 1024, nprobe: int = 32,
+        pq_m: int | None = None, refine: int = 64,
     ) -> None:
         if dim <= 0:
             raise VectorIndexError(f"dimension must be positive, got {dim}")
-        if kind not in ("flat", "hnsw", "ivf"):
-            raise VectorIndexError(f"unknown index kind {kind!r}; use flat, hnsw or ivf")
+        if kind not in KINDS:
+            raise VectorIndexError(f"unknown index kind {kind!r}; use one of {', '.join(KINDS)}")
+        self.pq_m = pq_m or max(1, dim // 4)
+        if kind == "pq" and dim % self.pq_m:
+            raise VectorIndexError(f"pq_m={self.pq_m} does not divide the dimension {dim}")
         self.dim, self.model, self.kind = dim, model, kind
-        self.nprobe, self.ef_search = nprobe, ef_search
-        if kind == "flat":
-            self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        elif kind == "hnsw":
-            inner = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            inner.hnsw.efConstruction = ef_construction
-            inner.hnsw.efSearch = ef_search
-            self._index = faiss.IndexIDMap2(inner)
-        else:
-            self._quantizer = faiss.IndexFlatIP(dim)
-            self._index = faiss.IndexIVFFlat(self._quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            self._index.nprobe = nprobe
+        self.hnsw_m, self.ef_search, self.ef_construction = hnsw_m, ef_search, ef_construction
+        self.nlist, self.nprobe, self.refine = nlist, nprobe, refine
+        self._index = self._make(trained_on=0)
+
+    def _make(self, trained_on: int) -> faiss.Index:
+        """A fresh, empty FAISS index; IVF sizes its lists by the ``trained_on`` training vectors."""
+        dim = self.dim
+        if self.kind == "flat":
+            return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        if self.kind == "hnsw":
+            inner = faiss.IndexHNSWFlat(dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = self.ef_construction
+            inner.hnsw.efSearch = self.ef_search
+            return faiss.IndexIDMap2(inner)
+        if self.kind == "pq":
+            # 4-bit fast-scan PQ codes give a shortlist of ``refine * k`` faces, re-ranked exactly.
+            coarse = faiss.IndexPQFastScan(dim, self.pq_m, 4, faiss.METRIC_INNER_PRODUCT)
+            refined = faiss.IndexRefineFlat(coarse)
+            refined.k_factor = float(self.refine)
+            return faiss.IndexIDMap2(refined)
+        # k-means needs about 39 points per list: a small gallery gets fewer lists.
+        nlist = max(1, min(self.nlist, trained_on // 39))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.nprobe = min(self.nprobe, nlist)
+        return index
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -81,11 +102,20 @@ class VectorIndex:
         return not self._index.is_trained
 
     def train(self, vectors: np.ndarray) -> None:
-        """IVF only: learn the coarse centroids from a sample of vectors."""
-        self._index.train(self._check_vectors(vectors))
+        """IVF and PQ: learn centroids / codebooks from a sample of vectors (done on the first add)."""
+        vectors = self._check_vectors(vectors)
+        if self.kind == "ivf":
+            self._index = self._make(trained_on=len(vectors))
+        elif self.kind == "pq" and len(vectors) < _PQ_MIN_TRAIN:
+            # Too few faces to learn 16 codewords per sub-space: pad with random unit vectors.
+            # Harmless: the codes only pick the shortlist, which is re-ranked exactly.
+            noise = np.random.default_rng(0).standard_normal((_PQ_MIN_TRAIN - len(vectors), self.dim))
+            noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+            vectors = np.concatenate([vectors, noise.astype(np.float32)])
+        self._index.train(vectors)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add ``vectors`` (``N x dim``) under ``ids``; an IVF index trains itself on the first add."""
+        """Add ``vectors`` (``N x dim``) under ``ids``; IVF and PQ train themselves on the first add."""
         vectors = self._check_vectors(vectors)
         ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
         if len(ids) != len(vectors):
@@ -97,17 +127,16 @@ class VectorIndex:
         self._index.add_with_ids(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> int:
-        """Remove ``ids``; returns how many were present. HNSW is rebuilt without them."""
+        """Remove ``ids``; returns how many were present. HNSW and PQ are rebuilt without them."""
         ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
         if len(ids) == 0 or len(self) == 0:
             return 0
-        if self.kind != "hnsw":
+        if self.kind in ("flat", "ivf"):
             return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
         keep_ids, keep_vectors = self._contents()
         mask = ~np.isin(keep_ids, ids)
-        fresh = VectorIndex(self.dim, model=self.model, kind="hnsw", ef_search=self.ef_search)
-        fresh.add(keep_ids[mask], keep_vectors[mask])
-        self._index = fresh._index
+        self._index = self._make(trained_on=0)
+        self.add(keep_ids[mask], keep_vectors[mask])
         return int((~mask).sum())
 
     def search(self, queries: np.ndarray, k: int = 5) -> SearchResult:

@@ -8,6 +8,8 @@ from typing import Callable
 
 import click
 
+from index import KINDS
+
 from facerec.cli.common import CONTEXT, FaceRecGroup, emit, make_recognizer, model_options
 
 
@@ -115,9 +117,9 @@ def gallery_options(command: Callable) -> Callable:
                           "(default: gallery.db in the user data folder)."),
         click.option("--index", "index_path", type=click.Path(dir_okay=False), default=None,
                      help="FAISS index file (default: beside a SQLite file, else in the user data folder)."),
-        click.option("--index-kind", type=click.Choice(["flat", "hnsw", "ivf"]), default="flat",
+        click.option("--index-kind", type=click.Choice(list(KINDS)), default="flat",
                      envvar="FACEREC_INDEX_KIND", show_default=True,
-                     help="Exact search, or HNSW / IVF for galleries of 100k+ faces (the index is rebuilt on change)."),
+                     help="Exact search (flat), or for galleries of 100k+ faces pq (recommended: PQ shortlist, exact re-rank), hnsw or ivf."),
     ]
     return model_options(functools.reduce(lambda f, option: option(f), reversed(options), command))
 
