@@ -8,7 +8,7 @@ import pytest
 from facerec.alignment import ARCFACE_TEMPLATE_112, Alignment, align_faces, estimate_similarity
 from facerec.detection import Face, FaceDetector, fallback_face, select_face
 from facerec.io import load_image
-from tests.conftest import ATT, lfw
+from tests.conftest import ATT, YALE, lfw
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +90,19 @@ def test_box_alignment_and_fallback():
     assert fallback.score == 0.0 and fallback.box == (62.5, 62.5, 187.5, 187.5)
     crop = align_faces(image, [fallback], Alignment(size=160, method="box"))
     assert crop.shape == (1, 160, 160, 3)
+
+
+def test_tight_crops_are_found_on_the_retry(detector):
+    """Extended Yale B crops fill the frame: plain MTCNN misses them or boxes the wrong scale."""
+    photos = [load_image(p) for p in sorted((YALE / "yaleB11").glob("*.pgm"))[::5]]  # 12 lightings
+
+    def plausible(faces: list[Face], width: int) -> bool:  # eyes inside, about 0.55 of the width apart
+        if not faces:
+            return False
+        (lx, _), (rx, _) = faces[0].landmarks[:2]
+        return 0 <= lx < rx < width and 0.4 < (rx - lx) / width < 0.7
+
+    plain = FaceDetector(retry=False).detect(photos)
+    retried = detector.detect(photos)
+    assert sum(plausible(f, p.shape[1]) for f, p in zip(plain, photos)) <= 6
+    assert sum(plausible(f, p.shape[1]) for f, p in zip(retried, photos)) >= 11

@@ -210,7 +210,7 @@ def evaluate_pairs(
     Images with no detected face are scored from a fallback crop and counted, never dropped.
     """
     images = sorted({p for pair in pairs for p in (pair.a, pair.b)})
-    settings = f"{recognizer.model_key}|flip={recognizer.flip}|select={select}|v1"
+    settings = f"{recognizer.model_key}|flip={recognizer.flip}|select={select}|v2"
     cache = EmbeddingCache(cache_dir, settings) if cache_dir else None
     keys = [EmbeddingCache.key(path) for path in images]
     todo = [i for i, key in enumerate(keys) if cache is None or key not in cache.entries]
