@@ -1,0 +1,142 @@
+"""Transfer learning: load a zoo checkpoint, give it a new head, freeze some or all of the rest.
+
+``freeze`` says what stays fixed: ``"none"`` fine-tunes every layer, ``"head"`` trains only the new
+head, an integer ``N`` freezes the first N layers that have parameters (in order of definition), and
+a layer name freezes every layer up to and including that one (``"conv2"``, ``"layer3"``). Frozen
+layers also keep their batch-norm statistics (see :func:`set_train_mode`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from facerec.errors import FaceRecError
+from facerec.zoo.registry import get_arch, get_spec
+
+__all__ = ["Checkpoint", "TransferError", "freeze_layers", "load_checkpoint", "param_groups",
+           "replace_heads", "save_checkpoint", "set_train_mode"]
+
+FORMAT = "facerec-zoo/1"
+
+
+class TransferError(FaceRecError):
+    """A checkpoint that cannot be read, or a freeze spec that names no layer."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a zoo checkpoint holds: enough to rebuild the model and its preprocessing."""
+
+    arch: str
+    classes: tuple[str, ...]
+    in_channels: int
+    input_size: tuple[int, int]
+    options: dict[str, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    state_dict: dict[str, torch.Tensor]
+
+    def build(self) -> nn.Module:
+        """The model with the checkpoint's weights loaded."""
+        model = get_arch(self.arch, num_classes=len(self.classes), in_channels=self.in_channels, **self.options)
+        model.load_state_dict(self.state_dict, strict=True)
+        return model
+
+
+def save_checkpoint(path: str | Path, checkpoint: Checkpoint, **extra: object) -> Path:
+    """Write ``checkpoint`` (plus ``extra`` metadata) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "arch": checkpoint.arch, "classes": list(checkpoint.classes),
+               "in_channels": checkpoint.in_channels, "input_size": list(checkpoint.input_size),
+               "options": dict(checkpoint.options), "mean": list(checkpoint.mean), "std": list(checkpoint.std),
+               "state_dict": checkpoint.state_dict, "extra": extra}
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(payload, temporary)
+    os.replace(temporary, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors and plain values only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TransferError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not our checkpoint"
+        raise TransferError(f"cannot read checkpoint {path}: {exc}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise TransferError(f"{path} is not a facerec zoo checkpoint")
+    return Checkpoint(payload["arch"], tuple(payload["classes"]), int(payload["in_channels"]),
+                      tuple(payload["input_size"]), dict(payload["options"]), tuple(payload["mean"]),
+                      tuple(payload["std"]), payload["state_dict"])
+
+
+def replace_heads(model: nn.Module, arch: str, num_classes: int) -> list[str]:
+    """Swap every classification layer of ``arch`` for a fresh ``nn.Linear`` with ``num_classes`` outputs."""
+    replaced = []
+    for path in get_spec(arch).heads:
+        parent_path, _, name = path.rpartition(".")
+        parent = model.get_submodule(parent_path) if parent_path else model
+        old = getattr(parent, name, None)
+        if isinstance(old, nn.Linear):
+            setattr(parent, name, nn.Linear(old.in_features, num_classes, bias=old.bias is not None))
+            replaced.append(path)
+    return replaced
+
+
+def freeze_layers(model: nn.Module, arch: str, freeze: str) -> list[str]:
+    """Freeze parameters as ``freeze`` says (see the module docstring); returns the frozen layer names."""
+    heads = get_spec(arch).heads
+    layers = [(name, module) for name, module in model.named_modules()
+              if name and any(True for _ in module.parameters(recurse=False))]
+    if freeze == "none":
+        chosen: list[str] = []
+    elif freeze == "head":
+        chosen = [name for name, _ in layers if not _is_under(name, heads)]
+    elif freeze.isdigit():
+        if int(freeze) > len(layers):
+            raise TransferError(f"--freeze {freeze}: {arch} has only {len(layers)} layers with parameters")
+        chosen = [name for name, _ in layers[: int(freeze)]]
+    else:
+        names = [name for name, _ in layers]
+        last = [i for i, name in enumerate(names) if name == freeze or name.startswith(freeze + ".")]
+        if not last:
+            raise TransferError(f"--freeze {freeze!r}: no such layer in {arch}; "
+                                f"layers: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}")
+        chosen = names[: last[-1] + 1]
+    frozen = set(chosen)
+    for name, module in layers:
+        for parameter in module.parameters(recurse=False):
+            parameter.requires_grad_(name not in frozen)
+    return chosen
+
+
+def set_train_mode(model: nn.Module) -> None:
+    """``model.train()``, except frozen layers, which stay in eval mode (batch norm keeps its statistics)."""
+    model.train()
+    for module in model.modules():
+        own = list(module.parameters(recurse=False))
+        if own and not any(p.requires_grad for p in own):
+            module.eval()
+
+
+def param_groups(model: nn.Module, arch: str, lr: float, head_lr: float | None) -> list[dict]:
+    """Optimizer groups: the heads at ``head_lr`` (default ``lr``), every other trainable parameter at ``lr``."""
+    heads = get_spec(arch).heads
+    head, body = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (head if _is_under(name, heads) else body).append(parameter)
+    groups = [{"params": body, "lr": lr}] if body else []
+    return groups + [{"params": head, "lr": lr if head_lr is None else head_lr}]
+
+
+def _is_under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
