@@ -120,6 +120,9 @@ class Gallery:
     def identities(self) -> list[IdentitySummary]:
         return self.store.identities()
 
+    def count_identities(self) -> int:
+        return self.store.count_identities()
+
     def names(self) -> list[str]:
         return [summary.name for summary in self.store.identities()]
 

@@ -208,6 +208,10 @@ class GalleryStore:
         with self._sessions() as session:
             return int(session.scalar(select(func.count(FaceRecord.id))) or 0)
 
+    def count_identities(self) -> int:
+        with self._sessions() as session:
+            return int(session.scalar(select(func.count(Identity.id))) or 0)
+
     def _identity(self, session: Session, name: str) -> Identity:
         identity = session.scalar(select(Identity).where(Identity.name == name))
         if identity is None:

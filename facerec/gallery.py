@@ -57,11 +57,13 @@ class Identification:
     face: Face
     name: str | None
     score: float
+    threshold: float
     candidates: list[Candidate] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "recognized": self.name is not None, "score": round(self.score, 6),
+            "threshold": round(self.threshold, 6),
             "face": self.face.to_dict(),
             "candidates": [{"name": c.name, "score": round(c.score, 6)} for c in self.candidates],
         }
@@ -82,11 +84,17 @@ class EnrollReport:
 
 
 class Gallery:
-    """Identities enrolled from photos, searched by face; open set by ``threshold``."""
+    """Identities enrolled from photos, searched by face; open set by ``threshold``.
+
+    Unless a ``threshold`` is given, it follows the gallery's size: the more people enrolled,
+    the more chances a stranger has to resemble one of them, so the threshold rises to keep
+    the false-positive identification rate near ``fpir`` (see ``Weights.open_set_threshold``).
+    """
 
     def __init__(
         self, recognizer: FaceRecognizer | None = None, *, db: str | None = None,
         index_path: str | Path | None = None, threshold: float | None = None, index_kind: str = "flat",
+        fpir: float = 0.01,
     ) -> None:
         self.recognizer = recognizer or FaceRecognizer()
         url = db or default_db_url()
@@ -97,7 +105,14 @@ class Gallery:
             index_path=Path(index_path) if index_path else default_index_path(url), index_kind=index_kind,
             save_interval=5.0,
         )
-        self.threshold = self.recognizer.weights.identify_threshold if threshold is None else threshold
+        self.fixed_threshold, self.fpir = threshold, fpir
+
+    @property
+    def threshold(self) -> float:
+        """The open-set threshold now: the one given, or the calibrated one for this many people."""
+        if self.fixed_threshold is not None:
+            return self.fixed_threshold
+        return self.recognizer.weights.open_set_threshold(self.store.count_identities(), self.fpir)
 
     def enroll(self, name: str, images: Sequence[ImageInput], *, require_single: bool = False,
                info: dict[str, Any] | None = None, save: bool = True) -> EnrollResult:
@@ -148,12 +163,12 @@ class Gallery:
         return self.identify_embeddings([f.face for f in found], np.stack([f.embedding for f in found]), top_k)
 
     def identify_embeddings(self, faces: Sequence[Face], vectors: np.ndarray, top_k: int = 5) -> list[Identification]:
-        results = []
+        results, threshold = [], self.threshold
         for face, candidates in zip(faces, self.store.search(vectors, top_k)):
             best = candidates[0] if candidates else None
-            known = best is not None and best.score >= self.threshold
+            known = best is not None and best.score >= threshold
             results.append(Identification(face, best.name if known else None,
-                                          best.score if best else float("-inf"), candidates))
+                                          best.score if best else float("-inf"), threshold, candidates))
         return results
 
     def remove(self, name: str) -> int:

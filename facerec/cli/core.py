@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -109,8 +110,33 @@ def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, 
     click.echo(f"ROC curve        {roc_png}")
 
 
+@dataclass(frozen=True)
+class GalleryOptions:
+    """The options every gallery command shares; ``open`` turns them into a Gallery."""
+
+    db: str | None
+    index_path: str | None
+    index_kind: str
+    model: str
+    tag: str | None
+    weights: str | None
+    no_flip: bool
+
+    def open(self, threshold: float | None = None):
+        from facerec.gallery import Gallery
+
+        url = self.db if self.db is None or "://" in self.db else f"sqlite:///{Path(self.db).expanduser().resolve()}"
+        recognizer = make_recognizer(self.model, self.tag, self.weights, self.no_flip)
+        return Gallery(recognizer, db=url, index_path=self.index_path, threshold=threshold, index_kind=self.index_kind)
+
+
 def gallery_options(command: Callable) -> Callable:
-    """--db and --index, shared by every gallery command, plus the model options."""
+    """--db, --index and --index-kind plus the model options, handed to the command as ``options``."""
+
+    @functools.wraps(command)
+    def with_options(*args, db, index_path, index_kind, model, tag, weights, no_flip, **kwargs):
+        return command(*args, options=GalleryOptions(db, index_path, index_kind, model, tag, weights, no_flip), **kwargs)
+
     options = [
         click.option("--db", default=None, envvar="FACEREC_DB",
                      help="Gallery database: a SQLAlchemy URL or a SQLite file path "
@@ -119,18 +145,10 @@ def gallery_options(command: Callable) -> Callable:
                      help="FAISS index file (default: beside a SQLite file, else in the user data folder)."),
         click.option("--index-kind", type=click.Choice(list(KINDS)), default="flat",
                      envvar="FACEREC_INDEX_KIND", show_default=True,
-                     help="Exact search (flat), or for galleries of 100k+ faces pq (recommended: PQ shortlist, exact re-rank), hnsw or ivf."),
+                     help="Exact search (flat), or for galleries of 100k+ faces pq (recommended: PQ shortlist, "
+                          "exact re-rank), hnsw or ivf."),
     ]
-    return model_options(functools.reduce(lambda f, option: option(f), reversed(options), command))
-
-
-def open_gallery(db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None,
-                 weights: str | None, no_flip: bool, threshold: float | None = None):
-    from facerec.gallery import Gallery
-
-    url = db if db is None or "://" in db else f"sqlite:///{Path(db).expanduser().resolve()}"
-    recognizer = make_recognizer(model, tag, weights, no_flip)
-    return Gallery(recognizer, db=url, index_path=index_path, threshold=threshold, index_kind=index_kind)
+    return model_options(functools.reduce(lambda f, option: option(f), reversed(options), with_options))
 
 
 @main.command("enroll")
@@ -141,8 +159,7 @@ def open_gallery(db: str | None, index_path: str | None, index_kind: str, model:
 @gallery_options
 @click.option("--require-single", is_flag=True, help="Refuse photos that show more than one face.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | None, db: str | None,
-                   index_path: str | None, index_kind: str, model: str, tag: str | None, weights: str | None, no_flip: bool,
+def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | None, options: GalleryOptions,
                    require_single: bool, as_json: bool) -> None:
     """Enroll NAME from one or more IMAGES (one photo is enough), or a whole folder with --from-dir.
 
@@ -153,7 +170,7 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
         raise click.UsageError("give either NAME IMAGE... or --from-dir, not both")
     if not from_dir and (not name or not images):
         raise click.UsageError("give a NAME and at least one IMAGE, or --from-dir DIR")
-    gallery = open_gallery(db, index_path, index_kind, model, tag, weights, no_flip)
+    gallery = options.open()
     if from_dir:
         report = gallery.enroll_dir(from_dir, progress=not as_json, require_single=require_single)
         if as_json:
@@ -180,21 +197,21 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
 @click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 100), help="Candidates to list.")
 @click.option("--all-faces", is_flag=True, help="Identify every face in the photo, not just the largest.")
 @click.option("--threshold", type=float, default=None,
-              help="Open-set threshold: below it the answer is 'not recognized' (default: calibrated).")
+              help="Open-set threshold: below it the answer is 'not recognized' "
+                   "(default: calibrated for the gallery's size, aiming at 1% false alarms).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def identify_command(image: str, db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None,
-                     weights: str | None, no_flip: bool, top_k: int, all_faces: bool, threshold: float | None,
+def identify_command(image: str, options: GalleryOptions, top_k: int, all_faces: bool, threshold: float | None,
                      as_json: bool) -> None:
     """Say who is in IMAGE, or that the face is not recognized."""
-    gallery = open_gallery(db, index_path, index_kind, model, tag, weights, no_flip, threshold)
+    gallery = options.open(threshold)
     results = gallery.identify(image, top_k=top_k, all_faces=all_faces)
     if as_json:
-        emit({"image": image, "threshold": gallery.threshold, "faces": [r.to_dict() for r in results]})
+        emit({"image": image, "threshold": results[0].threshold, "faces": [r.to_dict() for r in results]})
         return
     for number, result in enumerate(results, start=1):
         answer = result.name if result.name else "not recognized"
         box = ",".join(f"{v:.0f}" for v in result.face.box)
-        click.echo(f"face {number} [{box}]: {answer} (score {result.score:.4f}, threshold {gallery.threshold:.4f})")
+        click.echo(f"face {number} [{box}]: {answer} (score {result.score:.4f}, threshold {result.threshold:.4f})")
         for candidate in result.candidates:
             click.echo(f"    {candidate.score:7.4f}  {candidate.name}")
 
@@ -202,10 +219,9 @@ def identify_command(image: str, db: str | None, index_path: str | None, index_k
 @main.command("list")
 @gallery_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_command(db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None, weights: str | None,
-                 no_flip: bool, as_json: bool) -> None:
+def list_command(options: GalleryOptions, as_json: bool) -> None:
     """List enrolled people and how many faces each has."""
-    gallery = open_gallery(db, index_path, index_kind, model, tag, weights, no_flip)
+    gallery = options.open()
     people = gallery.identities()
     if as_json:
         emit({"identities": [{"name": p.name, "faces": p.faces, "created_at": p.created_at} for p in people]})
@@ -218,10 +234,9 @@ def list_command(db: str | None, index_path: str | None, index_kind: str, model:
 @main.command("remove")
 @click.argument("name")
 @gallery_options
-def remove_command(name: str, db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None,
-                   weights: str | None, no_flip: bool) -> None:
+def remove_command(name: str, options: GalleryOptions) -> None:
     """Remove NAME and all their faces from the gallery."""
-    faces = open_gallery(db, index_path, index_kind, model, tag, weights, no_flip).remove(name)
+    faces = options.open().remove(name)
     click.echo(f"removed {name} ({faces} faces)")
 
 
@@ -229,10 +244,9 @@ def remove_command(name: str, db: str | None, index_path: str | None, index_kind
 @click.argument("old")
 @click.argument("new")
 @gallery_options
-def rename_command(old: str, new: str, db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None,
-                   weights: str | None, no_flip: bool) -> None:
+def rename_command(old: str, new: str, options: GalleryOptions) -> None:
     """Rename identity OLD to NEW."""
-    open_gallery(db, index_path, index_kind, model, tag, weights, no_flip).rename(old, new)
+    options.open().rename(old, new)
     click.echo(f"renamed {old} -> {new}")
 
 
@@ -243,10 +257,9 @@ def index_group() -> None:
 
 @index_group.command("rebuild")
 @gallery_options
-def index_rebuild_command(db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None,
-                          weights: str | None, no_flip: bool) -> None:
+def index_rebuild_command(options: GalleryOptions) -> None:
     """Rebuild the index from the database."""
-    gallery = open_gallery(db, index_path, index_kind, model, tag, weights, no_flip)
+    gallery = options.open()
     gallery.store.rebuild()
     stats = gallery.store.stats()
     click.echo(f"rebuilt {stats['index_path']}: {stats['indexed']} faces, revision {stats['revision']}")
@@ -255,10 +268,9 @@ def index_rebuild_command(db: str | None, index_path: str | None, index_kind: st
 @index_group.command("stats")
 @gallery_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def index_stats_command(db: str | None, index_path: str | None, index_kind: str, model: str, tag: str | None,
-                        weights: str | None, no_flip: bool, as_json: bool) -> None:
+def index_stats_command(options: GalleryOptions, as_json: bool) -> None:
     """Show the gallery's size and whether its index is in step with the database."""
-    stats = open_gallery(db, index_path, index_kind, model, tag, weights, no_flip).store.stats()
+    stats = options.open().store.stats()
     if as_json:
         emit(stats)
         return

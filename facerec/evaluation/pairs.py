@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from facerec.recognizer import FaceRecognizer
 
 __all__ = [
-    "Pair", "read_pairs", "PairsReport", "evaluate_scores", "evaluate_pairs", "EmbeddingCache", "save_roc_png",
+    "Pair", "read_pairs", "PairsReport", "evaluate_scores", "embed_files", "evaluate_pairs", "EmbeddingCache",
+    "save_roc_png",
 ]
 
 
@@ -197,6 +198,41 @@ def save_roc_png(report: PairsReport, path: Path) -> None:
     plt.close(fig)
 
 
+def embed_files(
+    recognizer: FaceRecognizer,
+    images: Sequence[Path],
+    *,
+    select: str = "center",
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings (``N x D``) and a detected-face flag for image files, cached under ``cache_dir``.
+
+    Images with no detected face are embedded from a fallback crop and flagged, never dropped.
+    """
+    settings = f"{recognizer.model_key}|flip={recognizer.flip}|select={select}|v2"
+    cache = EmbeddingCache(cache_dir, settings) if cache_dir else None
+    keys = [EmbeddingCache.key(path) for path in images]
+    vectors = np.zeros((len(images), recognizer.weights.embedding_size), np.float32)
+    detected = np.zeros(len(images), bool)
+    todo = [i for i, key in enumerate(keys) if cache is None or key not in cache.entries]
+    for start in range(0, len(todo), 512):  # save the cache every 512 images
+        chunk = todo[start : start + 512]
+        result = recognizer.embed_images(
+            [images[i] for i in chunk], select=select, fallback=True, progress=progress
+        )
+        for i, vector, found in zip(chunk, result.embeddings, result.detected):
+            vectors[i], detected[i] = vector, found
+            if cache is not None:
+                cache.entries[keys[i]] = (vector, bool(found))
+        if cache is not None:
+            cache.save()
+    if cache is not None:
+        for i, key in enumerate(keys):
+            vectors[i], detected[i] = cache.entries[key]
+    return vectors, detected
+
+
 def evaluate_pairs(
     recognizer: FaceRecognizer,
     pairs: Sequence[Pair],
@@ -210,28 +246,9 @@ def evaluate_pairs(
     Images with no detected face are scored from a fallback crop and counted, never dropped.
     """
     images = sorted({p for pair in pairs for p in (pair.a, pair.b)})
-    settings = f"{recognizer.model_key}|flip={recognizer.flip}|select={select}|v2"
-    cache = EmbeddingCache(cache_dir, settings) if cache_dir else None
-    keys = [EmbeddingCache.key(path) for path in images]
-    todo = [i for i, key in enumerate(keys) if cache is None or key not in cache.entries]
-    vectors: dict[Path, np.ndarray] = {}
-    detected: dict[Path, bool] = {}
-    for start in range(0, len(todo), 512):  # save the cache every 512 images
-        chunk = todo[start : start + 512]
-        result = recognizer.embed_images(
-            [images[i] for i in chunk], select=select, fallback=True, progress=progress
-        )
-        for i, vector, found in zip(chunk, result.embeddings, result.detected):
-            if cache is not None:
-                cache.entries[keys[i]] = (vector, bool(found))
-            vectors[images[i]], detected[images[i]] = vector, bool(found)
-        if cache is not None:
-            cache.save()
-    if cache is not None:
-        for path, key in zip(images, keys):
-            vectors[path], detected[path] = cache.entries[key]
-    scores = np.array([float(np.dot(vectors[p.a], vectors[p.b])) for p in pairs])
+    vectors, detected = embed_files(recognizer, images, select=select, cache_dir=cache_dir, progress=progress)
+    row = {path: i for i, path in enumerate(images)}
+    scores = np.array([float(np.dot(vectors[row[p.a]], vectors[row[p.b]])) for p in pairs])
     return evaluate_scores(
-        scores, pairs, model=recognizer.model_key, images=len(images),
-        no_face=sum(not detected[p] for p in images),
+        scores, pairs, model=recognizer.model_key, images=len(images), no_face=int((~detected).sum()),
     )

@@ -5,6 +5,7 @@ the user cache, then a checked download.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 import urllib.error
@@ -12,6 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from platformdirs import user_cache_dir
 
 from facerec.alignment import Alignment
@@ -30,6 +32,8 @@ class Weights:
     ``threshold`` is the cosine-similarity threshold for 1:1 verification (best accuracy)
     and ``identify_threshold`` the stricter open-set threshold for 1:N identification
     (false accept rate 1e-3 per comparison); both calibrated on data, see each entry.
+    ``impostor_tail`` lists ``(far, threshold)`` points of the impostor score distribution
+    (``scripts/calibrate_open_set.py``), from which a gallery's threshold grows with its size.
     """
 
     model: str
@@ -44,11 +48,32 @@ class Weights:
     threshold: float
     identify_threshold: float
     note: str = ""
+    impostor_tail: tuple[tuple[float, float], ...] = ()
 
     @property
     def key(self) -> str:
         """Identifies the embedding space: galleries and caches are bound to it."""
         return f"{self.model}:{self.tag}"
+
+    def open_set_threshold(self, identities: int, fpir: float = 0.01) -> float:
+        """The identification threshold for a gallery of ``identities`` people.
+
+        A stranger is wrongly recognised when any of the N enrolled people scores above the
+        threshold, so FPIR is about N x FAR: the threshold sits at FAR = ``fpir`` / N on the
+        impostor tail (log-interpolated, clipped to the tail's ends), never below
+        ``identify_threshold``.
+
+        >>> w = Weights("m", "t", "f", None, None, Alignment(112), (0, 0, 0), (1, 1, 1), 8, 0.2, 0.3,
+        ...             impostor_tail=((1e-3, 0.3), (1e-5, 0.4)))
+        >>> round(w.open_set_threshold(100), 3)  # FAR 1e-4
+        0.35
+        """
+        if not self.impostor_tail or identities <= 0:
+            return self.identify_threshold
+        far = fpir / identities
+        depth = [-math.log10(f) for f, _ in self.impostor_tail]
+        threshold = float(np.interp(-math.log10(far), depth, [t for _, t in self.impostor_tail]))
+        return max(self.identify_threshold, threshold)
 
 
 def weights_cache_dir() -> Path:
