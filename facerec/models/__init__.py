@@ -18,6 +18,7 @@ from facerec.embedding import FaceEmbedder
 from facerec.errors import UnknownModelError
 from facerec.models.inception_resnet import inception_resnet_v1
 from facerec.models.mobilefacenet import mobilefacenet
+from facerec.models.resnet import resnet18, resnet50
 from facerec.models.weights import IMAGENET_MEAN, IMAGENET_STD, Weights, resolve_weights
 
 __all__ = ["ModelSpec", "Weights", "get_model", "get_weights", "list_models", "register_model"]
@@ -141,3 +142,32 @@ register_model(
         },
     )
 )
+
+# ResNet embedders have no published face weights: url=None, trained with `facerec train` and
+# loaded with --weights (the input size travels inside the checkpoint as a buffer).
+for _name, _build in (("resnet18", resnet18), ("resnet50", resnet50)):
+    register_model(
+        ModelSpec(
+            name=_name,
+            build=lambda w, _build=_build: _build(embedding_size=w.embedding_size),
+            default="user",
+            weights={
+                "user": Weights(
+                    model=_name,
+                    tag="user",
+                    filename=f"{_name}.pt",
+                    url=None,
+                    sha256=None,
+                    alignment=Alignment(size=112, method="landmarks"),
+                    mean=(0.5, 0.5, 0.5),
+                    std=(0.5, 0.5, 0.5),
+                    embedding_size=128,
+                    # Not calibrated: user-trained weights differ run to run. Pass --threshold, or
+                    # calibrate it with `facerec eval pairs --model resnet18 --weights ...`.
+                    threshold=0.5,
+                    identify_threshold=0.6,
+                    note=f"{_name} face embedder trained by the user with `facerec train`; no public weights",
+                )
+            },
+        )
+    )

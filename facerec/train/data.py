@@ -1,0 +1,231 @@
+"""Folder-per-person face data: detected and aligned once, cached as ``.npz``, split by person.
+
+A dataset root holds one folder per person (``root/Name/*.jpg|png|pgm``). Every photo is
+run once through MTCNN (:class:`~facerec.detection.FaceDetector`) and aligned with
+:func:`~facerec.alignment.align_faces`; the crops are cached under ``cache_dir`` so that
+training never detects again.
+
+>>> faces = load_face_folder("../shared/data/att_faces", alignment=Alignment(112))  # doctest: +SKIP
+>>> faces.crops.shape  # doctest: +SKIP
+(400, 112, 112, 3)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Literal, Sequence
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from facerec.alignment import Alignment, align_faces
+from facerec.detection import Face, FaceDetector, fallback_face, select_face
+from facerec.errors import DatasetError
+from facerec.io import load_image
+
+__all__ = [
+    "IMAGE_SUFFIXES", "FaceFolder", "Fallback", "list_people", "select_people", "align_images", "load_face_folder",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".pgm", ".bmp")
+
+#: What to crop when MTCNN finds no face: facerec's central-half template (``"center"``, right for
+#: LFW-style photos with background) or the whole picture (``"whole"``, right for tight crops such as
+#: AT&T or Yale B, where the face fills the frame).
+Fallback = Literal["center", "whole"]
+
+
+@dataclass(frozen=True)
+class FaceFolder:
+    """Aligned crops (``N x S x S x 3`` uint8) with an integer label per crop.
+
+    ``people[label]`` names the person; ``detected[i]`` is False where a fallback crop was used.
+    """
+
+    crops: np.ndarray
+    labels: np.ndarray
+    people: tuple[str, ...]
+    paths: tuple[str, ...]
+    detected: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, people: Iterable[str]) -> "FaceFolder":
+        """Only the photos of ``people`` (relabelled 0..P-1 in the order given)."""
+        chosen = list(dict.fromkeys(people))
+        unknown = sorted(set(chosen) - set(self.people))
+        if unknown:
+            raise DatasetError(f"{len(unknown)} people are not in the dataset, e.g. {unknown[0]!r}")
+        index = {name: i for i, name in enumerate(self.people)}
+        new_label = np.full(len(self.people), -1, dtype=np.int64)
+        new_label[[index[name] for name in chosen]] = np.arange(len(chosen))
+        keep = np.nonzero(new_label[self.labels] >= 0)[0]
+        return FaceFolder(
+            crops=self.crops[keep], labels=new_label[self.labels[keep]], people=tuple(chosen),
+            paths=tuple(self.paths[i] for i in keep), detected=self.detected[keep],
+        )
+
+    def with_min_images(self, count: int) -> "FaceFolder":
+        """Only the people with at least ``count`` photos (triplets need two of a person)."""
+        counts = np.bincount(self.labels, minlength=len(self.people))
+        return self.subset(name for name, n in zip(self.people, counts) if n >= count)
+
+    @staticmethod
+    def concat(parts: Sequence["FaceFolder"]) -> "FaceFolder":
+        """Join datasets of distinct people (a name seen twice is an error: splits are by person)."""
+        names = [name for part in parts for name in part.people]
+        if len(set(names)) != len(names):
+            raise DatasetError("the datasets to join share person names")
+        offsets = np.cumsum([0] + [len(part.people) for part in parts])
+        return FaceFolder(
+            crops=np.concatenate([part.crops for part in parts]),
+            labels=np.concatenate([part.labels + offset for part, offset in zip(parts, offsets)]),
+            people=tuple(names),
+            paths=tuple(path for part in parts for path in part.paths),
+            detected=np.concatenate([part.detected for part in parts]),
+        )
+
+
+def list_people(root: str | Path) -> dict[str, list[Path]]:
+    """``{person: sorted image paths}`` for every sub-folder of ``root`` that holds images."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder {root} does not exist")
+    people = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if images:
+            people[folder.name] = images
+    if not people:
+        raise DatasetError(f"{root} has no sub-folders with images (expected root/Name/*.jpg)")
+    return people
+
+
+def select_people(
+    root: str | Path, *, include: Iterable[str] | None = None, exclude: Iterable[str] = (), min_images: int = 1,
+) -> list[str]:
+    """Names under ``root`` (in folder order), limited to ``include``, without ``exclude``,
+    with at least ``min_images`` photos; so that a split is made before any photo is aligned."""
+    found = list_people(root)
+    names = list(found) if include is None else list(dict.fromkeys(include))
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise DatasetError(f"{len(missing)} people have no folder under {root}, e.g. {missing[0]!r}")
+    excluded = set(exclude)
+    return [name for name in names if name not in excluded and len(found[name]) >= min_images]
+
+
+def align_images(
+    paths: Sequence[Path],
+    alignment: Alignment,
+    *,
+    cache_dir: str | Path | None = None,
+    pad: float = 0.0,
+    fallback: Fallback = "center",
+    detect: bool = True,
+    detector: FaceDetector | None = None,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Aligned crops of ``paths`` and a ``detected`` flag each, cached by paths and settings.
+
+    ``pad`` adds that fraction of the image size on every side (edge pixels repeated) before
+    detection, which lets MTCNN find faces in tight crops; ``detect=False`` skips MTCNN and
+    uses the fallback crop for every photo.
+    """
+    paths = [Path(p) for p in paths]
+    settings = {"alignment": repr(alignment), "pad": pad, "fallback": fallback, "detect": detect}
+    cache = _cache_file(cache_dir, paths, settings)
+    if cache is not None and cache.is_file():
+        with np.load(cache) as stored:
+            return stored["crops"], stored["detected"]
+    size = alignment.size
+    crops = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    detected = np.zeros(len(paths), dtype=bool)
+    detector = detector or (FaceDetector() if detect else None)
+    bar = tqdm(total=len(paths), unit="img", desc="aligning", disable=not progress)
+    for start in range(0, len(paths), 32):
+        chunk = [_pad(load_image(path), pad) for path in paths[start : start + 32]]
+        found = detector.detect(chunk) if detector is not None else [[] for _ in chunk]
+        for offset, (pixels, faces) in enumerate(zip(chunk, found)):
+            if faces:
+                face = select_face(faces, pixels.shape, "largest")
+                detected[start + offset] = True
+                crops[start + offset] = align_faces(pixels, [face], alignment)[0]
+            else:
+                crops[start + offset] = _fallback_crop(pixels, alignment, fallback, pad)
+        bar.update(len(chunk))
+    bar.close()
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".tmp.npz")
+        np.savez(tmp, crops=crops, detected=detected)
+        os.replace(tmp, cache)
+    return crops, detected
+
+
+def load_face_folder(
+    root: str | Path,
+    alignment: Alignment,
+    *,
+    people: Iterable[str] | None = None,
+    cache_dir: str | Path | None = None,
+    pad: float = 0.0,
+    fallback: Fallback = "center",
+    detect: bool = True,
+    detector: FaceDetector | None = None,
+    max_per_person: int | None = None,
+    progress: bool = False,
+) -> FaceFolder:
+    """The photos of ``people`` (default: everyone) under ``root``, aligned and cached.
+
+    ``max_per_person`` keeps only the first photos of each person (sorted by name), which
+    bounds both the alignment cost and the weight of a few over-photographed people.
+    """
+    found = list_people(root)
+    names = list(found) if people is None else list(dict.fromkeys(people))
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise DatasetError(f"{len(missing)} people have no folder under {root}, e.g. {missing[0]!r}")
+    chosen = {name: found[name][:max_per_person] for name in names}
+    paths = [path for name in names for path in chosen[name]]
+    labels = np.concatenate([np.full(len(chosen[name]), i, dtype=np.int64) for i, name in enumerate(names)])
+    crops, detected = align_images(
+        paths, alignment, cache_dir=cache_dir, pad=pad, fallback=fallback, detect=detect,
+        detector=detector, progress=progress,
+    )
+    return FaceFolder(crops, labels, tuple(names), tuple(str(p) for p in paths), detected)
+
+
+def _pad(pixels: np.ndarray, pad: float) -> np.ndarray:
+    if pad <= 0:
+        return pixels
+    height, width = pixels.shape[:2]
+    dy, dx = int(round(pad * height)), int(round(pad * width))
+    return np.pad(pixels, ((dy, dy), (dx, dx), (0, 0)), mode="edge")
+
+
+def _fallback_crop(pixels: np.ndarray, alignment: Alignment, fallback: Fallback, pad: float) -> np.ndarray:
+    size = alignment.size
+    if fallback == "whole":
+        height, width = pixels.shape[:2]
+        dy, dx = int(round(pad * height / (1 + 2 * pad))), int(round(pad * width / (1 + 2 * pad)))
+        original = pixels[dy : height - dy, dx : width - dx]
+        return np.asarray(Image.fromarray(original).resize((size, size), Image.BILINEAR))
+    face: Face = fallback_face(pixels.shape, np.asarray(alignment.template), size)
+    return align_faces(pixels, [face], alignment)[0]
+
+
+def _cache_file(cache_dir: str | Path | None, paths: Sequence[Path], settings: dict) -> Path | None:
+    if cache_dir is None:
+        return None
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path.resolve()}\0{stat.st_size}\0{int(stat.st_mtime)}\n".encode())
+    return Path(cache_dir).expanduser() / f"faces-{digest.hexdigest()[:20]}.npz"

@@ -1,0 +1,280 @@
+"""Training an embedder with triplet (or contrastive) loss on P x K batches.
+
+Each epoch: P x K batches of cached crops, augmentation, the embedder's own preprocessing
+(:class:`~facerec.embedding.FaceEmbedder` forward), online mining, loss, step; then the
+evaluators (epoch 0 is the model before any training). Written to ``out_dir``:
+``model.pt`` (the plain network ``state_dict``, loadable with ``--weights``),
+``checkpoint.pt`` (for ``resume``), ``metrics.csv``/``metrics.json`` and ``curves.png``.
+
+>>> config = TrainConfig(backbone="resnet18", out_dir="runs/r18", epochs=2)  # doctest: +SKIP
+>>> history = train(config, build_backbone(config), faces)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from facerec.embedding import FaceEmbedder
+from facerec.errors import FaceRecError
+from facerec.models import get_model
+from facerec.train.augment import Augment
+from facerec.train.contrastive_loss import ContrastiveLoss
+from facerec.train.data import FaceFolder
+from facerec.train.evaluate import Evaluator
+from facerec.train.miners import get_miner
+from facerec.train.sampler import PKSampler
+from facerec.train.triplet_loss import TripletLoss
+
+__all__ = ["BACKBONES", "TrainConfig", "build_backbone", "set_frozen", "train", "resolve_device"]
+
+#: Backbone name -> registered model. inception_resnet_v1 starts from random weights unless
+#: ``weights`` names a file: facenet-pytorch's VGGFace2 weights are not available offline.
+BACKBONES = ("mobilefacenet", "resnet18", "resnet50", "inception_resnet_v1")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run depends on; saved beside the checkpoint and checked on resume."""
+
+    backbone: str = "mobilefacenet"
+    out_dir: str = "runs/train"
+    pretrained: bool = True
+    weights: str | None = None
+    input_size: int = 112
+    epochs: int = 5
+    p: int = 16
+    k: int = 4
+    batches_per_epoch: int | None = None
+    loss: Literal["triplet", "contrastive"] = "triplet"
+    miner: Literal["all", "hard", "semihard"] = "semihard"
+    margin: float = 0.2
+    optimizer: Literal["sgd", "adam"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: Literal["cosine", "step", "none"] = "cosine"
+    step_size: int = 10
+    gamma: float = 0.1
+    freeze: tuple[str, ...] = ()
+    freeze_children: int = 0
+    unfreeze_epoch: int | None = None
+    augment: bool = True
+    device: str = "auto"
+    seed: int = 0
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when a GPU exists, else CPU; asking for CUDA without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise FaceRecError("--device cuda was asked for, but torch sees no GPU")
+    return torch.device(name)
+
+
+def build_backbone(config: TrainConfig) -> FaceEmbedder:
+    """The embedder to train: pretrained or random, optionally started from ``config.weights``."""
+    if config.backbone not in BACKBONES:
+        raise FaceRecError(f"unknown backbone {config.backbone!r}; known: {', '.join(BACKBONES)}")
+    if config.backbone == "mobilefacenet":
+        use_file = config.pretrained or config.weights is not None
+        model = get_model("mobilefacenet", weights_path=config.weights, pretrained=use_file)
+    elif config.backbone == "inception_resnet_v1":
+        model = get_model("inception_resnet_v1", weights_path=config.weights, pretrained=config.weights is not None)
+    else:
+        model = get_model(config.backbone, weights_path=config.weights, pretrained=config.weights is not None)
+        if config.weights is None:
+            model.net.input_size.fill_(config.input_size)
+    return model
+
+
+def set_frozen(net: nn.Module, prefixes: Sequence[str] = (), children: int = 0) -> list[str]:
+    """Freeze parameters whose name starts with a prefix, and the first ``children`` top-level
+    modules; everything else is trainable. Returns the frozen parameter names."""
+    first = tuple(f"{name}." for name, _ in list(net.named_children())[:children])
+    frozen = []
+    for name, parameter in net.named_parameters():
+        freeze = name.startswith(tuple(prefixes)) or name.startswith(first)
+        parameter.requires_grad_(not freeze)
+        if freeze:
+            frozen.append(name)
+    return frozen
+
+
+def _keep_frozen_bn_still(net: nn.Module) -> None:
+    # A frozen layer's batch norm keeps its running statistics: it stays in eval mode.
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            if not any(p.requires_grad for p in module.parameters(recurse=False)):
+                module.eval()
+
+
+def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    params = list(model.net.parameters())
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    raise FaceRecError(f"unknown optimizer {config.optimizer!r}; use sgd or adam")
+
+
+def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs))
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+
+def _save(obj: object, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _config_dict(config: TrainConfig) -> dict:
+    return json.loads(json.dumps(asdict(config)))
+
+
+def train(
+    config: TrainConfig, model: FaceEmbedder, data: FaceFolder, *, evaluators: Sequence[Evaluator] = (),
+    resume: bool = False, progress: bool = True,
+) -> list[dict[str, float]]:
+    """Train ``model`` in place on ``data``; returns one metrics row per epoch (0 = before)."""
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    model.to(device)
+    set_frozen(model.net, config.freeze, config.freeze_children)
+    optimizer = _optimizer(config, model)
+    scheduler = _scheduler(config, optimizer)
+    criterion = TripletLoss(config.margin, reduction="nonzero" if config.miner == "all" else "mean")
+    contrastive = ContrastiveLoss(margin=max(config.margin, 1e-3) * 5)
+    miner = get_miner(config.miner)
+    augment = Augment(enabled=config.augment)
+    history: list[dict[str, float]] = []
+    start = 1
+    checkpoint_path = out / "checkpoint.pt"
+    if resume and checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        if _resumable(state["config"]) != _resumable(_config_dict(config)):
+            raise FaceRecError(f"{checkpoint_path} was written with other settings; use a new --out")
+        model.net.load_state_dict(state["net"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history, start = state["history"], state["epoch"] + 1
+    (out / "config.json").write_text(json.dumps(_config_dict(config), indent=2))
+    if start == 1:
+        history = [{"epoch": 0, "loss": math.nan, "active": math.nan, "images_per_s": math.nan,
+                    "lr": optimizer.param_groups[0]["lr"], **_evaluate(model, evaluators)}]
+        _write_logs(out, history)
+    for epoch in range(start, config.epochs + 1):
+        if config.unfreeze_epoch is not None and epoch >= config.unfreeze_epoch:
+            set_frozen(model.net)
+        model.train()
+        _keep_frozen_bn_still(model.net)
+        sampler = PKSampler(data.labels, p=config.p, k=config.k, batches=config.batches_per_epoch,
+                            seed=config.seed * 1000 + epoch)
+        generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+        losses, active, seen = [], [], 0
+        tic = time.perf_counter()
+        for batch in tqdm(sampler, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not progress):
+            pixels = torch.from_numpy(data.crops[batch]).permute(0, 3, 1, 2).float().div_(255.0)
+            pixels = augment(pixels, generator).to(device)
+            labels = torch.from_numpy(data.labels[batch]).to(device)
+            embeddings = model(pixels)
+            if config.loss == "contrastive":
+                loss, fraction = contrastive(embeddings, labels), 1.0
+            else:
+                triplets = miner(embeddings, labels)
+                loss = criterion(embeddings, triplets)
+                fraction = _active_fraction(embeddings.detach(), triplets, config.margin)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            active.append(fraction)
+            seen += len(batch)
+        elapsed = time.perf_counter() - tic
+        row = {"epoch": epoch, "loss": float(np.mean(losses)), "active": float(np.mean(active)),
+               "images_per_s": seen / elapsed, "lr": optimizer.param_groups[0]["lr"]}
+        scheduler.step()
+        row.update(_evaluate(model, evaluators))
+        history.append(row)
+        _write_logs(out, history)
+        _save(model.net.state_dict(), out / "model.pt")
+        _save({"net": model.net.state_dict(), "optimizer": optimizer.state_dict(),
+               "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
+               "config": _config_dict(config)}, checkpoint_path)
+    if start > config.epochs and not (out / "model.pt").exists():
+        _save(model.net.state_dict(), out / "model.pt")
+    model.eval()
+    return history
+
+
+def _resumable(config: dict) -> dict:
+    # More epochs (or another output folder) may be asked for on resume; nothing else may change.
+    return {key: value for key, value in config.items() if key not in ("epochs", "out_dir")}
+
+
+def _active_fraction(embeddings: torch.Tensor, triplets, margin: float) -> float:
+    anchor, positive, negative = triplets
+    if len(anchor) == 0:
+        return 0.0
+    ap = (embeddings[anchor] - embeddings[positive]).pow(2).sum(1)
+    an = (embeddings[anchor] - embeddings[negative]).pow(2).sum(1)
+    return float((ap - an + margin > 0).float().mean())
+
+
+def _evaluate(model: FaceEmbedder, evaluators: Sequence[Evaluator]) -> dict[str, float]:
+    model.eval()
+    metrics: dict[str, float] = {}
+    for evaluator in evaluators:
+        metrics.update(evaluator(model))
+    return metrics
+
+
+def _write_logs(out: Path, history: list[dict[str, float]]) -> None:
+    keys = list(dict.fromkeys(key for row in history for key in row))
+    with (out / "metrics.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+    (out / "metrics.json").write_text(json.dumps(history, indent=2))
+    _plot(out / "curves.png", history, keys)
+
+
+def _plot(path: Path, history: list[dict[str, float]], keys: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [row.get("loss", math.nan) for row in history], "o-", label="training loss")
+    left.plot(epochs, [row.get("active", math.nan) for row in history], "s--", label="active triplets")
+    left.set_xlabel("epoch")
+    left.legend()
+    for key in keys:
+        if "accuracy" in key or "rank1" in key or "tar@" in key:
+            right.plot(epochs, [row.get(key, math.nan) for row in history], "o-", label=key)
+    right.set_xlabel("epoch (0 = before training)")
+    right.set_ylabel("held-out metric")
+    if right.lines:
+        right.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
