@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -21,7 +21,13 @@ from facerec.errors import MultipleFacesError, NoFaceError
 from facerec.io import DEFAULT_MAX_PIXELS, ImageInput, describe, load_image
 from facerec.models import get_model
 
+if TYPE_CHECKING:
+    from facerec.robustness.defence import InputDefence
+
 __all__ = ["FaceRecognizer", "FaceEmbedding", "VerifyResult", "BatchEmbeddings"]
+
+# The defence that ``robust=True`` (``--robust`` on the command line) applies; see the README.
+ROBUST_DEFENCE = "jpeg"
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,9 @@ class BatchEmbeddings:
 class FaceRecognizer:
     """Detection (MTCNN), alignment and embedding behind one object.
 
-    ``threshold`` defaults to the calibrated threshold of the model's weights.
+    ``threshold`` defaults to the calibrated threshold of the model's weights. A ``defence``
+    (see :mod:`facerec.robustness.defence`) transforms every aligned crop before it is
+    embedded, to blunt adversarial perturbations; ``robust=True`` picks the default one.
     """
 
     def __init__(
@@ -78,6 +86,8 @@ class FaceRecognizer:
         flip: bool = True,
         detector: FaceDetector | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        defence: InputDefence | None = None,
+        robust: bool = False,
     ) -> None:
         self.model = get_model(model, tag=tag, weights_path=weights)
         self.weights = self.model.weights
@@ -85,6 +95,11 @@ class FaceRecognizer:
         self.flip = flip
         self.detector = detector or FaceDetector()
         self.max_pixels = max_pixels
+        if robust and defence is None:
+            from facerec.robustness.defence import get_defence
+
+            defence = get_defence(ROBUST_DEFENCE)
+        self.defence = defence
 
     @property
     def model_key(self) -> str:
@@ -100,7 +115,13 @@ class FaceRecognizer:
 
     def embed_faces(self, pixels: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         """Embeddings (``N x D``) of the given faces of an already loaded RGB image."""
-        return self.model.embed(align_faces(pixels, faces, self.weights.alignment), flip=self.flip)
+        return self.embed_crops(align_faces(pixels, faces, self.weights.alignment))
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """Embeddings of aligned uint8 crops (``N x S x S x 3``), through the defence if there is one."""
+        if self.defence is not None and len(crops):
+            crops = self.defence.transform_crops(crops)
+        return self.model.embed(crops, flip=self.flip)
 
     def embed(self, image: ImageInput, *, all_faces: bool = False, require_single: bool = False) -> list[FaceEmbedding]:
         """Embed the largest face of ``image`` (or every face with ``all_faces``).
@@ -164,7 +185,7 @@ class FaceRecognizer:
                 else:
                     raise NoFaceError(describe(images[start + offset]))
                 crops.append(align_faces(pixels, [face], alignment)[0])
-            vectors[start : start + len(chunk)] = self.model.embed(np.stack(crops), flip=self.flip)
+            vectors[start : start + len(chunk)] = self.embed_crops(np.stack(crops))
             bar.update(len(chunk))
         bar.close()
         return BatchEmbeddings(vectors, detected)

@@ -7,6 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from facerec import FaceRecognizer
 from facerec.cli import main
 from facerec.errors import MultipleFacesError, NoFaceError
 from tests.conftest import lfw
@@ -87,3 +88,12 @@ def test_cli_models_lists_urls():
     published = {r["model"] for r in rows if r["url"]}
     assert published == {"mobilefacenet", "inception_resnet_v1"}
     assert all(r["url"].startswith("https://") for r in rows if r["url"])
+
+
+def test_robust_mode_embeds_through_the_jpeg_defence(recognizer):
+    robust = FaceRecognizer(robust=True)
+    assert robust.defence is not None and robust.defence.name == "jpeg"
+    clean, defended = recognizer.embed(SAME[0])[0].embedding, robust.embed(SAME[0])[0].embedding
+    assert 0.9 < float(clean @ defended) < 0.99999  # the crop really changed, the face did not
+    result = run("verify", *SAME, "--robust", "--json")
+    assert result.exit_code == 0 and json.loads(result.output)["same_person"]

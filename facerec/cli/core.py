@@ -14,6 +14,10 @@ from index import KINDS
 from facerec.cli.common import CONTEXT, FaceRecGroup, emit, make_recognizer, model_options
 
 
+ROBUST_HELP = ("Re-encode each aligned face as JPEG before embedding, against adversarial photos "
+               "(see the README for its cost and effect).")
+
+
 @click.group(cls=FaceRecGroup, context_settings=CONTEXT)
 @click.version_option(package_name="facerec")
 def main() -> None:
@@ -46,11 +50,12 @@ def models_command(as_json: bool) -> None:
 @model_options
 @click.option("--threshold", type=float, default=None, help="Cosine similarity threshold (default: calibrated).")
 @click.option("--require-single", is_flag=True, help="Fail when a photo shows more than one face.")
+@click.option("--robust", is_flag=True, help=ROBUST_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def verify_command(image_a: str, image_b: str, model: str, tag: str | None, weights: str | None,
-                   no_flip: bool, threshold: float | None, require_single: bool, as_json: bool) -> None:
+                   no_flip: bool, threshold: float | None, require_single: bool, robust: bool, as_json: bool) -> None:
     """Say whether IMAGE_A and IMAGE_B show the same person (exit 0 either way)."""
-    recognizer = make_recognizer(model, tag, weights, no_flip, threshold=threshold)
+    recognizer = make_recognizer(model, tag, weights, no_flip, threshold=threshold, robust=robust)
     result = recognizer.verify(image_a, image_b, require_single=require_single)
     if as_json:
         emit({"image_a": image_a, "image_b": image_b, "model": recognizer.model_key, **result.to_dict()})
@@ -121,12 +126,13 @@ class GalleryOptions:
     tag: str | None
     weights: str | None
     no_flip: bool
+    robust: bool
 
     def open(self, threshold: float | None = None):
         from facerec.gallery import Gallery
 
         url = self.db if self.db is None or "://" in self.db else f"sqlite:///{Path(self.db).expanduser().resolve()}"
-        recognizer = make_recognizer(self.model, self.tag, self.weights, self.no_flip)
+        recognizer = make_recognizer(self.model, self.tag, self.weights, self.no_flip, robust=self.robust)
         return Gallery(recognizer, db=url, index_path=self.index_path, threshold=threshold, index_kind=self.index_kind)
 
 
@@ -134,8 +140,9 @@ def gallery_options(command: Callable) -> Callable:
     """--db, --index and --index-kind plus the model options, handed to the command as ``options``."""
 
     @functools.wraps(command)
-    def with_options(*args, db, index_path, index_kind, model, tag, weights, no_flip, **kwargs):
-        return command(*args, options=GalleryOptions(db, index_path, index_kind, model, tag, weights, no_flip), **kwargs)
+    def with_options(*args, db, index_path, index_kind, model, tag, weights, no_flip, robust, **kwargs):
+        options = GalleryOptions(db, index_path, index_kind, model, tag, weights, no_flip, robust)
+        return command(*args, options=options, **kwargs)
 
     options = [
         click.option("--db", default=None, envvar="FACEREC_DB",
@@ -147,6 +154,7 @@ def gallery_options(command: Callable) -> Callable:
                      envvar="FACEREC_INDEX_KIND", show_default=True,
                      help="Exact search (flat), or for galleries of 100k+ faces pq (recommended: PQ shortlist, "
                           "exact re-rank), hnsw or ivf."),
+        click.option("--robust", is_flag=True, help=ROBUST_HELP),
     ]
     return model_options(functools.reduce(lambda f, option: option(f), reversed(options), with_options))
 
