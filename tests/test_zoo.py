@@ -19,7 +19,7 @@ from facerec.zoo import conv_output_size, get_arch, list_archs, summarize
 from facerec.zoo.augment import augment_batch
 from facerec.zoo.data import load_data, read_idx
 from facerec.zoo.googlenet import AUX_WEIGHT, GoogLeNetOutputs, googlenet_loss
-from facerec.zoo.train import TrainConfig, train
+from facerec.zoo.train import TrainConfig, recalibrate_batchnorm, train
 from facerec.zoo.transfer import (
     TransferError,
     freeze_layers,
@@ -27,6 +27,15 @@ from facerec.zoo.transfer import (
     param_groups,
     replace_heads,
 )
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These nets and batches are tiny: one thread is as fast, and much faster on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 # --- textbook numbers ------------------------------------------------------------------------------
 
@@ -257,6 +266,20 @@ def test_transfer_freezing_everything_but_the_head(digits_run, tmp_path):
     assert after.classes[:2] == ("s1", "s2") and after.state_dict["fc5.weight"].shape == (40, 84)
     assert torch.equal(after.state_dict["conv1.weight"], source.state_dict["conv1.weight"])
     assert after.mean == source.mean  # the checkpoint's normalisation travels with its weights
+
+
+def test_batchnorm_recalibration_measures_the_training_images():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2))
+    x = torch.randint(0, 256, (64, 1, 4, 4), dtype=torch.uint8)
+    assert recalibrate_batchnorm(model, x, (0.5,), (0.25,), torch.device("cpu"), batch_size=16)
+    with torch.no_grad():
+        features = model[0]((x.float() / 255 - 0.5) / 0.25)
+    assert torch.allclose(model[1].running_mean, features.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert model[1].momentum == 0.1 and model.training
+    model[1].weight.requires_grad_(False)
+    model[1].bias.requires_grad_(False)
+    assert not recalibrate_batchnorm(model, x, (0.5,), (0.25,), torch.device("cpu"))  # frozen: left alone
 
 
 def test_freeze_by_count_and_by_name_and_head_learning_rate():

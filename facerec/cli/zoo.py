@@ -83,20 +83,24 @@ def summary_command(arch: str, input_shape: str | None, classes: int | None, wid
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice).")
 @click.option("--out", "out_dir", default=None, help="Output folder (default: runs/ARCH-DATA).")
 @click.option("--from", "from_checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="Start from this zoo checkpoint; its last layer is replaced for the new classes.")
+              help="Start from this zoo checkpoint (or pretrained:mobilefacenet, the face embedder); "
+                   "its last layer is replaced for the new classes.")
 @click.option("--freeze", default="none", show_default=True,
               help="With --from: none (fine-tune all), head (train the head only), N (freeze the first N "
                    "layers) or a layer name (freeze up to and including it).")
 @click.option("--head-lr", type=float, default=None, help="Learning rate of the new head (default: --lr).")
 @click.option("--test-every", type=int, default=1, show_default=True,
               help="Measure test accuracy every N epochs (0: after the last epoch only).")
+@click.option("--no-bn-recalibrate", is_flag=True,
+              help="Keep batch norm's running averages as trained instead of re-estimating them before testing.")
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def train_command(arch: str | None, data: str, epochs: int, batch_size: int, optimizer: str, lr: float,
                   momentum: float, weight_decay: float, dropout: float | None, width: float | None, augment: str,
                   schedule: str, val_fraction: float, train_per_class: int | None, size: str | None, seed: int,
                   device: str, threads: int | None, out_dir: str | None, from_checkpoint: str | None,
-                  freeze: str, head_lr: float | None, test_every: int, quiet: bool, as_json: bool) -> None:
+                  freeze: str, head_lr: float | None, test_every: int, no_bn_recalibrate: bool,
+                  quiet: bool, as_json: bool) -> None:
     """Train a zoo architecture on DATA, or transfer a checkpoint to it with --from."""
     import torch
 
@@ -114,7 +118,8 @@ def train_command(arch: str | None, data: str, epochs: int, batch_size: int, opt
         val_fraction=val_fraction, train_per_class=train_per_class,
         size=_parse_shape(size, 2) if size else None, seed=seed, device=device,
         out_dir=out_dir or f"runs/{name}-{data.rstrip('/').split('/')[-1]}", from_checkpoint=from_checkpoint,
-        freeze=freeze, head_lr=head_lr, test_every=test_every, progress=not quiet and not as_json,
+        freeze=freeze, head_lr=head_lr, test_every=test_every,
+        recalibrate_bn=not no_bn_recalibrate, progress=not quiet and not as_json,
     )
     result = train(config)
     if as_json:

@@ -18,10 +18,12 @@ from torch import nn
 from facerec.errors import FaceRecError
 from facerec.zoo.registry import get_arch, get_spec
 
-__all__ = ["Checkpoint", "TransferError", "freeze_layers", "load_checkpoint", "param_groups",
-           "replace_heads", "save_checkpoint", "set_train_mode"]
+__all__ = ["PRETRAINED_PREFIX", "Checkpoint", "TransferError", "freeze_layers", "load_checkpoint", "param_groups",
+           "pretrained_checkpoint", "replace_heads", "save_checkpoint", "set_train_mode"]
 
 FORMAT = "facerec-zoo/1"
+#: ``--from pretrained:mobilefacenet`` starts from the released face embedder instead of a file.
+PRETRAINED_PREFIX = "pretrained:"
 
 
 class TransferError(FaceRecError):
@@ -62,8 +64,31 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint, **extra: object) -
     return path
 
 
+def pretrained_checkpoint(model: str = "mobilefacenet") -> Checkpoint:
+    """The pretrained face embedder ``model`` as a zoo checkpoint, with its own input normalisation.
+
+    Its head is a one-class placeholder: transfer replaces it. Weights come from ``FACEREC_WEIGHTS_DIR``
+    or the cache, like :func:`facerec.models.get_model`.
+    """
+    from facerec.models import get_model
+    from facerec.zoo.face_classifier import FaceClassifier
+
+    if model != "mobilefacenet":
+        raise TransferError(f"only pretrained:mobilefacenet has a zoo architecture, not {model!r}")
+    embedder = get_model(model)
+    classifier = FaceClassifier(num_classes=1, embedding_size=embedder.weights.embedding_size)
+    classifier.backbone.load_state_dict(embedder.net.state_dict(), strict=True)
+    size = embedder.weights.alignment.size
+    return Checkpoint("mobilefacenet", ("placeholder",), 3, (size, size), {}, tuple(embedder.weights.mean),
+                      tuple(embedder.weights.std), classifier.state_dict())
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint` (tensors and plain values only)."""
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors and plain values only), or
+    ``pretrained:mobilefacenet`` (see :func:`pretrained_checkpoint`).
+    """
+    if str(path).startswith(PRETRAINED_PREFIX):
+        return pretrained_checkpoint(str(path)[len(PRETRAINED_PREFIX) :])
     path = Path(path)
     if not path.is_file():
         raise TransferError(f"checkpoint not found: {path}")
