@@ -28,20 +28,21 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def models_command(as_json: bool) -> None:
     """List the embedding models and their weights."""
-    from facerec.models import _REGISTRY
+    from facerec.models import list_weights
 
     rows = [
-        {"model": spec.name, "tag": w.tag, "default": tag == spec.default, "embedding_size": w.embedding_size,
-         "input": w.alignment.size, "threshold": w.threshold, "file": w.filename, "url": w.url}
-        for spec in _REGISTRY.values() for tag, w in spec.weights.items()
+        {"model": w.model, "tag": w.tag, "default": default, "embedding_size": w.embedding_size,
+         "input": w.alignment.size, "threshold": w.threshold, "file": w.filename,
+         "url": w.url, "note": w.note}
+        for w, default in list_weights()
     ]
     if as_json:
         emit({"models": rows})
         return
     for row in rows:
         star = "*" if row["default"] else " "
-        click.echo(f"{star} {row['model']}:{row['tag']:<14} {row['embedding_size']:>4}-d  "
-                   f"{row['input']}px  threshold {row['threshold']:.3f}  {row['url']}")
+        click.echo(f"{star} {row['model'] + ':' + row['tag']:<36} {row['embedding_size']:>4}-d  "
+                   f"{row['input']}px  threshold {row['threshold']:.3f}  {row['url'] or row['note']}")
 
 
 @main.command("verify")

@@ -21,7 +21,7 @@ from facerec.models.mobilefacenet import mobilefacenet
 from facerec.models.resnet import resnet18, resnet50
 from facerec.models.weights import IMAGENET_MEAN, IMAGENET_STD, Weights, resolve_weights
 
-__all__ = ["ModelSpec", "Weights", "get_model", "get_weights", "list_models", "register_model"]
+__all__ = ["ModelSpec", "Weights", "get_model", "get_weights", "list_models", "list_weights", "register_model"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,12 @@ def register_model(spec: ModelSpec) -> None:
 def list_models() -> list[str]:
     """Names accepted by :func:`get_model`, sorted."""
     return sorted(_REGISTRY)
+
+
+def list_weights() -> list[tuple[Weights, bool]]:
+    """Every weights entry of every model, with whether it is its model's default."""
+    return [(weights, tag == spec.default) for name in list_models()
+            for spec in [_REGISTRY[name]] for tag, weights in spec.weights.items()]
 
 
 def get_weights(name: str, tag: str | None = None) -> Weights:
