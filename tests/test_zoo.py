@@ -28,6 +28,7 @@ from facerec.zoo.transfer import (
     replace_heads,
 )
 
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """These nets and batches are tiny: one thread is as fast, and much faster on a busy machine."""
@@ -266,6 +267,21 @@ def test_transfer_freezing_everything_but_the_head(digits_run, tmp_path):
     assert after.classes[:2] == ("s1", "s2") and after.state_dict["fc5.weight"].shape == (40, 84)
     assert torch.equal(after.state_dict["conv1.weight"], source.state_dict["conv1.weight"])
     assert after.mean == source.mean  # the checkpoint's normalisation travels with its weights
+
+
+def test_pretrained_face_embedder_as_a_checkpoint():
+    from facerec.models import get_model
+
+    checkpoint = load_checkpoint("pretrained:mobilefacenet")
+    assert checkpoint.arch == "mobilefacenet" and checkpoint.input_size == (112, 112)
+    model = checkpoint.build().eval()
+    embedder = get_model("mobilefacenet")
+    assert checkpoint.mean == tuple(embedder.weights.mean)
+    x = torch.rand(2, 3, 112, 112)
+    with torch.inference_mode():
+        assert torch.allclose(model.backbone(x), embedder.net(x), atol=1e-5)
+    assert replace_heads(model, "mobilefacenet", 40) == ["fc"]
+    assert freeze_layers(model, "mobilefacenet", "head")[0] == "backbone.conv1.0"
 
 
 def test_batchnorm_recalibration_measures_the_training_images():

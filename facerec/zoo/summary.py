@@ -80,6 +80,9 @@ class Summary:
         lines.append("-" * len(lines[0]))
         lines.append(f"total params {self.total_params:,} (trainable {self.trainable_params:,}); "
                      f"activations per image {self.total_activations:,}")
+        unused = self.total_params - sum(row.params for row in self.rows)
+        if unused > 0:
+            lines.append(f"({unused:,} params are in layers not run in eval mode, e.g. auxiliary classifiers)")
         return "\n".join(lines)
 
 

@@ -323,6 +323,7 @@ def _plot(history: list[EpochStats], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [h.epoch for h in history]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -337,6 +338,7 @@ def _plot(history: list[EpochStats], path: Path, title: str) -> None:
     right.plot([h.epoch for h in tested], [h.test_accuracy for h in tested], "o-", label="test")
     right.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for axis in (left, right):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend()
     figure.suptitle(title)
