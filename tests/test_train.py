@@ -275,3 +275,19 @@ def test_train_command_writes_a_model_that_verify_loads(tmp_path):
                                   str(root / "s7" / "1.pgm"), str(root / "s7" / "2.pgm"), "--json"])
     assert verify.exit_code == 0, verify.output
     assert -1.0 <= json.loads(verify.output)["similarity"] <= 1.0
+
+
+def test_resnet_standardize_ignores_global_lighting_and_reloads(tmp_path):
+    from facerec.models.resnet import resnet18
+
+    net = resnet18(input_size=32, standardize=True).eval()
+    x = torch.rand(2, 3, 112, 112)
+    with torch.no_grad():
+        assert torch.allclose(net(x), net(0.5 * x + 0.2), atol=1e-4)
+    torch.save(net.state_dict(), tmp_path / "r18.pt")
+    reloaded = get_model("resnet18", weights_path=tmp_path / "r18.pt")
+    assert int(reloaded.net.standardize) == 1 and int(reloaded.net.input_size) == 32
+    old = {k: v for k, v in net.state_dict().items() if k != "standardize"}  # a checkpoint from before the flag
+    plain = resnet18()
+    plain.load_state_dict(old)
+    assert int(plain.standardize) == 0

@@ -47,6 +47,8 @@ def _people_option(value: str | None) -> list[str] | None:
               help="Start from this weights file (a model.pt written by an earlier run).")
 @click.option("--input-size", type=int, default=112, show_default=True,
               help="resnet18/50 only: the network's input side (crops are resized inside it).")
+@click.option("--standardize", is_flag=True,
+              help="resnet18/50 only: scale each image to zero mean, unit variance first (lighting invariance).")
 @click.option("--epochs", type=int, default=5, show_default=True, help="Training epochs.")
 @click.option("--p", "p", type=int, default=16, show_default=True, help="People per batch.")
 @click.option("--k", "k", type=int, default=4, show_default=True, help="Photos per person per batch.")
@@ -73,6 +75,9 @@ def _people_option(value: str | None) -> list[str] | None:
 @click.option("--pairs-root", type=click.Path(file_okay=False), default=None, help="Image root of --pairs.")
 @click.option("--test-fold", type=int, default=None,
               help="Report accuracy on this fold (1-based) of --pairs with the threshold from the other folds.")
+@click.option("--eval-every", type=int, default=1, show_default=True,
+              help="Evaluate every N epochs (0: only after the last); the last epoch is always evaluated.")
+@click.option("--no-eval-before", is_flag=True, help="Skip the evaluation of the untrained model (epoch 0).")
 @click.option("--oneshot", type=click.Path(file_okay=False), default=None,
               help="Held-out folder-per-person root for one-shot identification after every epoch.")
 @click.option("--oneshot-people", default=None, help="Only these people of --oneshot (as --people).")
@@ -91,8 +96,9 @@ def train_command(**options) -> None:
 
     Example (fine-tune MobileFaceNet on LFW folds 1-4 people, test on fold 5):
 
-        facerec train --data lfw/images --exclude-pairs-fold 5 --pairs pairs.txt --pairs-root lfw/images
-        --test-fold 5 --epochs 3 --lr 1e-4
+    \b
+        facerec train --data lfw/images --exclude-pairs-fold 5 --test-fold 5 \\
+            --pairs pairs.txt --pairs-root lfw/images --epochs 3 --lr 2e-5
     """
     import torch
     from platformdirs import user_cache_dir
@@ -107,12 +113,14 @@ def train_command(**options) -> None:
         raise click.BadParameter("--exclude-pairs-fold needs --pairs", param_hint="--exclude-pairs-fold")
     config = TrainConfig(
         backbone=options["backbone"], out_dir=options["out_dir"], pretrained=not options["random_init"],
-        weights=options["weights"], input_size=options["input_size"], epochs=options["epochs"], p=options["p"],
+        weights=options["weights"], input_size=options["input_size"],
+        standardize=options["standardize"], epochs=options["epochs"], p=options["p"],
         k=options["k"], batches_per_epoch=options["batches"], loss=options["loss"], miner=options["miner"],
         margin=options["margin"], optimizer=options["optimizer"], lr=options["lr"],
         weight_decay=options["weight_decay"], schedule=options["schedule"], step_size=options["step_size"],
         freeze=tuple(options["freeze"]), freeze_children=options["freeze_children"],
-        unfreeze_epoch=options["unfreeze_epoch"], augment=not options["no_augment"], device=options["device"],
+        unfreeze_epoch=options["unfreeze_epoch"], augment=not options["no_augment"],
+        eval_every=options["eval_every"], eval_before=not options["no_eval_before"], device=options["device"],
         seed=options["seed"],
     )
     if options["threads"]:

@@ -53,6 +53,7 @@ class TrainConfig:
     pretrained: bool = True
     weights: str | None = None
     input_size: int = 112
+    standardize: bool = False
     epochs: int = 5
     p: int = 16
     k: int = 4
@@ -71,6 +72,8 @@ class TrainConfig:
     freeze_children: int = 0
     unfreeze_epoch: int | None = None
     augment: bool = True
+    eval_every: int = 1
+    eval_before: bool = True
     device: str = "auto"
     seed: int = 0
 
@@ -97,6 +100,7 @@ def build_backbone(config: TrainConfig) -> FaceEmbedder:
         model = get_model(config.backbone, weights_path=config.weights, pretrained=config.weights is not None)
         if config.weights is None:
             model.net.input_size.fill_(config.input_size)
+            model.net.standardize.fill_(int(config.standardize))
     return model
 
 
@@ -104,6 +108,10 @@ def set_frozen(net: nn.Module, prefixes: Sequence[str] = (), children: int = 0) 
     """Freeze parameters whose name starts with a prefix, and the first ``children`` top-level
     modules; everything else is trainable. Returns the frozen parameter names."""
     first = tuple(f"{name}." for name, _ in list(net.named_children())[:children])
+    names = [name for name, _ in net.named_parameters()]
+    unmatched = [prefix for prefix in prefixes if not any(name.startswith(prefix) for name in names)]
+    if unmatched:
+        raise FaceRecError(f"--freeze {unmatched[0]!r} matches no parameter; names start like {names[0]!r}")
     frozen = []
     for name, parameter in net.named_parameters():
         freeze = name.startswith(tuple(prefixes)) or name.startswith(first)
@@ -177,8 +185,9 @@ def train(
         history, start = state["history"], state["epoch"] + 1
     (out / "config.json").write_text(json.dumps(_config_dict(config), indent=2))
     if start == 1:
+        before = _evaluate(model, evaluators) if config.eval_before else {}
         history = [{"epoch": 0, "loss": math.nan, "active": math.nan, "images_per_s": math.nan,
-                    "lr": optimizer.param_groups[0]["lr"], **_evaluate(model, evaluators)}]
+                    "lr": optimizer.param_groups[0]["lr"], **before}]
         _write_logs(out, history)
     for epoch in range(start, config.epochs + 1):
         if config.unfreeze_epoch is not None and epoch >= config.unfreeze_epoch:
@@ -211,7 +220,8 @@ def train(
         row = {"epoch": epoch, "loss": float(np.mean(losses)), "active": float(np.mean(active)),
                "images_per_s": seen / elapsed, "lr": optimizer.param_groups[0]["lr"]}
         scheduler.step()
-        row.update(_evaluate(model, evaluators))
+        if epoch == config.epochs or (config.eval_every > 0 and epoch % config.eval_every == 0):
+            row.update(_evaluate(model, evaluators))
         history.append(row)
         _write_logs(out, history)
         _save(model.net.state_dict(), out / "model.pt")
