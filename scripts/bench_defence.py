@@ -12,7 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
+from platformdirs import user_cache_dir
 
 from facerec import FaceRecognizer
 from facerec.evaluation.pairs import read_pairs
@@ -39,7 +39,8 @@ def main() -> None:
     args = parser.parse_args()
     recognizer = FaceRecognizer()
     pairs = [p for p in read_pairs(LFW / "pairs_dev.txt", LFW / "images") if p.fold == 4]
-    crops = crop_pairs(recognizer, pairs[: args.crops]).crops[: args.crops]
+    cache = Path(user_cache_dir("facerec")) / "robustness"  # shared with `facerec robustness`
+    crops = crop_pairs(recognizer, pairs, cache_dir=cache).crops[: args.crops]
     model = recognizer.model
     n = len(crops)
     print(f"{n} crops, flip={recognizer.flip}")

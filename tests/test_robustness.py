@@ -32,6 +32,13 @@ def faces(recognizer):
     return pixels[first], targets, embed, recognizer.threshold
 
 
+@pytest.fixture(scope="module")
+def plain(faces, recognizer):
+    """The same crops with the cheaper embedder without flip, for checks that need no flip."""
+    embed = pipeline_embedder(recognizer.model, flip=False)
+    return faces[0], faces[1], embed
+
+
 def _scores(embed, pixels, targets) -> np.ndarray:
     with torch.inference_mode():
         return similarity(embed, pixels, targets).numpy()
@@ -51,8 +58,8 @@ def test_pgd_at_eps_8_flips_a_correct_decision(faces, row, setting):
 
 
 @pytest.mark.parametrize("eps", [1, 8])
-def test_attacks_respect_the_eps_ball_and_pixel_range(faces, eps):
-    images, targets, embed, _ = faces
+def test_attacks_respect_the_eps_ball_and_pixel_range(plain, eps):
+    images, targets, embed = plain
     # saturated pixels check that clamping to [0, 1] keeps the bound
     images = images.clone()
     images[:, :, :8] = 0.0
@@ -65,8 +72,8 @@ def test_attacks_respect_the_eps_ball_and_pixel_range(faces, eps):
         assert adversarial.min() >= 0 and adversarial.max() <= 1
 
 
-def test_eps_zero_returns_the_input(faces):
-    images, targets, embed, _ = faces
+def test_eps_zero_returns_the_input(plain):
+    images, targets, embed = plain
     assert torch.equal(pgd(embed, images, targets, eps=0, steps=2, setting="dodging"), images)
 
 
@@ -83,8 +90,8 @@ def test_eps_zero_returns_the_input(faces):
         (lambda x, t: (x, t, {"steps": 0}), "steps"),
     ],
 )
-def test_bad_attack_inputs_raise_clear_errors(faces, change, message):
-    images, targets, embed, _ = faces
+def test_bad_attack_inputs_raise_clear_errors(plain, change, message):
+    images, targets, embed = plain
     x, t, options = change(images, targets)
     arguments = {"eps": 4, "setting": "dodging", **options}
     with pytest.raises(RobustnessError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -163,3 +170,18 @@ def test_cli_robustness_rejects_bad_eps(tmp_path):
         "--eps", "4,x", "--out", str(tmp_path),
     ])
     assert result.exit_code != 0 and "--eps" in result.output
+
+
+def test_summary_table_has_one_line_per_eps_and_a_clean_line():
+    from facerec.robustness.experiment import ResultRow
+    from facerec.robustness.report import format_summary, format_table
+
+    def row(pipeline, attacker, attack, eps, setting, attacked):
+        return ResultRow(pipeline, attacker, attack, eps, setting, 4, 0.5, attacked, 0.0, 0.0, eps, 0.0)
+
+    rows = [row("plain", "none", "clean", 0, "dodging", 1.0), row("plain", "none", "clean", 0, "impersonation", 1.0)]
+    rows += [row("plain", "white-box", "pgd-10", e, s, 0.25) for e in (1, 8) for s in ("dodging", "impersonation")]
+    summary = format_summary(rows).splitlines()
+    assert summary[2] == "| plain / clean | 0 | 100.0% | 100.0% |"
+    assert summary[3] == "| plain / white-box | 1 | 25.0% | 25.0% |" and len(summary) == 5
+    assert len(format_table(rows).splitlines()) == 2 + len(rows)

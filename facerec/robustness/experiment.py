@@ -16,6 +16,7 @@ Each row reports one (pipeline, attacker, attack, eps, setting):
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -109,20 +110,27 @@ def run_experiment(
     clean = {name: _scores(embed, view(xa), targets[name], config.batch_size) for name, view in views.items()}
     rows: list[ResultRow] = []
     examples: list[Example] = []
-    for setting, mask in (("dodging", same), ("impersonation", ~same)):
-        index = np.nonzero(mask)[0]
+
+    def add(row: ResultRow) -> None:
+        rows.append(row)
+        log("row " + json.dumps(row.to_dict()))  # partial results survive an interrupted run
+
+    settings = (("dodging", np.nonzero(same)[0]), ("impersonation", np.nonzero(~same)[0]))
+    for setting, index in settings:
         for name in views:
-            rows.append(_row(name, "none", "clean", 0, setting, clean[name], clean[name][index], same, index,
-                             thresholds[name], np.zeros((len(index), 2))))
-        for attack in config.attacks:
-            for eps in config.eps:
-                label = "fgsm" if attack == "fgsm" else f"pgd-{config.steps}"
+            add(_row(name, "none", "clean", 0, setting, clean[name], clean[name][index], same, index,
+                     thresholds[name], np.zeros((len(index), 2))))
+    # cheap attacks and small eps first, both settings at each, so a cut-short run is still useful
+    for attack in config.attacks:
+        label = "fgsm" if attack == "fgsm" else f"pgd-{config.steps}"
+        for eps in config.eps:
+            for setting, index in settings:
                 log(f"{label} eps {eps:g} {setting}: white-box")
                 adv = _attack(embed, attack, xa[index], targets["plain"][index], eps, setting, config)
                 norms = _norms(adv, xa[index])
                 score = _scores(embed, adv, targets["plain"][index], config.batch_size)
-                rows.append(_row("plain", "white-box", label, eps, setting, clean["plain"], score, same, index,
-                                 thresholds["plain"], norms))
+                add(_row("plain", "white-box", label, eps, setting, clean["plain"], score, same, index,
+                         thresholds["plain"], norms))
                 if eps == max(config.eps):
                     examples.append(Example(setting, label, eps, xa[index[0]].numpy(), adv[0].numpy(),
                                             float(clean["plain"][index[0]]), float(score[0])))
@@ -130,14 +138,14 @@ def run_experiment(
                     view = views[defence.name]
                     target = targets[defence.name][index]
                     score = _scores(embed, view(adv), target, config.batch_size)
-                    rows.append(_row(defence.name, "transfer", label, eps, setting, clean[defence.name], score,
-                                     same, index, thresholds[defence.name], norms))
+                    add(_row(defence.name, "transfer", label, eps, setting, clean[defence.name], score, same,
+                             index, thresholds[defence.name], norms))
                     log(f"{label} eps {eps:g} {setting}: adaptive vs {defence.name}")
                     adaptive = _attack(_adaptive(embed, defence, config), attack, xa[index], target, eps, setting,
                                        config)
                     score = _scores(embed, view(adaptive), target, config.batch_size)
-                    rows.append(_row(defence.name, "adaptive", label, eps, setting, clean[defence.name], score,
-                                     same, index, thresholds[defence.name], _norms(adaptive, xa[index])))
+                    add(_row(defence.name, "adaptive", label, eps, setting, clean[defence.name], score, same,
+                             index, thresholds[defence.name], _norms(adaptive, xa[index])))
     return rows, examples
 
 

@@ -27,8 +27,9 @@ def format_table(rows: Sequence[ResultRow]) -> str:
 
 
 def format_summary(rows: Sequence[ResultRow]) -> str:
-    """The compact table: fold accuracy (attacked class perturbed, the other clean) per eps,
-    one column per attack and setting, one block per pipeline and attacker."""
+    """The compact table: accuracy on the attacked pairs (genuine pairs for dodging, impostor
+    pairs for impersonation) per eps, one column per attack and setting, one block per pipeline
+    and attacker."""
     columns = sorted({(r.attack, r.setting) for r in rows if r.attack != "clean"},
                      key=lambda c: (not c[0].startswith("fgsm"), c[1]))
     header = ["pipeline / attacker", "eps"] + [f"{attack} {setting}" for attack, setting in columns]
@@ -38,11 +39,12 @@ def format_summary(rows: Sequence[ResultRow]) -> str:
     for pipeline, attacker in blocks:
         if pipeline not in shown:
             shown.add(pipeline)
-            clean = {r.setting: r.accuracy for r in rows if r.pipeline == pipeline and r.attack == "clean"}
+            clean = {r.setting: r.attacked_accuracy for r in rows
+                     if r.pipeline == pipeline and r.attack == "clean"}
             cells = [f"{pipeline} / clean", "0"] + [f"{clean.get(setting, float('nan')):.1%}" for _, setting in columns]
             lines.append("| " + " | ".join(cells) + " |")
         for eps in sorted({r.eps for r in rows if r.attack != "clean"}):
-            found = {(r.attack, r.setting): r.accuracy for r in rows
+            found = {(r.attack, r.setting): r.attacked_accuracy for r in rows
                      if (r.pipeline, r.attacker, r.eps) == (pipeline, attacker, eps)}
             cells = [f"{pipeline} / {attacker}", f"{eps:g}"] + [f"{found[c]:.1%}" if c in found else "-"
                                                                 for c in columns]
