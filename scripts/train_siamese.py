@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,8 +39,9 @@ def main() -> None:
     parser.add_argument("--model", default="mobilefacenet")
     parser.add_argument("--weights", default=None)
     parser.add_argument("--test-fold", type=int, default=5, help="1-based fold held out")
-    parser.add_argument("--epochs", type=int, default=500)
-    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--epochs", type=int, default=50, help="L-BFGS steps (20 iterations each)")
+    parser.add_argument("--lr", type=float, default=1.0)
+    parser.add_argument("--save-embeddings", default=None, help="npz to keep the pair embeddings in (reused if present)")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
@@ -48,7 +50,12 @@ def main() -> None:
     model = get_model(args.model, weights_path=args.weights)
     pairs = PairsEvaluator(args.pairs, args.root, model.weights.alignment,
                            cache_dir=f"{user_cache_dir('facerec')}/faces", test_fold=args.test_fold - 1)
-    vectors = pairs.embeddings(model)
+    if args.save_embeddings and Path(args.save_embeddings).is_file():
+        vectors = np.load(args.save_embeddings)["vectors"]
+    else:
+        vectors = pairs.embeddings(model)
+        if args.save_embeddings:
+            np.savez(args.save_embeddings, vectors=vectors)
     a, b, same = vectors[pairs.a], vectors[pairs.b], pairs.same
     test = pairs.folds == args.test_fold - 1
     cosine = np.sum(a * b, axis=1)

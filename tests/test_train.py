@@ -139,7 +139,7 @@ def test_siamese_head_by_hand_and_fit():
     x = rng.normal(size=(200, 4)).astype(np.float32)
     same = rng.random(200) < 0.5
     y = np.where(same[:, None], x + 0.1 * rng.normal(size=(200, 4)), rng.normal(size=(200, 4))).astype(np.float32)
-    fit = fit_siamese(x, y, same, epochs=100, lr=0.05)
+    fit = fit_siamese(x, y, same, epochs=10)
     assert fit.losses[-1] < fit.losses[0]
     with torch.no_grad():
         predicted = fit.head.probability(torch.from_numpy(x), torch.from_numpy(y)).numpy() > 0.5
