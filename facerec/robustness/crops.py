@@ -57,7 +57,7 @@ def crop_pairs(
     and flagged in ``detected``, so every pair can be attacked.
     """
     paths = sorted({str(p) for pair in pairs for p in (pair.a, pair.b)})
-    key = json.dumps([recognizer.model_key, select, "v1", paths])
+    key = json.dumps([recognizer.model_key, select, "v2", paths])
     cache = None
     if cache_dir is not None:
         cache = Path(cache_dir) / f"crops-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
