@@ -81,6 +81,8 @@ class FaceDetector:
         self.min_score = min_score
         self.max_side = max_side
         self.retry = retry
+        self.settings = {"min_face_size": min_face_size, "thresholds": list(thresholds), "min_score": min_score,
+                         "max_side": max_side, "retry": retry, "version": 2}
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         """Detect faces in RGB uint8 images; one list of faces (largest first) per image."""

@@ -139,7 +139,9 @@ def align_images(
     uses the fallback crop for every photo.
     """
     paths = [Path(p) for p in paths]
-    settings = {"alignment": repr(alignment), "pad": pad, "fallback": fallback, "detect": detect}
+    detector = detector or (FaceDetector() if detect else None)
+    settings = {"alignment": repr(alignment), "pad": pad, "fallback": fallback,
+                "detector": detector.settings if detector is not None else None}
     cache = _cache_file(cache_dir, paths, settings)
     if cache is not None and cache.is_file():
         with np.load(cache) as stored:
@@ -147,7 +149,6 @@ def align_images(
     size = alignment.size
     crops = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     detected = np.zeros(len(paths), dtype=bool)
-    detector = detector or (FaceDetector() if detect else None)
     bar = tqdm(total=len(paths), unit="img", desc="aligning", disable=not progress)
     for start in range(0, len(paths), 32):
         chunk = [_pad(load_image(path), pad) for path in paths[start : start + 32]]
