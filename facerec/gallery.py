@@ -25,12 +25,10 @@ from enrollment import Candidate, EnrollResult, IdentitySummary, NewFace
 from enrollment import Gallery as Store
 from facerec.detection import Face
 from facerec.errors import FaceRecError
-from facerec.io import ImageInput, describe
+from facerec.io import IMAGE_SUFFIXES, ImageInput, describe
 from facerec.recognizer import FaceRecognizer, _check_count
 
 __all__ = ["Gallery", "Identification", "EnrollReport", "default_db_url", "IMAGE_SUFFIXES"]
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
 
 def default_db_url() -> str:

@@ -17,11 +17,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facerec.errors import ImageReadError, ImageTooLargeError
 
-__all__ = ["ImageInput", "DEFAULT_MAX_PIXELS", "load_image", "describe"]
+__all__ = ["IMAGE_SUFFIXES", "ImageInput", "DEFAULT_MAX_PIXELS", "load_image", "describe"]
 
 ImageInput = Union[str, Path, bytes, Image.Image, np.ndarray]
 
 #: 50 megapixels: larger than any camera photo, small enough to decode safely.
+# File names read as photos when a folder is scanned (enrollment, training, the zoo, benchmarks).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
+
 DEFAULT_MAX_PIXELS = 50_000_000
 
 

@@ -155,6 +155,33 @@ class FaceRecognizer:
             faces_b=len(found[1]),
         )
 
+    def align_images(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        select: Selection = "largest",
+        fallback: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The aligned uint8 crop (``N x S x S x 3``) of the face chosen by ``select`` in each image.
+
+        With ``fallback`` an image with no detected face gets a central crop (and ``False``
+        in the returned ``detected`` flags) instead of raising :class:`NoFaceError`.
+        """
+        alignment = self.weights.alignment
+        pixels = [self.load(image) for image in images]
+        crops = np.zeros((len(images), alignment.size, alignment.size, 3), dtype=np.uint8)
+        detected = np.zeros(len(images), dtype=bool)
+        for i, (image, faces) in enumerate(zip(pixels, self.detector.detect(pixels))):
+            if faces:
+                face = select_face(faces, image.shape, select)
+                detected[i] = True
+            elif fallback:
+                face = fallback_face(image.shape, np.asarray(alignment.template), alignment.size)
+            else:
+                raise NoFaceError(describe(images[i]))
+            crops[i] = align_faces(image, [face], alignment)[0]
+        return crops, detected
+
     def embed_images(
         self,
         images: Sequence[ImageInput],
@@ -164,28 +191,14 @@ class FaceRecognizer:
         batch_size: int = 32,
         progress: bool = False,
     ) -> BatchEmbeddings:
-        """One embedding per image, in batches: the face chosen by ``select``.
-
-        With ``fallback`` an image with no detected face is embedded from a central
-        crop (and flagged in ``detected``) instead of raising :class:`NoFaceError`.
-        """
+        """One embedding per image, in batches: the face chosen by ``select`` (see :meth:`align_images`)."""
         vectors = np.zeros((len(images), self.weights.embedding_size), dtype=np.float32)
         detected = np.zeros(len(images), dtype=bool)
-        alignment = self.weights.alignment
         bar = tqdm(total=len(images), unit="img", disable=not progress, desc="embedding")
         for start in range(0, len(images), batch_size):
-            chunk = [self.load(image) for image in images[start : start + batch_size]]
-            crops = []
-            for offset, (pixels, faces) in enumerate(zip(chunk, self.detector.detect(chunk))):
-                if faces:
-                    face = select_face(faces, pixels.shape, select)
-                    detected[start + offset] = True
-                elif fallback:
-                    face = fallback_face(pixels.shape, np.asarray(alignment.template), alignment.size)
-                else:
-                    raise NoFaceError(describe(images[start + offset]))
-                crops.append(align_faces(pixels, [face], alignment)[0])
-            vectors[start : start + len(chunk)] = self.embed_crops(np.stack(crops))
+            chunk = images[start : start + batch_size]
+            crops, detected[start : start + len(chunk)] = self.align_images(chunk, select=select, fallback=fallback)
+            vectors[start : start + len(chunk)] = self.embed_crops(crops)
             bar.update(len(chunk))
         bar.close()
         return BatchEmbeddings(vectors, detected)

@@ -57,3 +57,14 @@ def no_face_photo(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("noface") / "digit.png"
     Image.fromarray(digits[0]).resize((224, 224), Image.NEAREST).save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tests on one torch thread, restoring the setting afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -27,13 +27,8 @@ from facerec.train.trainer import TrainConfig, build_backbone, set_frozen, train
 from facerec.train.triplet_loss import TripletLoss
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny batches gain nothing from threads, and on a shared CPU extra threads make it crawl."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny nets and batches: one torch thread is as fast, and much faster on a busy machine.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _as_set(triplets) -> set[tuple[int, int, int]]:

@@ -29,13 +29,8 @@ from facerec.zoo.transfer import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These nets and batches are tiny: one thread is as fast, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny nets and batches: one torch thread is as fast, and much faster on a busy machine.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- textbook numbers ------------------------------------------------------------------------------

@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from facerec.alignment import align_faces
-from facerec.detection import fallback_face, select_face
 from facerec.evaluation.pairs import Pair
 
 if TYPE_CHECKING:
@@ -67,19 +65,11 @@ def crop_pairs(
                     return CropSet(tuple(paths), data["crops"], data["detected"])
             except (OSError, ValueError, KeyError):
                 pass  # a damaged cache is rebuilt
-    alignment = recognizer.weights.alignment
-    template = np.asarray(alignment.template)
-    crops = np.zeros((len(paths), alignment.size, alignment.size, 3), dtype=np.uint8)
+    crops = np.zeros((len(paths), *(recognizer.weights.alignment.size,) * 2, 3), dtype=np.uint8)
     detected = np.zeros(len(paths), dtype=bool)
     for start in range(0, len(paths), batch_size):
-        images = [recognizer.load(path) for path in paths[start : start + batch_size]]
-        for offset, (pixels, faces) in enumerate(zip(images, recognizer.detector.detect(images))):
-            if faces:
-                face = select_face(faces, pixels.shape, select)  # type: ignore[arg-type]
-                detected[start + offset] = True
-            else:
-                face = fallback_face(pixels.shape, template, alignment.size)
-            crops[start + offset] = align_faces(pixels, [face], alignment)[0]
+        chunk = slice(start, start + batch_size)
+        crops[chunk], detected[chunk] = recognizer.align_images(paths[chunk], select=select)  # type: ignore[arg-type]
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(cache.name + ".tmp.npz")

@@ -26,13 +26,12 @@ from tqdm import tqdm
 from facerec.alignment import Alignment, align_faces
 from facerec.detection import Face, FaceDetector, fallback_face, select_face
 from facerec.errors import DatasetError
-from facerec.io import load_image
+from facerec.io import IMAGE_SUFFIXES, load_image
 
 __all__ = [
     "IMAGE_SUFFIXES", "FaceFolder", "Fallback", "list_people", "select_people", "align_images", "load_face_folder",
 ]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".pgm", ".bmp")
 
 #: What to crop when MTCNN finds no face: facerec's central-half template (``"center"``, right for
 #: LFW-style photos with background) or the whole picture (``"whole"``, right for tight crops such as

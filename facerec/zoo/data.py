@@ -20,11 +20,11 @@ from PIL import Image
 from torch import Tensor
 
 from facerec.errors import DatasetError
+from facerec.io import IMAGE_SUFFIXES
 
 __all__ = ["BUILTIN", "ImageData", "data_root", "load_data", "read_folder_tree", "read_idx", "split_indices"]
 
 BUILTIN = ("mnist", "digits", "att")
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def read_folder_tree(folder: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[
     classes = tuple(sorted((d.name for d in folder.iterdir() if d.is_dir()), key=_natural))
     files = [(label, f) for label, name in enumerate(classes)
              for f in sorted((folder / name).iterdir(), key=lambda p: _natural(p.name))
-             if f.suffix.lower() in _IMAGE_SUFFIXES]
+             if f.suffix.lower() in IMAGE_SUFFIXES]
     if len(classes) < 2 or not files:
         raise DatasetError(f"{folder} needs at least two class folders holding images")
     pictures = [Image.open(path) for _, path in files]
