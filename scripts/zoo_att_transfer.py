@@ -26,9 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facerec.alignment import align_faces
-from facerec.detection import FaceDetector, fallback_face, select_face
-from facerec.io import load_image
+from facerec import FaceRecognizer
 from facerec.models import get_model
 from facerec.zoo.data import data_root, read_folder_tree, split_indices
 
@@ -36,23 +34,15 @@ from facerec.zoo.data import data_root, read_folder_tree, split_indices
 def make_crops(out: Path) -> None:
     """Align every AT&T photo to 112x112 RGB and save ``out/sN/M.png``; report the detection rate."""
     source = data_root() / "att_faces"
-    alignment = get_model("mobilefacenet", pretrained=False).weights.alignment
-    detector = FaceDetector()
+    recognizer = FaceRecognizer()
     paths = sorted(source.glob("s*/*.pgm"))
-    images = [load_image(path) for path in paths]
-    found = 0
     tic = time.perf_counter()
-    for start in range(0, len(images), 50):
-        chunk = images[start : start + 50]
-        for path, pixels, faces in zip(paths[start : start + 50], chunk, detector.detect(chunk)):
-            if faces:
-                face, found = select_face(faces, pixels.shape, "largest"), found + 1
-            else:
-                face = fallback_face(pixels.shape, np.asarray(alignment.template), alignment.size)
-            crop = align_faces(pixels, [face], alignment)[0]
-            target = out / path.parent.name / (path.stem + ".png")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(crop).save(target)
+    crops, detected = recognizer.align_images(paths)
+    for path, crop in zip(paths, crops):
+        target = out / path.parent.name / (path.stem + ".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(crop).save(target)
+    found = int(detected.sum())
     print(f"{len(paths)} photos, MTCNN found a face in {found} ({found / len(paths):.1%}), "
           f"fallback crop for {len(paths) - found}; {time.perf_counter() - tic:.0f}s -> {out}")
 
