@@ -18,7 +18,8 @@ import torch
 
 from facerec.alignment import Alignment
 from facerec.train.data import load_face_folder
-from facerec.train.trainer import TrainConfig, build_backbone, resolve_device, train
+from facerec.device import resolve_device
+from facerec.train.trainer import TrainConfig, build_backbone, train
 
 ATT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "att_faces"
 #: (backbone, input side) as trained in the README experiments.

@@ -25,6 +25,19 @@ def test_registry_lists_models_and_rejects_unknown_names():
         get_weights("inception_resnet_v1", "imagenet")
 
 
+def test_a_users_weights_file_gets_its_own_key(tmp_path):
+    published = get_model("mobilefacenet", weights_path=MFN_FILE)
+    assert published.weights.key == "mobilefacenet:foamliu"  # the published file, by path
+    state = torch.load(MFN_FILE, map_location="cpu", weights_only=True)
+    state["conv1.0.weight"] = state["conv1.0.weight"] * 1.01
+    torch.save(state, tmp_path / "tuned.pt")
+    tuned = get_model("mobilefacenet", weights_path=tmp_path / "tuned.pt")
+    digest = hashlib.sha256((tmp_path / "tuned.pt").read_bytes()).hexdigest()
+    # galleries and caches are bound to the key: a fine-tuned file must not pass for the published one
+    assert tuned.weights.key == f"mobilefacenet:foamliu+file-{digest[:12]}"
+    assert tuned.weights.sha256 == digest and tuned.weights.url is None
+
+
 def test_mobilefacenet_state_dict_loads_strictly():
     state = torch.load(MFN_FILE, map_location="cpu", weights_only=True)
     result = mobilefacenet().load_state_dict(state, strict=True)

@@ -149,10 +149,11 @@ def test_cli_robustness_json_on_a_tiny_pairs_file(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, [
         "robustness", "--pairs", str(pairs), "--root", str(LFW), "--attack", "fgsm", "--eps", "8",
-        "--defence", "jpeg", "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--json",
+        "--defence", "jpeg", "--cache-dir", str(tmp_path / "cache"), "--device", "cpu", "--out", str(out), "--json",
     ])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
+    assert report["device"] == "cpu"
     assert report["attacked_folds"] == [2] and report["threshold_folds"] == [1]
     assert report["attacked_pairs"] == 2
     kinds = {(r["pipeline"], r["attacker"], r["attack"], r["setting"]) for r in report["rows"]}
@@ -170,6 +171,16 @@ def test_cli_robustness_rejects_bad_eps(tmp_path):
         "--eps", "4,x", "--out", str(tmp_path),
     ])
     assert result.exit_code != 0 and "--eps" in result.output
+
+
+def test_cli_robustness_rejects_an_unknown_device(tmp_path):
+    from facerec.cli import main
+
+    result = CliRunner().invoke(main, [
+        "robustness", "--pairs", str(SHARED / "data" / "lfw_dev" / "pairs_dev.txt"), "--root", str(LFW),
+        "--device", "tpu", "--out", str(tmp_path),
+    ])
+    assert result.exit_code != 0 and "use auto, cpu or cuda" in result.output and "Traceback" not in result.output
 
 
 def test_summary_table_has_one_line_per_eps_and_a_clean_line():

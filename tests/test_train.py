@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from conftest import ATT
 from facerec.alignment import Alignment
-from facerec.errors import DatasetError
+from facerec.errors import DatasetError, FaceRecError
 from facerec.models import get_model
 from facerec.train.augment import Augment
 from facerec.train.contrastive_loss import ContrastiveLoss
@@ -162,6 +162,16 @@ def test_augment_keeps_shape_and_range():
     assert torch.equal(Augment(enabled=False)(pixels), pixels)
 
 
+def test_strong_augment_rotates_within_range():
+    pixels = torch.zeros(4, 3, 33, 33)
+    pixels[:, :, 16, :] = 1.0  # a horizontal bar: any rotation moves it off its row
+    rotate_only = Augment(flip=False, crop=1.0, brightness=0.0, contrast=0.0, rotate=20.0)
+    out = rotate_only(pixels, torch.Generator().manual_seed(0))
+    assert out.shape == pixels.shape and 0.0 <= float(out.min()) and float(out.max()) <= 1.0
+    assert float(out[:, :, 16, :].mean()) < 0.95 * float(pixels[:, :, 16, :].mean())
+    assert Augment.strong().rotate > 0 and Augment.strong().crop < Augment().crop
+
+
 def test_one_shot_rank1_and_pair_metrics_by_hand():
     vectors = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.2, 0.8]], dtype=np.float32)
     assert one_shot_rank1(vectors, np.array([0, 0, 1, 1])) == 1.0
@@ -239,6 +249,35 @@ def test_tiny_model_loss_goes_down_and_checkpoint_reloads(att_small, tmp_path):
     more = train(TrainConfig(**{**config.__dict__, "epochs": 4}), build_backbone(config), att_small,
                  resume=True, progress=False)
     assert [row["epoch"] for row in more] == list(range(5)) and more[3]["loss"] == history[3]["loss"]
+
+
+def test_adversarial_batch_stays_in_its_ball_and_hurts_the_triplets(att_small):
+    from facerec.train.adversarial import adversarial_batch
+
+    model = get_model("mobilefacenet")  # pretrained: a network whose triplets are worth attacking
+    pixels = torch.from_numpy(att_small.crops[:16]).permute(0, 3, 1, 2).float() / 255
+    labels = torch.from_numpy(att_small.labels[:16])
+    model.train()
+    adversarial = adversarial_batch(model, pixels, labels, eps=4, steps=2, generator=torch.Generator().manual_seed(0))
+    assert model.training and all(m.training for m in model.modules())  # modes restored
+    assert float((adversarial - pixels).abs().max()) <= 4 / 255 + 1e-6
+    assert 0.0 <= float(adversarial.min()) and float(adversarial.max()) <= 1.0
+    model.eval()
+    with torch.no_grad():
+        clean, attacked = model(pixels), model(adversarial)
+    triplets = BatchAllMiner()(clean, labels)
+    assert float(TripletLoss(0.0)(attacked, triplets)) > 1.5 * float(TripletLoss(0.0)(clean, triplets))
+    with pytest.raises(FaceRecError):
+        adversarial_batch(model, pixels, labels, eps=0)
+
+
+def test_adversarial_training_runs_and_logs(att_small, tmp_path):
+    config = TrainConfig(backbone="resnet18", pretrained=False, input_size=32, out_dir=str(tmp_path / "adv"),
+                         epochs=1, p=4, k=4, batches_per_epoch=1, miner="all", adversarial_eps=2,
+                         adversarial_steps=1, eval_before=False, schedule="none")
+    history = train(config, build_backbone(config), att_small, progress=False)
+    assert history[-1]["epoch"] == 1 and math.isfinite(history[-1]["loss"])
+    assert json.loads((tmp_path / "adv" / "config.json").read_text())["adversarial_eps"] == 2
 
 
 def test_train_command_writes_a_model_that_verify_loads(tmp_path):

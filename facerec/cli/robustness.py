@@ -49,13 +49,16 @@ def _numbers(value: str, name: str) -> tuple[float, ...]:
               help="Which face to use when a photo has several.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Cache of aligned crops and clean embeddings (default: the user cache).")
+@click.option("--device", default="auto", show_default=True,
+              help="Where to run the attacks: auto (CUDA when present), cpu or cuda.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="robustness", show_default=True,
               help="Folder for the curve PNG, example images and JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, weights: str | None, no_flip: bool,
                        attack: str, eps_text: str, steps: int, folds_text: str | None, subset: int,
                        defences: tuple[str, ...], jpeg_quality: int, resize_min: int, eot: int, seed: int,
-                       batch_size: int, select: str, cache_dir: str | None, out_dir: str, as_json: bool) -> None:
+                       batch_size: int, select: str, cache_dir: str | None, device: str, out_dir: str,
+                       as_json: bool) -> None:
     """Attack the aligned 112x112 crops of the attacked folds' pairs with FGSM/PGD (dodging and
     impersonation) at a threshold fixed on the other folds' clean scores; report accuracy, TAR/FAR
     at the FAR=1e-3 threshold, attack success and perturbation norms, with and without a defence.
@@ -65,6 +68,7 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
     import numpy as np
     from platformdirs import user_cache_dir
 
+    from facerec.device import resolve_device
     from facerec.evaluation.pairs import read_pairs
     from facerec.robustness.clean import clean_embeddings
     from facerec.robustness.crops import crop_pairs, merge_crops
@@ -82,7 +86,9 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
         raise click.BadParameter(f"choose attacked folds among 1..{len(all_folds)}, leaving at least one "
                                  "fold to fix the threshold", param_hint="--folds")
     say = (lambda message: None) if as_json else (lambda message: click.echo(message, err=True))
+    target = resolve_device(device)
     recognizer = make_recognizer(model, tag, weights, no_flip)
+    recognizer.model.to(target)  # clean embeddings and attacks both run there
     flip = not no_flip
     cache = Path(cache_dir) if cache_dir else Path(user_cache_dir("facerec")) / "robustness"
     say(f"aligning {len(pairs)} pairs (cached in {cache})")
@@ -114,7 +120,8 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
                               eot=eot, batch_size=batch_size, seed=seed)
     started = time.perf_counter()
     rows, examples = run_experiment(recognizer.model, crops.crops[first[index]], crops.crops[second[index]],
-                                    same[index], thresholds, config, defences=defence_list, flip=flip, log=say)
+                                    same[index], thresholds, config, defences=defence_list, flip=flip, device=target,
+                                    log=say)
     seconds = time.perf_counter() - started
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +137,7 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
         "thresholds": {k: {"accuracy": v.accuracy, "far_1e-3": v.far_1e3} for k, v in thresholds.items()},
         "config": {"eps": list(eps), "steps": steps, "eot": eot, "seed": seed, "quantized_to_8_bits": True,
                    "defences": [repr(d) for d in defence_list]},
-        "attack_seconds": round(seconds, 1), "rows": [r.to_dict() for r in rows],
+        "device": str(target), "attack_seconds": round(seconds, 1), "rows": [r.to_dict() for r in rows],
         "curve_png": str(out / "robustness.png"), "examples_png": str(out / "examples.png"),
     }
     (out / "robustness.json").write_text(json.dumps(result, indent=2))
@@ -144,7 +151,7 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
     click.echo(format_summary(rows))
     click.echo()
     click.echo(format_table(rows))
-    click.echo(f"attacks took {seconds:.0f} s; curve {out / 'robustness.png'}, examples {out / 'examples.png'}")
+    click.echo(f"attacks took {seconds:.0f} s on {target}; curve {out / 'robustness.png'}, examples {out / 'examples.png'}")
 
 
 COMMAND = robustness_command

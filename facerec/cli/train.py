@@ -70,6 +70,13 @@ def _people_option(value: str | None) -> list[str] | None:
               help="Freeze the first N top-level layers of the network.")
 @click.option("--unfreeze-epoch", type=int, default=None, help="Make every layer trainable from this epoch on.")
 @click.option("--no-augment", is_flag=True, help="Turn off flip / crop / brightness-contrast augmentation.")
+@click.option("--strong-augment", is_flag=True,
+              help="Heavier augmentation (crops to 75%, rotation up to 12 degrees, more contrast jitter).")
+@click.option("--adversarial-eps", type=click.FloatRange(0, 255), default=0.0, show_default=True,
+              help="Adversarial training: add PGD examples within this L-inf radius (pixel levels, 1/255) "
+                   "to every batch; 0 turns it off.")
+@click.option("--adversarial-steps", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="PGD steps per batch for --adversarial-eps.")
 @click.option("--pairs", type=click.Path(dir_okay=False), default=None,
               help="Pairs file evaluated after every epoch (LFW pairs.txt format).")
 @click.option("--pairs-root", type=click.Path(file_okay=False), default=None, help="Image root of --pairs.")
@@ -120,8 +127,10 @@ def train_command(**options) -> None:
         weight_decay=options["weight_decay"], schedule=options["schedule"], step_size=options["step_size"],
         freeze=tuple(options["freeze"]), freeze_children=options["freeze_children"],
         unfreeze_epoch=options["unfreeze_epoch"], augment=not options["no_augment"],
+        strong_augment=options["strong_augment"],
         eval_every=options["eval_every"], eval_before=not options["no_eval_before"], device=options["device"],
-        seed=options["seed"],
+        seed=options["seed"], adversarial_eps=options["adversarial_eps"],
+        adversarial_steps=options["adversarial_steps"],
     )
     if options["threads"]:
         torch.set_num_threads(options["threads"])

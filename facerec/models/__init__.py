@@ -6,7 +6,8 @@ sha256, alignment, normalisation, embedding size and a calibrated threshold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -77,7 +78,18 @@ def get_model(
         path = resolve_weights(entry, weights_path)
         state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(state, strict=True)
+        if weights_path is not None:
+            entry = _file_weights(entry, path)
     return FaceEmbedder(net, entry).eval()
+
+
+def _file_weights(entry: Weights, path: Path) -> Weights:
+    """``entry`` for a user's weights file: unless the file is the published one, its key names
+    the file's content, so galleries and caches never mix its embeddings with the registry's."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    if digest == entry.sha256:
+        return entry
+    return replace(entry, tag=f"{entry.tag}+file-{digest[:12]}", url=None, sha256=digest)
 
 
 def _spec(name: str) -> ModelSpec:

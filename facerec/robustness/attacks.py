@@ -23,7 +23,7 @@ from torch import Tensor
 from facerec.embedding import FaceEmbedder
 from facerec.robustness.errors import RobustnessError
 
-__all__ = ["Setting", "EmbedFn", "pipeline_embedder", "fgsm", "pgd", "similarity"]
+__all__ = ["Setting", "EmbedFn", "pipeline_embedder", "fgsm", "pgd", "project", "similarity"]
 
 Setting = Literal["dodging", "impersonation"]
 EmbedFn = Callable[[Tensor], Tensor]
@@ -88,7 +88,7 @@ def pgd(
     adversarial = images.detach().clone()
     if random_start and radius > 0:
         noise = torch.rand(images.shape, generator=generator, dtype=images.dtype, device="cpu")
-        adversarial = _project(images, images + (2 * noise.to(images.device) - 1) * radius, radius)
+        adversarial = project(images, images + (2 * noise.to(images.device) - 1) * radius, radius)
     for _ in range(steps):
         adversarial = _step(embed, images, adversarial, targets, alpha / 255.0, radius, setting)
     return adversarial
@@ -103,10 +103,10 @@ def _step(embed: EmbedFn, images: Tensor, current: Tensor, targets: Tensor, alph
         score = similarity(embed, current, targets).sum()
         (grad,) = torch.autograd.grad(score, current)
     direction = -1.0 if setting == "dodging" else 1.0  # dodging lowers similarity, impersonation raises it
-    return _project(images, current.detach() + direction * alpha * grad.sign(), radius)
+    return project(images, current.detach() + direction * alpha * grad.sign(), radius)
 
 
-def _project(images: Tensor, candidate: Tensor, radius: float) -> Tensor:
+def project(images: Tensor, candidate: Tensor, radius: float) -> Tensor:
     """Clamp onto the eps ball around ``images``, then onto valid pixels (both exactly)."""
     # images lie in [0, 1], so clamping to [0, 1] only shrinks the perturbation
     return (images + (candidate - images).clamp(-radius, radius)).clamp(0.0, 1.0)

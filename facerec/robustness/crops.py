@@ -55,7 +55,8 @@ def crop_pairs(
     and flagged in ``detected``, so every pair can be attacked.
     """
     paths = sorted({str(p) for pair in pairs for p in (pair.a, pair.b)})
-    key = json.dumps([recognizer.model_key, select, "v2", paths])
+    # the crop depends on detection and the alignment template, not on the embedder's weights
+    key = json.dumps([repr(recognizer.weights.alignment), recognizer.detector.settings, select, "v3", paths])
     cache = None
     if cache_dir is not None:
         cache = Path(cache_dir) / f"crops-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
@@ -73,7 +74,7 @@ def crop_pairs(
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez(tmp, crops=crops, detected=detected)
+        np.savez_compressed(tmp, crops=crops, detected=detected)
         os.replace(tmp, cache)
     return CropSet(tuple(paths), crops, detected)
 

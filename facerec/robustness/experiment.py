@@ -97,11 +97,16 @@ def run_experiment(
     *,
     defences: tuple[InputDefence, ...] = (),
     flip: bool = True,
+    device: torch.device | str = "cpu",
     log: Callable[[str], None] = lambda message: None,
 ) -> tuple[list[ResultRow], list[Example]]:
-    """Attack the first photo of each pair; ``thresholds`` has ``plain`` and each defence's name."""
+    """Attack the first photo of each pair; ``thresholds`` has ``plain`` and each defence's name.
+
+    Crops stay on the CPU; each batch is attacked and embedded on ``device``.
+    """
     same = np.asarray(same, dtype=bool)
-    embed = pipeline_embedder(model, flip=flip)
+    model.to(device)
+    embed = _on(pipeline_embedder(model, flip=flip), torch.device(device))
     xa, xb = _pixels(crops_a), _pixels(crops_b)
     views: dict[str, Callable[[Tensor], Tensor]] = {"plain": lambda x: x}
     for defence in defences:
@@ -147,6 +152,13 @@ def run_experiment(
                     add(_row(defence.name, "adaptive", label, eps, setting, clean[defence.name], score, same,
                              index, thresholds[defence.name], _norms(adaptive, xa[index])))
     return rows, examples
+
+
+def _on(embed: EmbedFn, device: torch.device) -> EmbedFn:
+    """``embed`` run on ``device`` for CPU batches; the result comes back where the input was."""
+    if device.type == "cpu":
+        return embed
+    return lambda pixels: embed(pixels.to(device)).to(pixels.device)
 
 
 def _pixels(crops: np.ndarray) -> Tensor:

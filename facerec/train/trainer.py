@@ -26,9 +26,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from facerec.device import resolve_device
 from facerec.embedding import FaceEmbedder
 from facerec.errors import FaceRecError
 from facerec.models import get_model
+from facerec.train.adversarial import adversarial_batch
 from facerec.train.augment import Augment
 from facerec.train.contrastive_loss import ContrastiveLoss
 from facerec.train.data import FaceFolder
@@ -37,7 +39,7 @@ from facerec.train.miners import get_miner
 from facerec.train.sampler import PKSampler
 from facerec.train.triplet_loss import TripletLoss
 
-__all__ = ["BACKBONES", "TrainConfig", "build_backbone", "set_frozen", "train", "resolve_device"]
+__all__ = ["BACKBONES", "TrainConfig", "build_backbone", "set_frozen", "train"]
 
 #: Backbone name -> registered model. inception_resnet_v1 starts from random weights unless
 #: ``weights`` names a file: facenet-pytorch's VGGFace2 weights are not available offline.
@@ -72,19 +74,13 @@ class TrainConfig:
     freeze_children: int = 0
     unfreeze_epoch: int | None = None
     augment: bool = True
+    strong_augment: bool = False
     eval_every: int = 1
     eval_before: bool = True
     device: str = "auto"
     seed: int = 0
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when a GPU exists, else CPU; asking for CUDA without one is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise FaceRecError("--device cuda was asked for, but torch sees no GPU")
-    return torch.device(name)
+    adversarial_eps: float = 0.0  # > 0: train on PGD examples too (pixel levels, 1/255)
+    adversarial_steps: int = 3
 
 
 def build_backbone(config: TrainConfig) -> FaceEmbedder:
@@ -171,7 +167,8 @@ def train(
     criterion = TripletLoss(config.margin, reduction="nonzero" if config.miner == "all" else "mean")
     contrastive = ContrastiveLoss(margin=max(config.margin, 1e-3) * 5)
     miner = get_miner(config.miner)
-    augment = Augment(enabled=config.augment)
+    augment = (Augment.strong() if config.strong_augment else Augment())
+    augment = augment if config.augment else Augment(enabled=False)
     history: list[dict[str, float]] = []
     start = 1
     checkpoint_path = out / "checkpoint.pt"
@@ -203,6 +200,11 @@ def train(
             pixels = torch.from_numpy(data.crops[batch]).permute(0, 3, 1, 2).float().div_(255.0)
             pixels = augment(pixels, generator).to(device)
             labels = torch.from_numpy(data.labels[batch]).to(device)
+            if config.adversarial_eps > 0:
+                # half clean, half adversarial (Goodfellow et al. 2015), so clean accuracy is kept
+                adversarial = adversarial_batch(model, pixels, labels, eps=config.adversarial_eps,
+                                                steps=config.adversarial_steps, generator=generator)
+                pixels, labels = torch.cat([pixels, adversarial]), torch.cat([labels, labels])
             embeddings = model(pixels)
             if config.loss == "contrastive":
                 loss, fraction = contrastive(embeddings, labels), 1.0

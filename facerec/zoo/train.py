@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from facerec.device import resolve_device
 from facerec.errors import FaceRecError
 from facerec.zoo.augment import augment_batch
 from facerec.zoo.data import ImageData, load_data
@@ -107,7 +108,7 @@ def train(config: TrainConfig) -> TrainResult:
     _check(config)
     started = time.perf_counter()
     torch.manual_seed(config.seed)
-    device = _device(config.device)
+    device = resolve_device(config.device)
     source = load_checkpoint(config.from_checkpoint) if config.from_checkpoint else None
     arch = source.arch if source else config.arch
     spec = get_spec(arch)
@@ -293,14 +294,6 @@ def _schedule(name: str, steps: int):
     if name == "step":
         return lambda step: 0.1 ** ((step >= steps // 2) + (step >= 3 * steps // 4))
     return lambda step: 1.0
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise FaceRecError(f"--device {name}: CUDA is not available here")
-    return torch.device(name)
 
 
 def _check(config: TrainConfig) -> None:
