@@ -325,3 +325,14 @@ def test_resnet_standardize_ignores_global_lighting_and_reloads(tmp_path):
     plain = resnet18()
     plain.load_state_dict(old)
     assert int(plain.standardize) == 0
+
+
+def test_a_checkpoint_from_before_new_settings_still_resumes():
+    from dataclasses import asdict
+
+    from facerec.train.trainer import _resumable
+
+    current = json.loads(json.dumps(asdict(TrainConfig(epochs=3))))
+    older = {key: value for key, value in current.items() if key not in ("adversarial_eps", "strong_augment")}
+    assert _resumable(older) == _resumable(current)
+    assert _resumable({**older, "lr": 0.5}) != _resumable(current)

@@ -167,8 +167,10 @@ def train(
     criterion = TripletLoss(config.margin, reduction="nonzero" if config.miner == "all" else "mean")
     contrastive = ContrastiveLoss(margin=max(config.margin, 1e-3) * 5)
     miner = get_miner(config.miner)
-    augment = (Augment.strong() if config.strong_augment else Augment())
-    augment = augment if config.augment else Augment(enabled=False)
+    if not config.augment:
+        augment = Augment(enabled=False)
+    else:
+        augment = Augment.strong() if config.strong_augment else Augment()
     history: list[dict[str, float]] = []
     start = 1
     checkpoint_path = out / "checkpoint.pt"
@@ -238,6 +240,8 @@ def train(
 
 def _resumable(config: dict) -> dict:
     # More epochs (or another output folder) may be asked for on resume; nothing else may change.
+    # Settings added since a checkpoint was written count as their defaults.
+    config = {**_config_dict(TrainConfig()), **config}
     return {key: value for key, value in config.items() if key not in ("epochs", "out_dir")}
 
 
