@@ -47,13 +47,14 @@ RECIPES: dict[str, dict[str, object]] = {
 
 
 def command(recipe: dict[str, object], args: argparse.Namespace, train_people: str, test_people: str,
-            out: Path) -> list[str]:
+            out: Path, *, epochs: int | None = None, threads: int | None = None) -> list[str]:
     cmd = [sys.executable, "-m", "facerec.cli", "train", "--data", args.att, "--people", train_people]
     if recipe["yale"]:
         cmd += ["--data", args.yale]
-    cmd += ["--pad", "0.5", "--fallback", "whole", "--backbone", "resnet18", "--epochs", str(args.epochs),
+    epochs = args.epochs if epochs is None else epochs
+    cmd += ["--pad", "0.5", "--fallback", "whole", "--backbone", "resnet18", "--epochs", str(epochs),
             "--batches", "15", "--p", "12", "--k", "4", "--oneshot", args.att, "--oneshot-people", test_people,
-            "--eval-every", str(args.eval_every), "--device", args.device, "--threads", str(args.threads),
+            "--eval-every", str(args.eval_every), "--device", args.device, "--threads", str(threads or args.threads),
             "--cache-dir", args.cache_dir, "--seed", str(args.seed), "--out", str(out), "--json"]
     for key, value in recipe.items():
         if value is True and key != "yale":
@@ -102,9 +103,8 @@ def main() -> None:
 
     # align once per data selection before the runs start, so parallel runs share the cache
     for people, test in (("s1-s20", "s21-s30"), ("s1-s30", "s31-s40")):
-        warm = command({**RECIPES[names[0]], "yale": True}, args, people, test, out / "align")
-        warm[warm.index("--epochs") + 1] = "0"
-        warm[warm.index("--threads") + 1] = str(os.cpu_count() or 1)
+        warm = command({**RECIPES[names[0]], "yale": True}, args, people, test, out / "align", epochs=0,
+                       threads=os.cpu_count() or 1)
         subprocess.run(warm, stdout=subprocess.DEVNULL, check=False)
 
     jobs = {("validation", name): ("s1-s20", "s21-s30") for name in names}

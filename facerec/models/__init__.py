@@ -7,6 +7,7 @@ sha256, alignment, normalisation, embedding size and a calibrated threshold.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -75,18 +76,16 @@ def get_model(
     entry = get_weights(name, tag)
     net = _spec(name).build(entry)
     if pretrained:
-        path = resolve_weights(entry, weights_path)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        net.load_state_dict(state, strict=True)
+        data = resolve_weights(entry, weights_path).read_bytes()  # read once: loaded, and hashed below
+        net.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), strict=True)
         if weights_path is not None:
-            entry = _file_weights(entry, path)
+            entry = _file_weights(entry, hashlib.sha256(data).hexdigest())
     return FaceEmbedder(net, entry).eval()
 
 
-def _file_weights(entry: Weights, path: Path) -> Weights:
-    """``entry`` for a user's weights file: unless the file is the published one, its key names
-    the file's content, so galleries and caches never mix its embeddings with the registry's."""
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def _file_weights(entry: Weights, digest: str) -> Weights:
+    """``entry`` for a user's weights file of sha256 ``digest``: unless it is the published file,
+    its key names its content, so galleries and caches never mix its embeddings with the registry's."""
     if digest == entry.sha256:
         return entry
     return replace(entry, tag=f"{entry.tag}+file-{digest[:12]}", url=None, sha256=digest)
