@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["GalleryError", "ModelMismatchError", "UnknownIdentityError", "DuplicateIdentityError"]
+from index.errors import FaceRecError
+
+__all__ = ["GalleryError", "ModelMismatchError", "UnknownIdentityError", "DuplicateIdentityError", "NoGalleryError"]
 
 
-class GalleryError(Exception):
+class GalleryError(FaceRecError):
     """Base class of the gallery's own errors."""
 
 
@@ -19,3 +21,7 @@ class UnknownIdentityError(GalleryError):
 
 class DuplicateIdentityError(GalleryError):
     """An identity of that name already exists."""
+
+
+class NoGalleryError(GalleryError):
+    """A command that only reads found no gallery at the given database."""

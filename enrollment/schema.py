@@ -5,10 +5,25 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    inspect,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "GalleryInfo", "Identity", "FaceRecord"]
+__all__ = ["Base", "GalleryInfo", "Identity", "FaceRecord", "add_missing_columns"]
+
+# Columns added after galleries were first created: (table, column, SQL type), added on open.
+LATER_COLUMNS = (("faces", "detector", "VARCHAR(200)"),)
 
 
 def utcnow() -> datetime:
@@ -58,5 +73,15 @@ class FaceRecord(Base):
     source: Mapped[str | None] = mapped_column(String(1024), default=None)
     box: Mapped[list[float] | None] = mapped_column(JSON, default=None)
     score: Mapped[float | None] = mapped_column(Float, default=None)
+    detector: Mapped[str | None] = mapped_column(String(200), default=None)  # which detector (stage) found it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     identity: Mapped[Identity] = relationship(back_populates="faces")
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Bring a gallery created by an earlier facerec up to date (new nullable columns only)."""
+    present = {table: {c["name"] for c in inspect(engine).get_columns(table)} for table, _, _ in LATER_COLUMNS}
+    with engine.begin() as connection:
+        for table, column, kind in LATER_COLUMNS:
+            if column not in present[table]:
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))

@@ -7,6 +7,7 @@ one transaction that also bumps the gallery's revision.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -15,9 +16,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from enrollment.errors import DuplicateIdentityError, GalleryError, ModelMismatchError, UnknownIdentityError
-from enrollment.schema import Base, FaceRecord, GalleryInfo, Identity
+from enrollment.schema import Base, FaceRecord, GalleryInfo, Identity, add_missing_columns
 
-__all__ = ["NewFace", "EnrollResult", "IdentitySummary", "GalleryStore", "make_engine"]
+__all__ = ["NewFace", "EnrollResult", "IdentitySummary", "GalleryStore", "make_engine", "read_info"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class NewFace:
     source: str | None = None
     box: Sequence[float] | None = None
     score: float | None = None
+    detector: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,30 @@ class IdentitySummary:
     faces: int
     created_at: Any
     info: dict[str, Any] | None = field(default=None)
+
+
+def read_info(url: str) -> tuple[str, int] | None:
+    """The model key and dimension of the gallery at ``url``, or None when there is none (nothing is created)."""
+    from sqlalchemy import inspect
+
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:" and not Path(path).is_file():
+            return None
+    try:
+        engine = make_engine(url)
+        try:
+            if not inspect(engine).has_table(GalleryInfo.__tablename__):
+                return None
+            with Session(engine) as session:
+                info = session.get(GalleryInfo, 1)
+                return (info.model, info.dim) if info is not None else None
+        finally:
+            engine.dispose()
+    except OperationalError as exc:
+        raise GalleryError(f"cannot open gallery database {_safe(url)}: {exc.orig}") from None
+    except ImportError as exc:
+        raise GalleryError(f"no database driver for {_safe(url)}: {exc}") from None
 
 
 def make_engine(url: str) -> Engine:
@@ -85,6 +111,7 @@ class GalleryStore:
         try:
             self.engine = make_engine(url)
             Base.metadata.create_all(self.engine)
+            add_missing_columns(self.engine)
         except OperationalError as exc:
             raise GalleryError(f"cannot open gallery database {_safe(url)}: {exc.orig}") from None
         except ImportError as exc:
@@ -105,8 +132,7 @@ class GalleryStore:
             if info is not None and (info.model != self.model or info.dim != self.dim):
                 raise ModelMismatchError(
                     f"gallery {_safe(self.url)} holds {info.model} embeddings ({info.dim}-d); "
-                    f"it cannot be used with {self.model} ({self.dim}-d). Use --model {info.model.split(':')[0]} "
-                    "or another --db"
+                    f"it cannot be used with {self.model} ({self.dim}-d): {_mismatch_hint(info.model, self.model)}"
                 )
 
     def session(self) -> Session:
@@ -146,6 +172,7 @@ class GalleryStore:
                     identity_id=identity.id, embedding=vector.tobytes(), model=self.model, dim=self.dim,
                     image_sha256=face.image_sha256, source=face.source,
                     box=[float(v) for v in face.box] if face.box is not None else None, score=face.score,
+                    detector=face.detector,
                 ))
             session.add_all(records)
             session.flush()
@@ -196,7 +223,8 @@ class GalleryStore:
         """Revision, face ids and embeddings, read in one transaction (for rebuilding an index)."""
         with self._sessions.begin() as session:
             revision = self.revision(session)
-            ids, vectors = [], []
+            ids: list[int] = []
+            vectors: list[np.ndarray] = []
             for chunk in _chunks(session.execute(
                     select(FaceRecord.id, FaceRecord.embedding).order_by(FaceRecord.id)), batch):
                 ids.extend(row[0] for row in chunk)
@@ -240,6 +268,20 @@ def _check_name(name: str) -> str:
 def _chunks(rows: Any, size: int) -> Iterator[list[Any]]:
     while chunk := rows.fetchmany(size):
         yield chunk
+
+
+def _mismatch_hint(gallery: str, wanted: str) -> str:
+    """What to do when a gallery of model key ``gallery`` is opened with model key ``wanted``."""
+    gallery_base, _, gallery_file = gallery.partition("+file-")
+    wanted_base, _, wanted_file = wanted.partition("+file-")
+    if gallery_base == wanted_base and gallery_file and not wanted_file:
+        return f"it was made with a weights file of your own (sha256 {gallery_file}...): pass that file with --weights"
+    if gallery_base == wanted_base and wanted_file and not gallery_file:
+        return f"it was made with the published {gallery_base} weights: drop --weights"
+    if gallery_base == wanted_base:
+        return f"it was made with another weights file (sha256 {gallery_file}...): pass that one with --weights"
+    model, _, tag = gallery_base.partition(":")
+    return f"use --model {model} --tag {tag}, or another --db"
 
 
 def _safe(url: str) -> str:

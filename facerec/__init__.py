@@ -5,7 +5,7 @@
 True
 """
 
-from facerec.detection import Face, FaceDetector
+from facerec.detection import Face
 from facerec.errors import (
     FaceRecError,
     ImageReadError,
@@ -15,18 +15,21 @@ from facerec.errors import (
     UnknownModelError,
     WeightsNotFoundError,
 )
+from facerec.gallery import Gallery, Identification
 from facerec.io import load_image
-from facerec.models import get_model, list_models
+from facerec.models import Detector, get_detector, get_model, list_detectors, list_models
 from facerec.recognizer import FaceEmbedding, FaceRecognizer, VerifyResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Detector",
     "Face",
-    "FaceDetector",
     "FaceEmbedding",
     "FaceRecError",
     "FaceRecognizer",
+    "Gallery",
+    "Identification",
     "ImageReadError",
     "ImageTooLargeError",
     "MultipleFacesError",
@@ -34,7 +37,9 @@ __all__ = [
     "UnknownModelError",
     "VerifyResult",
     "WeightsNotFoundError",
+    "get_detector",
     "get_model",
+    "list_detectors",
     "list_models",
     "load_image",
 ]

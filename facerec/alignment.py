@@ -68,10 +68,11 @@ def align_faces(image: np.ndarray, faces: Sequence[Face], alignment: Alignment) 
         if alignment.method == "landmarks":
             matrix = estimate_similarity(np.asarray(face.landmarks), template)
             inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
-            crop = pil.transform((size, size), Image.AFFINE, inverse.ravel().tolist(), Image.BILINEAR)
+            crop = pil.transform((size, size), Image.Transform.AFFINE, inverse.ravel().tolist(),
+                                 Image.Resampling.BILINEAR)
         else:
             crop = pil.crop(_box_with_margin(face.box, alignment.margin, size)).resize(
-                (size, size), Image.BILINEAR
+                (size, size), Image.Resampling.BILINEAR
             )
         out[i] = np.asarray(crop)
     return out

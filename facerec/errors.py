@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from index.errors import FaceRecError
+
 __all__ = [
     "FaceRecError",
     "ImageReadError",
     "ImageTooLargeError",
     "NoFaceError",
     "MultipleFacesError",
+    "DuplicateFaceError",
     "UnknownModelError",
     "WeightsNotFoundError",
     "WeightsHashError",
@@ -20,8 +23,6 @@ __all__ = [
 ]
 
 
-class FaceRecError(Exception):
-    """Base class of every error facerec raises on purpose."""
 
 
 class ImageReadError(FaceRecError):
@@ -54,6 +55,17 @@ class MultipleFacesError(FaceRecError):
         super().__init__(
             f"{count} faces detected in {source}, but exactly one is required "
             "(drop --require-single to use the largest)"
+        )
+
+
+class DuplicateFaceError(FaceRecError):
+    """A face to enroll under one name matches another enrolled person."""
+
+    def __init__(self, name: str, other: str, score: float, threshold: float) -> None:
+        self.name, self.other, self.score, self.threshold = name, other, score, threshold
+        super().__init__(
+            f"the face to enroll as {name!r} matches {other!r} already enrolled (score {score:.3f} >= "
+            f"{threshold:.3f}); the same person under two names? (--allow-duplicate to enroll anyway)"
         )
 
 

@@ -23,20 +23,31 @@ from sqlalchemy.engine import make_url
 
 from enrollment import Candidate, EnrollResult, IdentitySummary, NewFace
 from enrollment import Gallery as Store
+from facerec.crops import AlignedBatch
 from facerec.detection import Face
-from facerec.errors import FaceRecError
-from facerec.io import IMAGE_SUFFIXES, ImageInput, describe
-from facerec.recognizer import FaceRecognizer, _check_count
+from facerec.errors import DuplicateFaceError, FaceRecError
+from facerec.io import IMAGE_SUFFIXES, ImageInput
+from facerec.recognizer import FaceRecognizer
+from index import IndexKind
 
-__all__ = ["Gallery", "Identification", "EnrollReport", "default_db_url", "IMAGE_SUFFIXES"]
+__all__ = ["Gallery", "Identification", "EnrollReport", "db_url", "default_db_url", "IMAGE_SUFFIXES"]
+
+
+def db_url(db: str | Path) -> str:
+    """A SQLAlchemy URL as it is, or a SQLite file path as its URL.
+
+    >>> db_url("postgresql+psycopg2://me@host/faces")
+    'postgresql+psycopg2://me@host/faces'
+    >>> db_url("/tmp/gallery.db")
+    'sqlite:////tmp/gallery.db'
+    """
+    text = str(db)
+    return text if "://" in text else f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
 def default_db_url() -> str:
     """``$FACEREC_DB``, else a SQLite file in the user data directory."""
-    env = os.environ.get("FACEREC_DB")
-    if env:
-        return env if "://" in env else f"sqlite:///{Path(env).expanduser().resolve()}"
-    return f"sqlite:///{Path(user_data_dir('facerec')) / 'gallery.db'}"
+    return db_url(os.environ.get("FACEREC_DB") or Path(user_data_dir("facerec")) / "gallery.db")
 
 
 def default_index_path(url: str) -> Path:
@@ -74,11 +85,13 @@ class EnrollReport:
     added: dict[str, int] = field(default_factory=dict)
     already_enrolled: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str, float]] = field(default_factory=list)  # (name, matches, score)
 
     def to_dict(self) -> dict[str, Any]:
         return {"added": self.added, "faces_added": sum(self.added.values()),
                 "already_enrolled": self.already_enrolled,
-                "failed": [{"file": f, "error": e} for f, e in self.failed]}
+                "failed": [{"file": f, "error": e} for f, e in self.failed],
+                "duplicates": [{"name": n, "matches": m, "score": s} for n, m, s in self.duplicates]}
 
 
 class Gallery:
@@ -90,14 +103,15 @@ class Gallery:
     """
 
     def __init__(
-        self, recognizer: FaceRecognizer | None = None, *, db: str | None = None,
-        index_path: str | Path | None = None, threshold: float | None = None, index_kind: str = "flat",
+        self, recognizer: FaceRecognizer | None = None, *, db: str | Path | None = None,
+        index_path: str | Path | None = None, threshold: float | None = None, index_kind: IndexKind = "flat",
         fpir: float = 0.01,
     ) -> None:
         self.recognizer = recognizer or FaceRecognizer()
-        url = db or default_db_url()
-        if url.startswith("sqlite:///"):
-            Path(make_url(url).database).parent.mkdir(parents=True, exist_ok=True)
+        url = db_url(db) if db else default_db_url()
+        database = make_url(url).database
+        if url.startswith("sqlite:///") and database:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.store = Store(
             url, model=self.recognizer.model_key, dim=self.recognizer.weights.embedding_size,
             index_path=Path(index_path) if index_path else default_index_path(url), index_kind=index_kind,
@@ -112,19 +126,51 @@ class Gallery:
             return self.fixed_threshold
         return self.recognizer.weights.open_set_threshold(self.store.count_identities(), self.fpir)
 
+    @property
+    def duplicate_threshold(self) -> float:
+        """Above it a new face counts as another enrolled person's: the open-set threshold, and at least
+        the far end of the model's calibrated impostor tail (FAR 1e-6 on LFW), because refusing a new
+        person is costlier than missing a duplicate."""
+        tail = self.recognizer.weights.impostor_tail
+        return max(self.threshold, tail[-1][1] if tail else self.recognizer.weights.identify_threshold)
+
     def enroll(self, name: str, images: Sequence[ImageInput], *, require_single: bool = False,
-               info: dict[str, Any] | None = None, save: bool = True) -> EnrollResult:
+               info: dict[str, Any] | None = None, save: bool = True, allow_duplicate: bool = False) -> EnrollResult:
         """Enroll ``name`` from one or more photos (largest face of each) in one transaction.
 
-        Any unreadable photo or photo without a face aborts the whole enrollment.
+        Any unreadable photo or photo without a face aborts the whole enrollment. When another
+        enrolled person matches the new faces (with several photos, their mean best score) at the
+        :attr:`duplicate_threshold`, :class:`DuplicateFaceError` is raised, unless ``allow_duplicate``.
         """
-        faces = [self._new_face(image, require_single) for image in images]
+        aligned = self.recognizer.align(images, fallback=None, require_single=require_single)
+        faces = [face for face in self._new_faces(images, aligned) if face is not None]  # none is None: no errors
+        if not allow_duplicate:
+            self._check_duplicate(name, faces)
         return self.store.enroll(name, faces, info=info, save=save)
 
-    def enroll_dir(self, folder: str | Path, *, progress: bool = True, require_single: bool = False) -> EnrollReport:
+    def _check_duplicate(self, name: str, faces: Sequence[NewFace]) -> None:
+        """Raise :class:`DuplicateFaceError` when another person matches ``faces``: the mean over the
+        faces of that person's best score reaches the threshold (one lookalike photo among many does not)."""
+        if not faces or self.store.count_identities() == 0:
+            return
+        totals: dict[str, float] = {}
+        for candidates in self.store.search(np.stack([f.embedding for f in faces]), k=5):
+            for candidate in candidates:
+                if candidate.name != name:
+                    totals[candidate.name] = totals.get(candidate.name, 0.0) + max(candidate.score, 0.0)
+        if totals:
+            other, total = max(totals.items(), key=lambda item: item[1])
+            threshold = self.duplicate_threshold
+            if total / len(faces) >= threshold:
+                raise DuplicateFaceError(name, other, total / len(faces), threshold)
+
+    def enroll_dir(self, folder: str | Path, *, progress: bool = True, require_single: bool = False,
+                   allow_duplicate: bool = False) -> EnrollReport:
         """Enroll every ``folder/<Name>/*`` photo; bad files are reported and skipped.
 
-        Each person is one transaction, so an interruption never leaves anyone half-enrolled.
+        Photos are decoded and detected in a background thread while the previous batch is
+        embedded. Each person is one transaction, so an interruption never leaves anyone
+        half-enrolled.
         """
         from tqdm import tqdm
 
@@ -135,22 +181,45 @@ class Gallery:
         if not people:
             raise FaceRecError(f"{folder} has no sub-folders (expected one folder per person)")
         report = EnrollReport()
-        bar = tqdm(people, unit="person", disable=not progress, desc="enrolling")
-        for person in bar:
-            faces = []
+        photos: list[tuple[str, Path]] = []
+        for person in people:
             for path in sorted(p for p in person.iterdir() if p.is_file()):
-                if path.suffix.lower() not in IMAGE_SUFFIXES:
+                if path.suffix.lower() in IMAGE_SUFFIXES:
+                    photos.append((person.name, path))
+                else:
                     report.failed.append((str(path), "not an image file name"))
-                    continue
+        pending: dict[str, list[NewFace]] = {}
+
+        def flush(name: str) -> None:
+            faces = pending.pop(name, [])
+            if faces and not allow_duplicate:
                 try:
-                    faces.append(self._new_face(path, require_single))
-                except FaceRecError as exc:
-                    report.failed.append((str(path), str(exc)))
+                    self._check_duplicate(name, faces)
+                except DuplicateFaceError as exc:
+                    report.duplicates.append((name, exc.other, exc.score))
+                    return
             if faces:
-                result = self.store.enroll(person.name, faces, save=False)
+                result = self.store.enroll(name, faces, save=False)
                 report.already_enrolled += result.skipped
                 if result.added_ids:
-                    report.added[person.name] = len(result.added_ids)
+                    report.added[name] = len(result.added_ids)
+
+        paths = [path for _, path in photos]
+        with tqdm(total=len(paths), unit="photo", disable=not progress, desc="enrolling") as bar:
+            for start, aligned in self.recognizer.iter_aligned(paths, fallback=None, require_single=require_single,
+                                                              collect_errors=True):
+                chunk = photos[start : start + len(aligned.crops)]
+                for (_, path), error in zip(chunk, aligned.errors):
+                    if error is not None:
+                        report.failed.append((str(path), error))
+                for (name, _), face in zip(chunk, self._new_faces([p for _, p in chunk], aligned)):
+                    if face is not None:
+                        for done in [n for n in pending if n != name]:  # photos come person by person
+                            flush(done)
+                        pending.setdefault(name, []).append(face)
+                bar.update(len(chunk))
+        for name in list(pending):
+            flush(name)
         self.store.save()
         return report
 
@@ -164,9 +233,8 @@ class Gallery:
         results, threshold = [], self.threshold
         for face, candidates in zip(faces, self.store.search(vectors, top_k)):
             best = candidates[0] if candidates else None
-            known = best is not None and best.score >= threshold
-            results.append(Identification(face, best.name if known else None,
-                                          best.score if best else float("-inf"), threshold, candidates))
+            name = best.name if best is not None and best.score >= threshold else None
+            results.append(Identification(face, name, best.score if best else float("-inf"), threshold, candidates))
         return results
 
     def remove(self, name: str) -> int:
@@ -184,13 +252,17 @@ class Gallery:
     def close(self) -> None:
         self.store.close()
 
-    def _new_face(self, image: ImageInput, require_single: bool) -> NewFace:
-        pixels = self.recognizer.load(image)
-        faces = self.recognizer.detector.detect([pixels])[0]
-        _check_count(describe(image), faces, require_single)
-        vector = self.recognizer.embed_faces(pixels, faces[:1])[0]
-        return NewFace(vector, hashlib.sha256(pixels.tobytes()).hexdigest(), source=_source(image),
-                       box=faces[0].box, score=faces[0].score)
+    def _new_faces(self, images: Sequence[ImageInput], aligned: AlignedBatch) -> list[NewFace | None]:
+        """A face record per aligned image (None where it has an error), embedded in one batch."""
+        ok = [i for i, error in enumerate(aligned.errors) if error is None]
+        vectors = self.recognizer.embed_crops(aligned.crops[ok])
+        faces: list[NewFace | None] = [None] * len(images)
+        for i, vector in zip(ok, vectors):
+            face = aligned.faces[i]
+            faces[i] = NewFace(vector, aligned.pixels_sha256[i] or "", source=_source(images[i]),
+                               box=face.box if face else None, score=face.score if face else None,
+                               detector=face.detector if face else None)
+        return faces
 
 
 def _source(image: ImageInput) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -58,7 +58,7 @@ def load_image(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
-            raise ImageReadError(name, "no such file" if not path.exists() else "not a file")
+            raise ImageReadError(name, _why_not_a_file(path))
         if path.stat().st_size == 0:
             raise ImageReadError(name, "the file is empty")
         with path.open("rb") as handle:
@@ -66,7 +66,18 @@ def load_image(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
     raise ImageReadError(name, f"unsupported input type {type(source).__name__}")
 
 
-def _decode(stream: io.IOBase, name: str, max_pixels: int) -> np.ndarray:
+def _why_not_a_file(path: Path) -> str:
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:
+            return "a symbolic link loop"
+        except OSError:
+            return "a broken symbolic link"
+    return "no such file" if not path.exists() else "not a file"
+
+
+def _decode(stream: BinaryIO, name: str, max_pixels: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

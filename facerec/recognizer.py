@@ -1,4 +1,4 @@
-"""The public face-recognition API: detect, embed and verify.
+"""The public face-recognition API: detect, align, embed and verify.
 
 >>> recognizer = FaceRecognizer()  # doctest: +SKIP
 >>> result = recognizer.verify("a.jpg", "b.jpg")  # doctest: +SKIP
@@ -8,26 +8,31 @@
 
 from __future__ import annotations
 
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from facerec.alignment import align_faces
-from facerec.detection import Face, FaceDetector, Selection, fallback_face, select_face
+from facerec.crops import AlignedBatch, Fallback, align_images
+from facerec.detection import Face, Selection
 from facerec.errors import MultipleFacesError, NoFaceError
 from facerec.io import DEFAULT_MAX_PIXELS, ImageInput, describe, load_image
-from facerec.models import get_model
+from facerec.models import DEFAULT_DETECTOR, Detector, get_detector, get_model
+from facerec.models.detectors import Landmarks
+from facerec.models.detectors.face_crop import FaceCropDetector
+from facerec.models.embedders.embedder import FaceEmbedder, OnnxEmbedder
+from facerec.runtime import Backend, resolve_threads
 
-if TYPE_CHECKING:
-    from facerec.robustness.defence import InputDefence
+__all__ = ["FaceRecognizer", "FaceEmbedding", "VerifyResult", "BatchEmbeddings", "CropTransform", "check_faces"]
 
-__all__ = ["FaceRecognizer", "FaceEmbedding", "VerifyResult", "BatchEmbeddings"]
-
-# The defence that ``robust=True`` (``--robust`` on the command line) applies; see the README.
-ROBUST_DEFENCE = "jpeg"
+#: A transform of aligned uint8 crops (``N x S x S x 3``) applied before embedding, e.g. a defence.
+CropTransform = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -69,11 +74,17 @@ class BatchEmbeddings:
 
 
 class FaceRecognizer:
-    """Detection (MTCNN), alignment and embedding behind one object.
+    """Detection, alignment and embedding behind one object.
 
-    ``threshold`` defaults to the calibrated threshold of the model's weights. A ``defence``
-    (see :mod:`facerec.robustness.defence`) transforms every aligned crop before it is
-    embedded, to blunt adversarial perturbations; ``robust=True`` picks the default one.
+    ``detector`` is a registry name (``"yunet,retinaface"``, ``"mtcnn"``...; see
+    :func:`facerec.models.get_detector`) or a :class:`Detector`; ``detect=False`` treats every
+    input as a face crop already (no detection; the model's landmark template on the whole image).
+    ``landmarks="mtcnn"`` places the landmarks of faces found by other detectors with MTCNN's
+    refinement networks; ``"detector"`` (the default) keeps the detector's own.
+    ``backend`` runs the embedder (and detectors that can) in ``"onnx"`` (onnxruntime, the default)
+    or ``"torch"``; ``threads`` caps both (default: ``FACEREC_THREADS`` or the cores).
+    ``threshold`` defaults to the calibrated threshold of the model's weights. ``defence``
+    transforms every aligned crop before it is embedded (e.g. ``get_defence("jpeg").transform_crops``).
     """
 
     def __init__(
@@ -84,22 +95,41 @@ class FaceRecognizer:
         weights: str | Path | None = None,
         threshold: float | None = None,
         flip: bool = True,
-        detector: FaceDetector | None = None,
+        detector: str | Detector = DEFAULT_DETECTOR,
+        detect: bool = True,
+        landmarks: Landmarks = "detector",
+        backend: Backend = "onnx",
+        threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        defence: InputDefence | None = None,
-        robust: bool = False,
+        defence: CropTransform | None = None,
     ) -> None:
+        if backend not in ("onnx", "torch"):
+            raise ValueError(f"backend must be 'onnx' or 'torch', got {backend!r}")
+        self.threads = resolve_threads(threads)
+        torch.set_num_threads(self.threads)
         self.model = get_model(model, tag=tag, weights_path=weights)
         self.weights = self.model.weights
+        self.backend, self.embedder = self._embedder(backend)
         self.threshold = self.weights.threshold if threshold is None else threshold
         self.flip = flip
-        self.detector = detector or FaceDetector()
+        if not detect:
+            self.detector: Detector = FaceCropDetector(self.weights.alignment)
+        elif isinstance(detector, str):
+            self.detector = get_detector(detector, backend=backend, threads=self.threads, landmarks=landmarks)
+        else:
+            self.detector = detector
         self.max_pixels = max_pixels
-        if robust and defence is None:
-            from facerec.robustness.defence import get_defence
-
-            defence = get_defence(ROBUST_DEFENCE)
         self.defence = defence
+
+    def _embedder(self, backend: Backend) -> tuple[Backend, FaceEmbedder | OnnxEmbedder]:
+        if backend == "torch":
+            return "torch", self.model
+        try:
+            return "onnx", OnnxEmbedder(self.model, threads=self.threads)
+        except (torch.onnx.errors.OnnxExporterError, torch.onnx.errors.UnsupportedOperatorError, RuntimeError) as exc:
+            warnings.warn(f"{self.model_key} cannot run in onnxruntime ({exc}); using PyTorch", RuntimeWarning,
+                          stacklevel=3)
+            return "torch", self.model
 
     @property
     def model_key(self) -> str:
@@ -120,8 +150,8 @@ class FaceRecognizer:
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """Embeddings of aligned uint8 crops (``N x S x S x 3``), through the defence if there is one."""
         if self.defence is not None and len(crops):
-            crops = self.defence.transform_crops(crops)
-        return self.model.embed(crops, flip=self.flip)
+            crops = self.defence(crops)
+        return self.embedder.embed(crops, flip=self.flip)
 
     def embed(self, image: ImageInput, *, all_faces: bool = False, require_single: bool = False) -> list[FaceEmbedding]:
         """Embed the largest face of ``image`` (or every face with ``all_faces``).
@@ -131,7 +161,7 @@ class FaceRecognizer:
         """
         pixels = self.load(image)
         faces = self.detector.detect([pixels])[0]
-        _check_count(describe(image), faces, require_single)
+        check_faces(describe(image), faces, require_single)
         chosen = faces if all_faces else faces[:1]
         vectors = self.embed_faces(pixels, chosen)
         return [FaceEmbedding(face, vector) for face, vector in zip(chosen, vectors)]
@@ -141,9 +171,9 @@ class FaceRecognizer:
         pixels = [self.load(a), self.load(b)]
         found = self.detector.detect(pixels)
         for source, faces in zip((a, b), found):
-            _check_count(describe(source), faces, require_single)
-        vec_a = self.embed_faces(pixels[0], found[0][:1])[0]
-        vec_b = self.embed_faces(pixels[1], found[1][:1])[0]
+            check_faces(describe(source), faces, require_single)
+        crops = np.concatenate([align_faces(p, f[:1], self.weights.alignment) for p, f in zip(pixels, found)])
+        vec_a, vec_b = self.embed_crops(crops)
         similarity = float(np.dot(vec_a, vec_b))
         return VerifyResult(
             similarity=similarity,
@@ -155,32 +185,45 @@ class FaceRecognizer:
             faces_b=len(found[1]),
         )
 
-    def align_images(
+    def align(
         self,
         images: Sequence[ImageInput],
         *,
         select: Selection = "largest",
-        fallback: bool = True,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The aligned uint8 crop (``N x S x S x 3``) of the face chosen by ``select`` in each image.
+        fallback: Fallback = "center",
+        require_single: bool = False,
+        collect_errors: bool = False,
+    ) -> AlignedBatch:
+        """Aligned crops of the face chosen by ``select`` in each image (see :func:`facerec.crops.align_images`).
 
-        With ``fallback`` an image with no detected face gets a central crop (and ``False``
-        in the returned ``detected`` flags) instead of raising :class:`NoFaceError`.
+        With ``fallback`` an image with no detected face gets a central crop (``False`` in
+        ``detected``); with ``fallback=None`` it raises :class:`NoFaceError`.
         """
-        alignment = self.weights.alignment
-        pixels = [self.load(image) for image in images]
-        crops = np.zeros((len(images), alignment.size, alignment.size, 3), dtype=np.uint8)
-        detected = np.zeros(len(images), dtype=bool)
-        for i, (image, faces) in enumerate(zip(pixels, self.detector.detect(pixels))):
-            if faces:
-                face = select_face(faces, image.shape, select)
-                detected[i] = True
-            elif fallback:
-                face = fallback_face(image.shape, np.asarray(alignment.template), alignment.size)
-            else:
-                raise NoFaceError(describe(images[i]))
-            crops[i] = align_faces(image, [face], alignment)[0]
-        return crops, detected
+        return align_images(images, detector=self.detector, alignment=self.weights.alignment, select=select,
+                            fallback=fallback, require_single=require_single, max_pixels=self.max_pixels,
+                            collect_errors=collect_errors)
+
+    def iter_aligned(
+        self, images: Sequence[ImageInput], *, select: Selection = "largest", fallback: Fallback = "center",
+        batch_size: int = 32, require_single: bool = False, collect_errors: bool = False,
+    ) -> Iterator[tuple[int, AlignedBatch]]:
+        """``(start, aligned)`` for each batch of ``images``, the next batch being decoded and
+        detected in a background thread while the caller embeds the current one (both cores busy)."""
+        starts = list(range(0, len(images), batch_size))
+        if not starts:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facerec-align") as pool:
+            def submit(start: int):  # noqa: ANN202 - a Future
+                return pool.submit(self.align, images[start : start + batch_size], select=select,
+                                   fallback=fallback, require_single=require_single,
+                                   collect_errors=collect_errors)
+
+            pending = submit(starts[0])
+            for n, start in enumerate(starts):
+                aligned = pending.result()
+                if n + 1 < len(starts):
+                    pending = submit(starts[n + 1])
+                yield start, aligned
 
     def embed_images(
         self,
@@ -191,21 +234,22 @@ class FaceRecognizer:
         batch_size: int = 32,
         progress: bool = False,
     ) -> BatchEmbeddings:
-        """One embedding per image, in batches: the face chosen by ``select`` (see :meth:`align_images`)."""
+        """One embedding per image, in pipelined batches: the face chosen by ``select`` (see :meth:`align`)."""
         vectors = np.zeros((len(images), self.weights.embedding_size), dtype=np.float32)
         detected = np.zeros(len(images), dtype=bool)
-        bar = tqdm(total=len(images), unit="img", disable=not progress, desc="embedding")
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            crops, detected[start : start + len(chunk)] = self.align_images(chunk, select=select, fallback=fallback)
-            vectors[start : start + len(chunk)] = self.embed_crops(crops)
-            bar.update(len(chunk))
-        bar.close()
+        with tqdm(total=len(images), unit="img", disable=not progress, desc="embedding") as bar:
+            for start, aligned in self.iter_aligned(images, select=select, fallback="center" if fallback else None,
+                                                    batch_size=batch_size):
+                count = len(aligned.crops)
+                vectors[start : start + count] = self.embed_crops(aligned.crops)
+                detected[start : start + count] = aligned.detected
+                bar.update(count)
         return BatchEmbeddings(vectors, detected)
 
 
-def _check_count(source: str, faces: Iterable[Face], require_single: bool) -> None:
-    faces = list(faces)
+def check_faces(source: str, faces: Sequence[Face], require_single: bool) -> None:
+    """Raise :class:`NoFaceError` when ``faces`` is empty, :class:`MultipleFacesError` when
+    ``require_single`` and there are several."""
     if not faces:
         raise NoFaceError(source)
     if require_single and len(faces) > 1:

@@ -1,11 +1,20 @@
-"""Errors of the vector index. The base class is :class:`VectorIndexError`."""
+"""Errors of the vector index. The base class is :class:`VectorIndexError`.
+
+:class:`FaceRecError`, the base of every error facerec raises on purpose, is defined here, in the
+lowest layer, so that the index's, the gallery store's and facerec's own errors share it
+(``facerec.errors`` re-exports it).
+"""
 
 from __future__ import annotations
 
-__all__ = ["VectorIndexError", "IndexMismatchError", "IndexCorruptError"]
+__all__ = ["FaceRecError", "VectorIndexError", "IndexMismatchError", "IndexCorruptError"]
 
 
-class VectorIndexError(Exception):
+class FaceRecError(Exception):
+    """Base class of every error facerec raises on purpose."""
+
+
+class VectorIndexError(FaceRecError):
     """Base class of the index's own errors."""
 
 

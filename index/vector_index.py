@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -155,8 +155,9 @@ class VectorIndex:
         return np.sort(self._contents()[0])
 
     def _contents(self) -> tuple[np.ndarray, np.ndarray]:
+        index: Any = self._index  # a faiss IndexIVF or IndexIDMap, whose attributes SWIG does not type
         if self.kind == "ivf":  # IVF-Flat codes are the raw float32 vectors
-            invlists = self._index.invlists
+            invlists = index.invlists
             ids, vectors = [np.zeros(0, np.int64)], [np.zeros((0, self.dim), np.float32)]
             for number in range(invlists.nlist):
                 size = invlists.list_size(number)
@@ -165,10 +166,10 @@ class VectorIndex:
                     codes = faiss.rev_swig_ptr(invlists.get_codes(number), size * invlists.code_size)
                     vectors.append(np.frombuffer(codes.copy(), np.float32).reshape(size, self.dim))
             return np.concatenate(ids), np.concatenate(vectors)
-        ids_arr = faiss.vector_to_array(self._index.id_map).astype(np.int64)
-        vectors = self._index.index.reconstruct_n(0, len(ids_arr)) if len(ids_arr) else \
+        ids_arr = faiss.vector_to_array(index.id_map).astype(np.int64)
+        stored: np.ndarray = index.index.reconstruct_n(0, len(ids_arr)) if len(ids_arr) else \
             np.zeros((0, self.dim), np.float32)
-        return ids_arr, vectors
+        return ids_arr, stored
 
     def _check_vectors(self, vectors: np.ndarray) -> np.ndarray:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)

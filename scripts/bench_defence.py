@@ -47,8 +47,8 @@ def main() -> None:
     base = best_of(args.repeats, lambda: model.embed(crops, flip=recognizer.flip))
     print(f"embed only                 {1000 * base / n:7.2f} ms/crop")
     for defence in (JpegDefence(75), ResizePadDefence(100)):
-        alone = best_of(args.repeats, lambda: defence.transform_crops(crops))
-        total = best_of(args.repeats, lambda: model.embed(defence.transform_crops(crops), flip=recognizer.flip))
+        alone = best_of(args.repeats, lambda d=defence: d.transform_crops(crops))
+        total = best_of(args.repeats, lambda d=defence: model.embed(d.transform_crops(crops), flip=recognizer.flip))
         print(f"{defence.name:<8} transform only  {1000 * alone / n:7.2f} ms/crop; with embed "
               f"{1000 * total / n:7.2f} ms/crop ({100 * (total - base) / base:+.0f}% over embed)")
 

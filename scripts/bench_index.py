@@ -84,7 +84,7 @@ def main() -> None:
             start = time.perf_counter()
             if kind is None:
                 matrix = data.copy()
-                search = lambda q: int(np.argmax(matrix @ q[0]))  # noqa: E731
+                search = lambda q, m=matrix: int(np.argmax(m @ q[0]))  # noqa: E731
                 size_mb = matrix.nbytes / 2**20
             else:
                 if kind == "hnsw" and hnsw is not None:  # same graph, another efSearch

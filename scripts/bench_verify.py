@@ -1,23 +1,29 @@
-"""Verification peer benchmark: facerec vs facenet-pytorch vs dlib (face_recognition's model).
+"""Verification peer benchmark: facerec's detectors and backends vs facenet-pytorch vs dlib.
 
-One run, the same photos for every pipeline, one markdown table:
-  * photos/s end to end (decode, detect, align/crop, embed), on this machine's cores;
-  * aligned faces/s for the embedder alone;
-  * with --accuracy, LFW View 2 mean accuracy (same protocol, same fallback for missed faces).
+One run, one table, the same photos for every pipeline; each pipeline runs in its own process
+(so its peak memory is its own), is warmed up on the same 8 photos, then timed:
+  * photos/s end to end (decode, detect, align/crop, embed), with and without flip TTA;
+  * aligned faces/s for the embedder alone (batch 64), and photos/s for the detector alone;
+  * peak resident memory of the process (MB).
 
 facenet-pytorch runs its documented pipeline (MTCNN(image_size=160, margin=0) -> crop ->
 InceptionResnetV1), per photo as in its README and also batched; its pretrained weights are
-not available offline, so InceptionResnetV1 has random weights: fine for speed, and no
-accuracy is reported for it. dlib needs `pip install dlib-bin face_recognition_models`.
+not available offline, so InceptionResnetV1 has random weights: fine for speed. dlib needs
+`pip install dlib-bin face_recognition_models` (the `bench` extra). Accuracy per detector comes
+from `facerec eval pairs --detector NAME` (see the README).
 
-    python scripts/bench_verify.py --shared ../shared --photos 200 --accuracy
+    python scripts/bench_verify.py --shared ../shared --photos 200
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,8 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facerec import FaceRecognizer
-from facerec.evaluation.pairs import evaluate_scores, read_pairs
+from facerec.evaluation.pairs import read_pairs
 
 
 def sample_photos(pairs, count: int) -> list[Path]:
@@ -41,18 +46,24 @@ def rate(count: int, seconds: float) -> str:
 
 # -- facerec ---------------------------------------------------------------------------
 
-def facerec_end_to_end(recognizer: FaceRecognizer, photos: list[Path]) -> float:
+def facerec_run(config: dict, photos: list[Path], crops: int) -> dict[str, float]:
+    from facerec import FaceRecognizer
+
+    recognizer = FaceRecognizer(detector=config["detector"], backend=config["backend"], flip=config["flip"])
+    recognizer.embed_images(photos[:8], select="largest", fallback=True)  # warm-up
     start = time.perf_counter()
     recognizer.embed_images(photos, select="largest", fallback=True)
-    return time.perf_counter() - start
-
-
-def facerec_embedder(recognizer: FaceRecognizer, count: int) -> float:
-    crops = np.random.default_rng(0).integers(0, 255, (count, 112, 112, 3), dtype=np.uint8)
-    recognizer.model.embed(crops[:8], flip=recognizer.flip)
+    e2e = len(photos) / (time.perf_counter() - start)
+    faces = np.random.default_rng(0).integers(0, 255, (crops, 112, 112, 3), dtype=np.uint8)
     start = time.perf_counter()
-    recognizer.model.embed(crops, flip=recognizer.flip)
-    return time.perf_counter() - start
+    recognizer.embedder.embed(faces, flip=config["flip"])
+    embed = crops / (time.perf_counter() - start)
+    pixels = [recognizer.load(p) for p in photos]
+    start = time.perf_counter()
+    for i in range(0, len(pixels), 32):
+        recognizer.detector.detect(pixels[i : i + 32])
+    detect = len(pixels) / (time.perf_counter() - start)
+    return {"e2e": e2e, "embed": embed, "detect": detect}
 
 
 # -- facenet-pytorch -----------------------------------------------------------------
@@ -65,6 +76,11 @@ def facenet_models():
 
 def facenet_per_photo(photos: list[Path]) -> float:
     mtcnn, resnet = facenet_models()
+    for path in photos[:8]:  # warm-up, as every pipeline gets
+        cropped = mtcnn(Image.open(path).convert("RGB"))
+        if cropped is not None:
+            with torch.no_grad():
+                resnet(cropped.unsqueeze(0))
     start = time.perf_counter()
     for path in photos:  # the README's recipe, one photo at a time
         img = Image.open(path).convert("RGB")
@@ -77,6 +93,10 @@ def facenet_per_photo(photos: list[Path]) -> float:
 
 def facenet_batched(photos: list[Path], batch: int = 32) -> float:
     mtcnn, resnet = facenet_models()
+    with torch.no_grad():  # warm-up
+        crops = [c for c in mtcnn([Image.open(p).convert("RGB") for p in photos[:8]]) if c is not None]
+        if crops:
+            resnet(torch.stack(crops))
     start = time.perf_counter()
     for i in range(0, len(photos), batch):
         imgs = [Image.open(p).convert("RGB") for p in photos[i : i + batch]]
@@ -132,6 +152,8 @@ class Dlib:
         return np.asarray(self.encoder.compute_face_descriptor(image, shape, 1)), found
 
     def end_to_end(self, photos: list[Path]) -> float:
+        for path in photos[:8]:  # warm-up
+            self.embed(path)
         start = time.perf_counter()
         for path in photos:
             self.embed(path)
@@ -152,69 +174,90 @@ class Dlib:
         return (time.perf_counter() - start) * count / max(1, len(items))
 
 
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_one(name: str, photos: list[Path], crops: int) -> dict[str, float]:
+    """One pipeline, measured in this process."""
+    if name.startswith("facerec:"):
+        detector, backend, flip = name.split(":")[1:]
+        return facerec_run({"detector": detector, "backend": backend, "flip": flip == "flip"}, photos, crops)
+    if name == "facenet:per-photo":
+        return {"e2e": len(photos) / facenet_per_photo(photos), "embed": crops / facenet_embedder(crops)}
+    if name == "facenet:batched":
+        return {"e2e": len(photos) / facenet_batched(photos), "embed": crops / facenet_embedder(crops)}
+    if name == "dlib":
+        peer = Dlib()
+        return {"e2e": len(photos) / peer.end_to_end(photos),
+                "embed": min(crops, len(photos)) / peer.embedder(photos, min(crops, len(photos)))}
+    raise SystemExit(f"unknown pipeline {name}")
+
+
+LABELS = {
+    "facenet:per-photo": "facenet-pytorch documented (MTCNN crop -> InceptionResnetV1), per photo",
+    "facenet:batched": "facenet-pytorch, batched 32",
+    "dlib": "dlib ResNet-128 (face_recognition models: HOG + 5-pt + ResNet)",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default=os.environ.get("FACEREC_SHARED", "../shared"))
     parser.add_argument("--photos", type=int, default=200, help="photos for the speed runs")
     parser.add_argument("--crops", type=int, default=256, help="aligned faces for the embedder-only runs")
-    parser.add_argument("--accuracy", action="store_true", help="also run LFW-dev accuracy (facerec and dlib)")
+    parser.add_argument("--detectors", default="yunet,retinaface;yunet;yunet-s;retinaface;mtcnn",
+                        help="facerec detectors to measure, ';'-separated (a comma makes a cascade)")
+    parser.add_argument("--backends", default="onnx,torch")
     parser.add_argument("--no-dlib", action="store_true")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="measure every pipeline this many times, round-robin, and keep each one's best "
+                             "(a busy machine slows whichever runs at the wrong moment)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one pipeline, print JSON
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
     shared = Path(args.shared)
     os.environ.setdefault("FACEREC_WEIGHTS_DIR", str(shared / "weights"))
     lfw = shared / "data" / "lfw_dev"
-    pairs = read_pairs(lfw / "pairs_dev.txt", lfw / "images")
-    photos = sample_photos(pairs, args.photos)
-    print(f"{len(photos)} LFW-dev photos (250x250), {args.crops} crops, torch threads {torch.get_num_threads()}, "
-          f"{os.cpu_count()} cores", flush=True)
-
-    rows = []
-    recognizer = FaceRecognizer()
-    facerec_end_to_end(recognizer, photos[:8])  # warm-up
-    rows.append(["facerec (MTCNN + 5-pt align + MobileFaceNet, flip TTA)",
-                 rate(len(photos), facerec_end_to_end(recognizer, photos)),
-                 rate(args.crops, facerec_embedder(recognizer, args.crops))])
-    fast = FaceRecognizer(flip=False)
-    rows.append(["facerec, --no-flip", rate(len(photos), facerec_end_to_end(fast, photos)),
-                 rate(args.crops, facerec_embedder(fast, args.crops))])
-    print("facerec done", flush=True)
-    embed_rate = rate(args.crops, facenet_embedder(args.crops))
-    rows.append(["facenet-pytorch documented (MTCNN crop -> InceptionResnetV1), per photo",
-                 rate(len(photos), facenet_per_photo(photos)), embed_rate])
-    rows.append(["facenet-pytorch, batched 32", rate(len(photos), facenet_batched(photos)), embed_rate])
-    print("facenet-pytorch done", flush=True)
-    dlib_peer = None if args.no_dlib else Dlib()
-    if dlib_peer:
-        rows.append(["dlib ResNet-128 (face_recognition models: HOG + 5-pt + ResNet)",
-                     rate(len(photos), dlib_peer.end_to_end(photos)),
-                     rate(args.crops, dlib_peer.embedder(photos, min(args.crops, len(photos))))])
-        print("dlib done", flush=True)
-
-    accuracy = {}
-    if args.accuracy:
-        from facerec.evaluation.pairs import evaluate_pairs
-
-        report = evaluate_pairs(recognizer, pairs, select="center", cache_dir=None, progress=True)
-        accuracy[rows[0][0]] = report
-        if dlib_peer:
-            images = sorted({p for pair in pairs for p in (pair.a, pair.b)})
-            vectors, found = {}, {}
-            for path in images:
-                vectors[path], found[path] = dlib_peer.embed(path, select="center")
-            scores = np.array([-np.linalg.norm(vectors[p.a] - vectors[p.b]) for p in pairs])
-            accuracy[rows[-1][0]] = evaluate_scores(scores, pairs, model="dlib", images=len(images),
-                                                    no_face=sum(not f for f in found.values()))
-
+    photos = sample_photos(read_pairs(lfw / "pairs_dev.txt", lfw / "images"), args.photos)
+    if args.one:
+        torch.set_num_threads(os.cpu_count() or 1)
+        result = run_one(args.one, photos, args.crops)
+        print(json.dumps({**result, "peak_mb": peak_mb()}))
+        return
+    print(f"{len(photos)} LFW-dev photos (250x250), {args.crops} crops, {os.cpu_count()} cores, "
+          f"each pipeline in its own process, best of {args.rounds} round-robin rounds", flush=True)
+    names = [f"facerec:{d}:{b}:{f}" for d in args.detectors.split(";") for b in args.backends.split(",")
+             for f in ("flip", "noflip")]
+    names += ["facenet:per-photo", "facenet:batched"] + ([] if args.no_dlib else ["dlib"])
+    rows: dict[str, dict[str, float]] = {}
+    for _ in range(args.rounds):
+        for name in names:
+            command = [sys.executable, __file__, "--shared", str(shared), "--photos", str(args.photos),
+                       "--crops", str(args.crops), "--one", name]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"{name}: failed\n{done.stderr[-2000:]}", flush=True)
+                continue
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            print(name, result, flush=True)
+            best = rows.setdefault(name, result)
+            for key, value in result.items():  # the best speed of the rounds, the largest memory
+                best[key] = max(best[key], value)
+    batched = rows.get("facenet:batched", {}).get("e2e")
     print()
-    print("| pipeline | photos/s end to end | aligned faces/s, embedder alone | LFW-dev accuracy | TAR@FAR=1e-3 | no face found |")
-    print("|---|---|---|---|---|---|")
-    for name, e2e, emb in rows:
-        rep = accuracy.get(name)
-        acc = f"{rep.accuracy:.2%}" if rep else "-"
-        tar = f"{rep.tar_at_far['1e-3']:.2%}" if rep else "-"
-        miss = str(rep.no_face) if rep else "-"
-        print(f"| {name} | {e2e} | {emb} | {acc} | {tar} | {miss} |")
+    print("| pipeline | backend | flip | photos/s end to end | x facenet-pytorch batched | embedder faces/s "
+          "| detector photos/s | peak MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, row in rows.items():
+        if name.startswith("facerec:"):
+            detector, backend, flip = name.split(":")[1:]
+            label, flip = f"facerec, `--detector {detector}`", "yes" if flip == "flip" else "no"
+        else:
+            label, backend, flip = LABELS[name], "torch" if name != "dlib" else "dlib", "no"
+        ratio = f"{row['e2e'] / batched:.2f}x" if batched else "-"
+        detect = f"{row['detect']:.1f}" if "detect" in row else "-"
+        print(f"| {label} | {backend} | {flip} | {row['e2e']:.1f} | {ratio} | {row['embed']:.1f} | {detect} "
+              f"| {row['peak_mb']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ def main() -> None:
     parser.add_argument("--test-fold", type=int, default=5, help="1-based fold held out")
     parser.add_argument("--epochs", type=int, default=50, help="L-BFGS steps (20 iterations each)")
     parser.add_argument("--lr", type=float, default=1.0)
-    parser.add_argument("--save-embeddings", default=None, help="npz to keep the pair embeddings in (reused if present)")
+    parser.add_argument("--save-embeddings", default=None,
+                        help="npz to keep the pair embeddings in (reused if present)")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from facerec.alignment import Alignment
-from facerec.train.data import load_face_folder
 from facerec.device import resolve_device
+from facerec.train.data import load_face_folder
 from facerec.train.trainer import TrainConfig, build_backbone, train
 
 ATT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "att_faces"

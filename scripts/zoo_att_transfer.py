@@ -37,7 +37,8 @@ def make_crops(out: Path) -> None:
     recognizer = FaceRecognizer()
     paths = sorted(source.glob("s*/*.pgm"))
     tic = time.perf_counter()
-    crops, detected = recognizer.align_images(paths)
+    aligned = recognizer.align(paths)
+    crops, detected = aligned.crops, aligned.detected
     for path, crop in zip(paths, crops):
         target = out / path.parent.name / (path.stem + ".png")
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""MTCNN detection and 5-point alignment on real photos."""
+"""MTCNN detection (with its retry on a corrected copy) and 5-point alignment on real photos."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 
 from facerec.alignment import ARCFACE_TEMPLATE_112, Alignment, align_faces, estimate_similarity
-from facerec.detection import Face, FaceDetector, fallback_face, select_face
+from facerec.detection import Face, fallback_face, select_face
 from facerec.io import load_image
+from facerec.models import get_detector
 from tests.conftest import ATT, YALE, lfw
 
 
 @pytest.fixture(scope="module")
 def detector():
-    return FaceDetector()
+    return get_detector("mtcnn")
 
 
 def test_one_face_with_landmarks_inside_its_box(detector):
@@ -102,7 +103,7 @@ def test_tight_crops_are_found_on_the_retry(detector):
         (lx, _), (rx, _) = faces[0].landmarks[:2]
         return 0 <= lx < rx < width and 0.4 < (rx - lx) / width < 0.7
 
-    plain = FaceDetector(retry=False).detect(photos)
+    plain = get_detector("mtcnn", retry=False).detect(photos)
     retried = detector.detect(photos)
     assert sum(plausible(f, p.shape[1]) for f, p in zip(plain, photos)) <= 6
     assert sum(plausible(f, p.shape[1]) for f, p in zip(retried, photos)) >= 11

@@ -111,14 +111,18 @@ def test_cli_gallery_errors(tmp_path, no_face_photo):
     db = tmp_path / "g.db"
     result = cli("enroll", "Nobody", no_face_photo, db=db)
     assert result.exit_code == 1 and "no face detected" in result.output
+    assert not db.exists()  # a failed first enrollment leaves no empty gallery behind
+    result = cli("remove", "Nobody", db=db)
+    assert result.exit_code == 1 and "no gallery at" in result.output
+    assert cli("enroll", "Amber", lfw("Amber_Tamblyn", 1), db=db).exit_code == 0
     result = cli("remove", "Nobody", db=db)
     assert result.exit_code == 1 and "no identity named 'Nobody'" in result.output
     result = cli("enroll", "X", db=db)
     assert result.exit_code == 2  # usage error: no image
     assert cli("enroll", "Abel", lfw("Abel_Pacheco", 1), db=db).exit_code == 0
     before = json.loads(cli("list", "--json", db=db).output)
-    result = CliRunner().invoke(main, ["list", "--db", str(db), "--model", "inception_resnet_v1",
-                                       "--weights", str(ROOT / "pyproject.toml")])
+    result = CliRunner().invoke(main, ["identify", str(lfw("Abel_Pacheco", 2)), "--db", str(db),
+                                       "--model", "inception_resnet_v1", "--weights", str(ROOT / "pyproject.toml")])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert json.loads(cli("list", "--json", db=db).output) == before
 
@@ -237,3 +241,36 @@ def test_open_set_threshold_grows_with_the_gallery(tmp_path):
     assert thresholds == sorted(thresholds) and thresholds[0] == weights.identify_threshold
     assert thresholds[-1] == weights.impostor_tail[-1][1] > weights.identify_threshold
     assert weights.open_set_threshold(0) == weights.identify_threshold
+
+
+def test_the_same_face_under_two_names_is_refused(recognizer, tmp_path):
+    from facerec.errors import DuplicateFaceError
+
+    gallery = Gallery(recognizer, db=tmp_path / "g.db")
+    gallery.enroll("Abel", [lfw("Abel_Pacheco", 1)])
+    with pytest.raises(DuplicateFaceError, match="matches 'Abel'") as info:
+        gallery.enroll("Someone Else", [lfw("Abel_Pacheco", 1)])
+    assert info.value.score > 0.99
+    with pytest.raises(DuplicateFaceError):  # another photo of the same man
+        gallery.enroll("Someone Else", [lfw("Abel_Pacheco", 2)])
+    assert gallery.names() == ["Abel"]
+    gallery.enroll("Abel", [lfw("Abel_Pacheco", 2)])  # more photos of the same person are welcome
+    gallery.enroll("Amber", [lfw("Amber_Tamblyn", 1)])  # a different person is not a duplicate
+    gallery.enroll("Abel twin", [lfw("Abel_Pacheco", 3)], allow_duplicate=True)
+    assert gallery.names() == ["Abel", "Abel twin", "Amber"]
+
+
+def test_cli_duplicates_are_refused_and_reported_from_a_folder(tmp_path):
+    db = tmp_path / "g.db"
+    assert cli("enroll", "Abel", lfw("Abel_Pacheco", 1), db=db).exit_code == 0
+    result = cli("enroll", "Other", lfw("Abel_Pacheco", 1), db=db)
+    assert result.exit_code == 1 and "matches 'Abel'" in result.output and "--allow-duplicate" in result.output
+    folder = tmp_path / "people"
+    for name, photo in (("Copy", lfw("Abel_Pacheco", 2)), ("Amber", lfw("Amber_Tamblyn", 1))):
+        (folder / name).mkdir(parents=True)
+        (folder / name / photo.name).symlink_to(photo)
+    result = cli("enroll", "--from-dir", folder, "--json", db=db)
+    report = json.loads(result.output)
+    assert result.exit_code == 0 and report["added"] == {"Amber": 1}
+    assert [d["name"] for d in report["duplicates"]] == ["Copy"] and report["duplicates"][0]["matches"] == "Abel"
+    assert cli("enroll", "Other", lfw("Abel_Pacheco", 1), "--allow-duplicate", db=db).exit_code == 0

@@ -10,7 +10,7 @@ import torch
 
 from facerec.errors import UnknownModelError, WeightsHashError, WeightsNotFoundError
 from facerec.models import get_model, get_weights, list_models
-from facerec.models.mobilefacenet import mobilefacenet
+from facerec.models.embedders.mobilefacenet import mobilefacenet
 from facerec.models.weights import resolve_weights
 from tests.conftest import WEIGHTS, lfw
 
@@ -107,8 +107,35 @@ def test_weights_search_order(monkeypatch, tmp_path):
     monkeypatch.delenv("FACEREC_WEIGHTS_DIR")
     cached = tmp_path / "cache" / "facerec" / "weights" / "mobilefacenet.pt"
     cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"stand-in")
+    cached.write_bytes(MFN_FILE.read_bytes())
     assert resolve_weights(entry) == cached
+
+
+def test_a_tampered_weights_file_found_by_name_is_refused(monkeypatch, tmp_path):
+    """A different file under the published name, in FACEREC_WEIGHTS_DIR or the cache, is never used."""
+    entry = get_weights("mobilefacenet")
+    tampered = bytearray(MFN_FILE.read_bytes())
+    tampered[-100] ^= 0xFF
+    (tmp_path / "mobilefacenet.pt").write_bytes(bytes(tampered))
+    monkeypatch.setenv("FACEREC_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(WeightsHashError, match="not the published mobilefacenet:foamliu"):
+        resolve_weights(entry)
+    with pytest.raises(WeightsHashError):
+        get_model("mobilefacenet")
+    monkeypatch.setenv("FACEREC_WEIGHTS_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cached = tmp_path / "cache" / "facerec" / "weights" / "mobilefacenet.pt"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(bytes(tampered))
+    with pytest.raises(WeightsHashError):
+        resolve_weights(entry)
+
+
+def test_register_model_refuses_a_duplicate_name():
+    from facerec.models import ModelSpec, register_model
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_model(ModelSpec("mobilefacenet", build=lambda w: None, weights={}, default="x"))  # type: ignore[arg-type,return-value]
 
 
 def test_download_checks_the_hash_and_leaves_nothing_behind(monkeypatch, tmp_path):

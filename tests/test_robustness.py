@@ -12,7 +12,14 @@ from conftest import LFW, SHARED, lfw
 
 from facerec.evaluation.pairs import Pair
 from facerec.robustness import (
-    JpegDefence, ResizePadDefence, RobustnessError, fgsm, get_defence, pgd, pipeline_embedder, similarity,
+    JpegDefence,
+    ResizePadDefence,
+    RobustnessError,
+    fgsm,
+    get_defence,
+    pgd,
+    pipeline_embedder,
+    similarity,
 )
 from facerec.robustness.crops import crop_pairs
 

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from enrollment import (DuplicateIdentityError, GalleryError, GalleryStore, ModelMismatchError, NewFace,
-                        UnknownIdentityError)
+from enrollment import (
+    DuplicateIdentityError,
+    GalleryError,
+    GalleryStore,
+    ModelMismatchError,
+    NewFace,
+    UnknownIdentityError,
+)
 from enrollment.schema import Base
 
 POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"

@@ -28,7 +28,6 @@ from facerec.zoo.transfer import (
     replace_heads,
 )
 
-
 # Tiny nets and batches: one torch thread is as fast, and much faster on a busy machine.
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -135,7 +134,7 @@ def test_builds_counts_and_trains_a_step(arch):
     assert logits.shape == (2, classes)
     loss.backward()
     grads = [p.grad for p in model.parameters()]
-    assert all(g is not None for g in grads) or arch == "googlenet"
+    assert all(g is not None for g in grads)  # every layer, GoogLeNet's auxiliary heads included
     assert torch.isfinite(next(iter(model.parameters())).grad).all()
 
 
@@ -246,9 +245,10 @@ def test_training_saves_checkpoints_curve_and_history(digits_run):
 
 @pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
 def test_other_optimizers_run(tmp_path, optimizer):
-    result = train(TrainConfig(arch="exercise", data="digits", epochs=1, optimizer=optimizer, lr=0.01,
+    result = train(TrainConfig(arch="exercise", data="digits", epochs=2, optimizer=optimizer, lr=0.01,
                                weight_decay=5e-4, dropout=0.25, limit=300, out_dir=str(tmp_path), progress=False))
-    assert 0.0 <= result.test_accuracy <= 1.0
+    assert result.history[-1].train_loss < result.history[0].train_loss  # the optimizer really trains
+    assert result.test_accuracy > 0.15  # above chance (0.1) after two epochs on 300 digits
 
 
 def test_transfer_freezing_everything_but_the_head(digits_run, tmp_path):

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from typing import Any, Callable
 
 import click
+import numpy as np
 
 from facerec.errors import FaceRecError
 
 __all__ = ["CONTEXT", "FaceRecGroup", "emit", "make_recognizer", "model_options"]
+
+#: The defence that ``--robust`` applies; see the README.
+ROBUST_DEFENCE = "jpeg"
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -36,8 +41,24 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (FaceRecError, GalleryError, VectorIndexError)
 
 
+PIPELINE_KEY = "facerec.pipeline"
+
+
 def model_options(command: Callable) -> Callable:
-    """--model, --tag, --weights and --no-flip, shared by every command that embeds faces."""
+    """--model, --tag, --weights and --no-flip, shared by every command that embeds faces, plus the
+    pipeline options --detector, --backend, --threads and --face-crop, which :func:`make_recognizer`
+    picks up from the click context (so that commands need not pass them along one by one)."""
+
+    @functools.wraps(command)
+    def with_pipeline(*args: Any, detector: str, landmarks: str, backend: str, threads: int | None,
+                      face_crop: bool, **kwargs: Any) -> Any:
+        click.get_current_context().meta[PIPELINE_KEY] = {
+            "detector": detector, "landmarks": landmarks, "backend": backend, "threads": threads,
+            "detect": not face_crop}
+        return command(*args, **kwargs)
+
+    from facerec.models.detectors import DEFAULT_DETECTOR
+
     options = [
         click.option("--model", default="mobilefacenet", show_default=True, envvar="FACEREC_MODEL",
                      help="Embedding model (see `facerec models`)."),
@@ -45,15 +66,54 @@ def model_options(command: Callable) -> Callable:
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
                      help="Path to the weights file (default: FACEREC_WEIGHTS_DIR, cache, download)."),
         click.option("--no-flip", is_flag=True, help="Skip flip test-time augmentation (faster, less accurate)."),
+        click.option("--detector", default=DEFAULT_DETECTOR, show_default=True, envvar="FACEREC_DETECTOR",
+                     help="Face detector (see `facerec models`): mtcnn, yunet, yunet-s, retinaface, or several "
+                          "comma-separated as a cascade (the next one looks where the earlier found no face)."),
+        click.option("--landmarks", type=click.Choice(["detector", "mtcnn"]), default="detector",
+                     show_default=True,
+                     help="Who places the 5 landmarks of faces found by YuNet or RetinaFace: the detector "
+                          "itself, or MTCNN's refinement networks (better on LFW-like photos, worse under "
+                          "harsh light; see the README)."),
+        click.option("--backend", type=click.Choice(["onnx", "torch"]), default="onnx", show_default=True,
+                     envvar="FACEREC_BACKEND", help="Inference runtime: onnxruntime, or PyTorch."),
+        click.option("--threads", type=click.IntRange(1, None), default=None,
+                     help="CPU threads for inference (default: FACEREC_THREADS, else the cores)."),
+        click.option("--face-crop", is_flag=True,
+                     help="The photos are face crops already (ID photos, crops from another system): "
+                          "no detection, the whole image is the face."),
     ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+    return functools.reduce(lambda f, option: option(f), reversed(options), with_pipeline)
 
 
-def make_recognizer(model: str, tag: str | None, weights: str | None, no_flip: bool, **kwargs: Any):
+def make_recognizer(model: str, tag: str | None, weights: str | None, no_flip: bool, *, robust: bool = False,
+                    **kwargs: Any):
+    """The recognizer the options ask for; ``robust`` puts the JPEG defence in front of the embedder."""
     from facerec.recognizer import FaceRecognizer
 
-    return FaceRecognizer(model, tag=tag, weights=weights, flip=not no_flip, **kwargs)
+    ctx = click.get_current_context(silent=True)
+    pipeline = dict(ctx.meta.get(PIPELINE_KEY, {})) if ctx is not None else {}
+    if robust:
+        from facerec.robustness.defence import get_defence
+
+        kwargs["defence"] = get_defence(ROBUST_DEFENCE).transform_crops
+    return FaceRecognizer(model, tag=tag, weights=weights, flip=not no_flip, **pipeline, **kwargs)
 
 
 def emit(data: dict[str, Any]) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    """Print ``data`` as strict JSON: NaN and infinities become null, floats are rounded to 6 places."""
+    click.echo(json.dumps(_strict(data), indent=2, default=str, allow_nan=False))
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        return bool(value) if value is not None else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return round(number, 6) if math.isfinite(number) else None
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value

@@ -5,14 +5,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import click
 
-from index import KINDS
-
 from facerec.cli.common import CONTEXT, FaceRecGroup, emit, make_recognizer, model_options
-
+from facerec.detection import Selection
+from index import KINDS, IndexKind
 
 ROBUST_HELP = ("Re-encode each aligned face as JPEG before embedding, against adversarial photos "
                "(see the README for its cost and effect).")
@@ -27,29 +26,46 @@ def main() -> None:
 @main.command("models")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def models_command(as_json: bool) -> None:
-    """List the embedding models and their weights."""
-    from facerec.models import list_weights
+    """List the embedding models and face detectors, and their weights."""
+    from facerec.models import DEFAULT_DETECTOR, list_detectors, list_weights
+    from facerec.models.detectors import get_detector_spec
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"model": w.model, "tag": w.tag, "default": default, "embedding_size": w.embedding_size,
          "input": w.alignment.size, "threshold": w.threshold, "file": w.filename,
-         "url": w.url, "note": w.note}
+         "url": w.url, "sha256": w.sha256, "license": w.license, "note": w.note}
         for w, default in list_weights()
     ]
+    defaults = DEFAULT_DETECTOR.split(",")
+    detectors: list[dict[str, Any]] = []
+    for name in list_detectors():
+        spec = get_detector_spec(name)
+        weights = spec.weights
+        detectors.append({"detector": name, "default": name in defaults, "backends": list(spec.backends),
+                          "file": weights.filename if weights else None, "url": weights.url if weights else None,
+                          "sha256": weights.sha256 if weights else None,
+                          "license": weights.license if weights else None, "note": spec.note})
     if as_json:
-        emit({"models": rows})
+        emit({"models": rows, "detectors": detectors, "default_detector": DEFAULT_DETECTOR})
         return
+    click.echo("embedders (* = default):")
     for row in rows:
         star = "*" if row["default"] else " "
+        unchecked = "" if row["sha256"] else "  (no published sha256: not checked)"
         click.echo(f"{star} {row['model'] + ':' + row['tag']:<36} {row['embedding_size']:>4}-d  "
-                   f"{row['input']}px  threshold {row['threshold']:.3f}  {row['url'] or row['note']}")
+                   f"{row['input']}px  threshold {row['threshold']:.3f}  {row['url'] or row['note']}{unchecked}")
+    click.echo(f"detectors (default: --detector {DEFAULT_DETECTOR}):")
+    for row in detectors:
+        star = "*" if row["default"] else " "
+        click.echo(f"{star} {row['detector']:<12} {'/'.join(row['backends']):<11} {row['url'] or row['note']}")
 
 
 @main.command("verify")
 @click.argument("image_a", type=click.Path())
 @click.argument("image_b", type=click.Path())
 @model_options
-@click.option("--threshold", type=float, default=None, help="Cosine similarity threshold (default: calibrated).")
+@click.option("--threshold", type=click.FloatRange(-1.0, 1.0), default=None,
+              help="Cosine similarity threshold in [-1, 1] (default: calibrated).")
 @click.option("--require-single", is_flag=True, help="Fail when a photo shows more than one face.")
 @click.option("--robust", is_flag=True, help=ROBUST_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -86,7 +102,7 @@ def eval_group() -> None:
 @click.option("--no-cache", is_flag=True, help="Recompute every embedding.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, weights: str | None,
-                       no_flip: bool, select: str, roc_png: str, cache_dir: str | None, no_cache: bool,
+                       no_flip: bool, select: Selection, roc_png: str, cache_dir: str | None, no_cache: bool,
                        as_json: bool) -> None:
     """LFW View 2 protocol: mean accuracy over folds (threshold from the other folds), AUC, EER, TAR@FAR."""
     from platformdirs import user_cache_dir
@@ -117,47 +133,114 @@ def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, 
 
 
 @dataclass(frozen=True)
-class GalleryOptions:
-    """The options every gallery command shares; ``open`` turns them into a Gallery."""
+class StoreOptions:
+    """Where the gallery is: --db, --index and --index-kind."""
 
     db: str | None
     index_path: str | None
-    index_kind: str
+    index_kind: IndexKind
+
+    @property
+    def url(self) -> str:
+        from facerec.gallery import db_url, default_db_url
+
+        return db_url(self.db) if self.db else default_db_url()
+
+    def info(self) -> tuple[str, int] | None:
+        """The model key and dimension the gallery is bound to; None when there is no gallery."""
+        from enrollment import read_info
+
+        return read_info(self.url)
+
+    def require(self) -> tuple[str, int]:
+        """The gallery's model and dimension, or a clear error when there is no gallery there."""
+        from enrollment import NoGalleryError
+
+        info = self.info()
+        if info is None:
+            raise NoGalleryError(f"no gallery at {_shown(self.url)} (enroll someone first, or check --db / FACEREC_DB)")
+        return info
+
+    def open_store(self):  # noqa: ANN201 - an enrollment.Gallery
+        """The gallery's store and index, without the model: for commands that do not embed."""
+        from enrollment import Gallery as Store
+        from facerec.gallery import default_index_path
+
+        model, dim = self.require()
+        index = Path(self.index_path) if self.index_path else default_index_path(self.url)
+        return Store(self.url, model=model, dim=dim, index_path=index, index_kind=self.index_kind)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class GalleryOptions:
+    """The options every gallery command that embeds shares; ``open`` turns them into a Gallery."""
+
+    store: StoreOptions
     model: str
     tag: str | None
     weights: str | None
     no_flip: bool
     robust: bool
 
-    def open(self, threshold: float | None = None):
+    def open(self, threshold: float | None = None, *, create: bool = False, announce: bool = True):  # noqa: ANN201
+        """The gallery; a missing one is created (and said so on stderr, unless not ``announce``) only when
+        ``create``."""
         from facerec.gallery import Gallery
 
-        url = self.db if self.db is None or "://" in self.db else f"sqlite:///{Path(self.db).expanduser().resolve()}"
+        exists = self.store.info() is not None
+        if not exists and not create:
+            self.store.require()
         recognizer = make_recognizer(self.model, self.tag, self.weights, self.no_flip, robust=self.robust)
-        return Gallery(recognizer, db=url, index_path=self.index_path, threshold=threshold, index_kind=self.index_kind)
+        gallery = Gallery(recognizer, db=self.store.url, index_path=self.store.index_path, threshold=threshold,
+                          index_kind=self.store.index_kind)
+        if not exists and announce:
+            click.echo(f"created a new gallery at {_shown(self.store.url)}", err=True)
+        return gallery
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else \
+        make_url(url).render_as_string(hide_password=True)
+
+
+_STORE_OPTIONS = [
+    click.option("--db", default=None, envvar="FACEREC_DB",
+                 help="Gallery database: a SQLAlchemy URL or a SQLite file path "
+                      "(default: gallery.db in the user data folder)."),
+    click.option("--index", "index_path", type=click.Path(dir_okay=False), default=None,
+                 help="FAISS index file (default: beside a SQLite file, else in the user data folder)."),
+    click.option("--index-kind", type=click.Choice(list(KINDS)), default="flat",
+                 envvar="FACEREC_INDEX_KIND", show_default=True,
+                 help="Exact search (flat), or for galleries of 100k+ faces pq (recommended: PQ shortlist, "
+                      "exact re-rank), hnsw or ivf."),
+]
+
+
+def store_options(command: Callable) -> Callable:
+    """--db, --index and --index-kind, handed to the command as ``store``: no model is loaded."""
+
+    @functools.wraps(command)
+    def with_options(*args, db, index_path, index_kind, **kwargs):  # noqa: ANN202
+        return command(*args, store=StoreOptions(db, index_path, index_kind), **kwargs)
+
+    return functools.reduce(lambda f, option: option(f), reversed(_STORE_OPTIONS), with_options)
 
 
 def gallery_options(command: Callable) -> Callable:
-    """--db, --index and --index-kind plus the model options, handed to the command as ``options``."""
+    """The store options plus the model and pipeline options and --robust, handed to the command as ``options``."""
 
     @functools.wraps(command)
-    def with_options(*args, db, index_path, index_kind, model, tag, weights, no_flip, robust, **kwargs):
-        options = GalleryOptions(db, index_path, index_kind, model, tag, weights, no_flip, robust)
+    def with_options(*args, db, index_path, index_kind, model, tag, weights, no_flip, robust, **kwargs):  # noqa: ANN202
+        options = GalleryOptions(StoreOptions(db, index_path, index_kind), model, tag, weights, no_flip, robust)
         return command(*args, options=options, **kwargs)
 
-    options = [
-        click.option("--db", default=None, envvar="FACEREC_DB",
-                     help="Gallery database: a SQLAlchemy URL or a SQLite file path "
-                          "(default: gallery.db in the user data folder)."),
-        click.option("--index", "index_path", type=click.Path(dir_okay=False), default=None,
-                     help="FAISS index file (default: beside a SQLite file, else in the user data folder)."),
-        click.option("--index-kind", type=click.Choice(list(KINDS)), default="flat",
-                     envvar="FACEREC_INDEX_KIND", show_default=True,
-                     help="Exact search (flat), or for galleries of 100k+ faces pq (recommended: PQ shortlist, "
-                          "exact re-rank), hnsw or ivf."),
-        click.option("--robust", is_flag=True, help=ROBUST_HELP),
-    ]
+    options = [*_STORE_OPTIONS, click.option("--robust", is_flag=True, help=ROBUST_HELP)]
     return model_options(functools.reduce(lambda f, option: option(f), reversed(options), with_options))
+
+
+THRESHOLD = click.FloatRange(-1.0, 1.0)
 
 
 @main.command("enroll")
@@ -167,9 +250,12 @@ def gallery_options(command: Callable) -> Callable:
               help="Enroll every person of a folder holding one sub-folder of photos per person.")
 @gallery_options
 @click.option("--require-single", is_flag=True, help="Refuse photos that show more than one face.")
+@click.option("--name-is-path", is_flag=True, help="Accept a NAME that is also the path of an existing file.")
+@click.option("--allow-duplicate", is_flag=True,
+              help="Enroll even when the face matches another enrolled person (the same person under two names).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | None, options: GalleryOptions,
-                   require_single: bool, as_json: bool) -> None:
+                   require_single: bool, name_is_path: bool, allow_duplicate: bool, as_json: bool) -> None:
     """Enroll NAME from one or more IMAGES (one photo is enough), or a whole folder with --from-dir.
 
     With NAME and IMAGES, all photos are added in one transaction: if any photo cannot be
@@ -179,25 +265,59 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
         raise click.UsageError("give either NAME IMAGE... or --from-dir, not both")
     if not from_dir and (not name or not images):
         raise click.UsageError("give a NAME and at least one IMAGE, or --from-dir DIR")
-    gallery = options.open()
+    if name and not name_is_path and Path(name).is_file():
+        raise click.UsageError(f"NAME {name!r} is a file: was the name forgotten? "
+                               "(facerec enroll NAME IMAGE...; --name-is-path to use it as a name anyway)")
+    new = options.store.info() is None
+    gallery = options.open(create=True, announce=not as_json)
+    try:
+        _enroll(gallery, name, images, from_dir, require_single, allow_duplicate, as_json)
+    except BaseException:
+        if new and gallery.store.count_identities() == 0:
+            gallery.close()
+            _remove_new_gallery(options.store.url, gallery.store.index_path)
+        raise
+
+
+def _remove_new_gallery(url: str, index: Path) -> None:
+    """Undo the creation of a gallery that a failed first enrollment left empty (SQLite files only)."""
+    if url.startswith("sqlite:///"):
+        for path in (Path(url.removeprefix("sqlite:///")), index, Path(f"{index}.json"), Path(f"{index}.lock")):
+            path.unlink(missing_ok=True)
+
+
+def _enroll(gallery, name: str | None, images: tuple[str, ...], from_dir: str | None,  # noqa: ANN001
+            require_single: bool, allow_duplicate: bool, as_json: bool) -> None:
     if from_dir:
-        report = gallery.enroll_dir(from_dir, progress=not as_json, require_single=require_single)
+        report = gallery.enroll_dir(from_dir, progress=not as_json, require_single=require_single,
+                                    allow_duplicate=allow_duplicate)
         if as_json:
             emit(report.to_dict())
         else:
             for path, error in report.failed:
                 click.echo(f"skipped {path}: {error}", err=True)
-            click.echo(f"enrolled {sum(report.added.values())} faces of {len(report.added)} people; "
-                       f"{report.already_enrolled} already enrolled; {len(report.failed)} files skipped")
+            for person, other, score in report.duplicates:
+                click.echo(f"skipped {person}: matches {other!r} already enrolled (score {score:.3f}); "
+                           "--allow-duplicate to enroll anyway", err=True)
+            click.echo(f"enrolled {_count(sum(report.added.values()), 'face')} of "
+                       f"{_count(len(report.added), 'person', 'people')}; {report.already_enrolled} already "
+                       f"enrolled; {_count(len(report.failed), 'file')} skipped"
+                       + (f"; {_count(len(report.duplicates), 'person', 'people')} skipped as duplicates"
+                          if report.duplicates else ""))
         if report.failed and not report.added and not report.already_enrolled:
             raise click.ClickException("nothing could be enrolled")
         return
-    result = gallery.enroll(name, list(images), require_single=require_single)
+    assert name is not None  # noqa: S101 - checked by the command
+    result = gallery.enroll(name, list(images), require_single=require_single, allow_duplicate=allow_duplicate)
     if as_json:
         emit({"name": result.name, "faces_added": len(result.added_ids), "already_enrolled": result.skipped})
     else:
-        click.echo(f"enrolled {result.name}: {len(result.added_ids)} new faces"
+        click.echo(f"enrolled {result.name}: {_count(len(result.added_ids), 'new face')}"
                    + (f", {result.skipped} already enrolled" if result.skipped else ""))
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 @main.command("identify")
@@ -205,15 +325,20 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
 @gallery_options
 @click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 100), help="Candidates to list.")
 @click.option("--all-faces", is_flag=True, help="Identify every face in the photo, not just the largest.")
-@click.option("--threshold", type=float, default=None,
-              help="Open-set threshold: below it the answer is 'not recognized' "
+@click.option("--require-single", is_flag=True, help="Refuse a photo that shows more than one face.")
+@click.option("--threshold", type=THRESHOLD, default=None,
+              help="Open-set threshold in [-1, 1]: below it the answer is 'not recognized' "
                    "(default: calibrated for the gallery's size, aiming at 1% false alarms).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def identify_command(image: str, options: GalleryOptions, top_k: int, all_faces: bool, threshold: float | None,
-                     as_json: bool) -> None:
+def identify_command(image: str, options: GalleryOptions, top_k: int, all_faces: bool, require_single: bool,
+                     threshold: float | None, as_json: bool) -> None:
     """Say who is in IMAGE, or that the face is not recognized."""
+    from enrollment import NoGalleryError
+
     gallery = options.open(threshold)
-    results = gallery.identify(image, top_k=top_k, all_faces=all_faces)
+    if gallery.store.count_identities() == 0:
+        raise NoGalleryError(f"the gallery at {_shown(options.store.url)} is empty: enroll someone first")
+    results = gallery.identify(image, top_k=top_k, all_faces=all_faces, require_single=require_single)
     if as_json:
         emit({"image": image, "threshold": results[0].threshold, "faces": [r.to_dict() for r in results]})
         return
@@ -226,37 +351,46 @@ def identify_command(image: str, options: GalleryOptions, top_k: int, all_faces:
 
 
 @main.command("list")
-@gallery_options
+@store_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_command(options: GalleryOptions, as_json: bool) -> None:
+def list_command(store: StoreOptions, as_json: bool) -> None:
     """List enrolled people and how many faces each has."""
-    gallery = options.open()
-    people = gallery.identities()
+    people = store.open_store().identities()
     if as_json:
-        emit({"identities": [{"name": p.name, "faces": p.faces, "created_at": p.created_at} for p in people]})
+        emit({"identities": [{"name": p.name, "faces": p.faces, "created_at": p.created_at} for p in people],
+              "people": len(people), "faces": sum(p.faces for p in people)})
         return
     for person in people:
         click.echo(f"{person.faces:4d}  {person.name}")
-    click.echo(f"{len(people)} people, {sum(p.faces for p in people)} faces", err=True)
+    click.echo(f"{_count(len(people), 'person', 'people')}, {_count(sum(p.faces for p in people), 'face')}",
+               err=True)
 
 
 @main.command("remove")
 @click.argument("name")
-@gallery_options
-def remove_command(name: str, options: GalleryOptions) -> None:
-    """Remove NAME and all their faces from the gallery."""
-    faces = options.open().remove(name)
-    click.echo(f"removed {name} ({faces} faces)")
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def remove_command(name: str, store: StoreOptions, as_json: bool) -> None:
+    """Remove NAME and all their faces from the gallery (database and index at once)."""
+    faces = store.open_store().remove(name)
+    if as_json:
+        emit({"removed": name, "faces_removed": faces})
+    else:
+        click.echo(f"removed {name} ({_count(faces, 'face')})")
 
 
 @main.command("rename")
 @click.argument("old")
 @click.argument("new")
-@gallery_options
-def rename_command(old: str, new: str, options: GalleryOptions) -> None:
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def rename_command(old: str, new: str, store: StoreOptions, as_json: bool) -> None:
     """Rename identity OLD to NEW."""
-    options.open().rename(old, new)
-    click.echo(f"renamed {old} -> {new}")
+    store.open_store().rename(old, new)
+    if as_json:
+        emit({"renamed": old, "to": new})
+    else:
+        click.echo(f"renamed {old} -> {new}")
 
 
 @main.group("index", cls=FaceRecGroup)
@@ -265,24 +399,27 @@ def index_group() -> None:
 
 
 @index_group.command("rebuild")
-@gallery_options
-def index_rebuild_command(options: GalleryOptions) -> None:
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def index_rebuild_command(store: StoreOptions, as_json: bool) -> None:
     """Rebuild the index from the database."""
-    gallery = options.open()
-    gallery.store.rebuild()
-    stats = gallery.store.stats()
-    click.echo(f"rebuilt {stats['index_path']}: {stats['indexed']} faces, revision {stats['revision']}")
+    gallery = store.open_store()
+    gallery.rebuild()
+    stats = gallery.stats()
+    if as_json:
+        emit(stats)
+    else:
+        click.echo(f"rebuilt {stats['index_path']}: {_count(stats['indexed'], 'face')}, revision {stats['revision']}")
 
 
 @index_group.command("stats")
-@gallery_options
+@store_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def index_stats_command(options: GalleryOptions, as_json: bool) -> None:
+def index_stats_command(store: StoreOptions, as_json: bool) -> None:
     """Show the gallery's size and whether its index is in step with the database."""
-    stats = options.open().store.stats()
+    stats = store.open_store().stats()
     if as_json:
         emit(stats)
         return
     for key, value in stats.items():
         click.echo(f"{key:<12} {value}")
-

@@ -151,7 +151,8 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
     click.echo(format_summary(rows))
     click.echo()
     click.echo(format_table(rows))
-    click.echo(f"attacks took {seconds:.0f} s on {target}; curve {out / 'robustness.png'}, examples {out / 'examples.png'}")
+    click.echo(f"attacks took {seconds:.0f} s on {target}; curve {out / 'robustness.png'}, "
+               f"examples {out / 'examples.png'}")
 
 
 COMMAND = robustness_command

@@ -40,6 +40,8 @@ def _people_option(value: str | None) -> list[str] | None:
               help="Pad photos by this fraction before detection (helps MTCNN on tight crops).")
 @click.option("--fallback", type=click.Choice(["center", "whole"]), default="center", show_default=True,
               help="Crop used where no face is found: central template, or the whole photo (tight crops).")
+@click.option("--detector", default=None,
+              help="Face detector for the face cache (default: facerec's default; see `facerec models`).")
 @click.option("--backbone", type=click.Choice(["mobilefacenet", "resnet18", "resnet50", "inception_resnet_v1"]),
               default="mobilefacenet", show_default=True, help="Network to train.")
 @click.option("--random-init", is_flag=True, help="Start mobilefacenet from random weights, not the pretrained ones.")
@@ -138,7 +140,11 @@ def train_command(**options) -> None:
     model = build_backbone(config)
     alignment = model.weights.alignment
     cache = options["cache_dir"] or str(Path(user_cache_dir("facerec")) / "faces")
-    common = {"cache_dir": cache, "pad": options["pad"], "fallback": options["fallback"], "progress": True}
+    from facerec.models.detectors import DEFAULT_DETECTOR, get_detector
+
+    detector = get_detector(options["detector"] or DEFAULT_DETECTOR)
+    common = {"cache_dir": cache, "pad": options["pad"], "fallback": options["fallback"], "progress": True,
+              "detector": detector}
     excluded = set() if options["exclude_pairs_fold"] is None else _fold_people(options, options["exclude_pairs_fold"])
     parts = [
         load_face_folder(root, alignment, max_per_person=options["max_per_person"], **common, people=select_people(

@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from facerec.detection import Selection
 from facerec.errors import DatasetError
 from facerec.evaluation.metrics import (
-    Roc, best_threshold, fold_accuracy, roc_curve, tar_at_far, threshold_at_far,
+    Roc,
+    best_threshold,
+    fold_accuracy,
+    roc_curve,
+    tar_at_far,
+    threshold_at_far,
 )
+from facerec.fileio import atomic_path
 
 if TYPE_CHECKING:
     from facerec.recognizer import FaceRecognizer
@@ -163,16 +169,14 @@ class EmbeddingCache:
         return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         keys = list(self.entries)
-        tmp = self.path.with_name(self.path.name + ".tmp.npz")
-        np.savez(
-            tmp,
-            keys=np.array(json.dumps(keys)),
-            vectors=np.stack([self.entries[k][0] for k in keys]) if keys else np.zeros((0, 0)),
-            detected=np.array([self.entries[k][1] for k in keys], dtype=bool),
-        )
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:
+            np.savez(
+                tmp,
+                keys=np.array(json.dumps(keys)),
+                vectors=np.stack([self.entries[k][0] for k in keys]) if keys else np.zeros((0, 0)),
+                detected=np.array([self.entries[k][1] for k in keys], dtype=bool),
+            )
 
 
 def save_roc_png(report: PairsReport, path: Path) -> None:
@@ -202,7 +206,7 @@ def embed_files(
     recognizer: FaceRecognizer,
     images: Sequence[Path],
     *,
-    select: str = "center",
+    select: Selection = "center",
     cache_dir: Path | None = None,
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +214,8 @@ def embed_files(
 
     Images with no detected face are embedded from a fallback crop and flagged, never dropped.
     """
-    settings = f"{recognizer.model_key}|flip={recognizer.flip}|select={select}|v2"
+    detector = json.dumps(recognizer.detector.settings, sort_keys=True)
+    settings = f"{recognizer.model_key}|flip={recognizer.flip}|select={select}|detector={detector}|v3"
     cache = EmbeddingCache(cache_dir, settings) if cache_dir else None
     keys = [EmbeddingCache.key(path) for path in images]
     vectors = np.zeros((len(images), recognizer.weights.embedding_size), np.float32)
@@ -237,7 +242,7 @@ def evaluate_pairs(
     recognizer: FaceRecognizer,
     pairs: Sequence[Pair],
     *,
-    select: str = "center",
+    select: Selection = "center",
     cache_dir: Path | None = None,
     progress: bool = False,
 ) -> PairsReport:

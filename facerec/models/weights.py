@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -18,16 +17,39 @@ from platformdirs import user_cache_dir
 
 from facerec.alignment import Alignment
 from facerec.errors import WeightsHashError, WeightsNotFoundError
+from facerec.fileio import atomic_path
 
-__all__ = ["Weights", "weights_cache_dir", "resolve_weights", "sha256_file"]
+__all__ = ["WeightsFile", "Weights", "weights_cache_dir", "resolve_weights", "sha256_file"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-@dataclass(frozen=True)
-class Weights:
-    """Everything needed to use one set of weights: where to get them and how to feed them.
+@dataclass(frozen=True, kw_only=True)
+class WeightsFile:
+    """A published weights file of an embedder or a detector: where to get it and how to check it.
+
+    ``sha256`` is checked on every file found by name (``FACEREC_WEIGHTS_DIR``, the cache, a
+    download); ``None`` means no published hash is known, which ``facerec models`` says.
+    """
+
+    model: str
+    tag: str
+    filename: str
+    url: str | None
+    sha256: str | None
+    license: str = ""
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        """Identifies the weights: galleries, caches and exported ONNX files are bound to it."""
+        return f"{self.model}:{self.tag}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Weights(WeightsFile):
+    """An embedder's weights: the file, and how to feed the network and read its output.
 
     ``threshold`` is the cosine-similarity threshold for 1:1 verification (best accuracy)
     and ``identify_threshold`` the stricter open-set threshold for 1:N identification
@@ -36,24 +58,13 @@ class Weights:
     (``scripts/calibrate_open_set.py``), from which a gallery's threshold grows with its size.
     """
 
-    model: str
-    tag: str
-    filename: str
-    url: str | None
-    sha256: str | None
     alignment: Alignment
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     embedding_size: int
     threshold: float
     identify_threshold: float
-    note: str = ""
     impostor_tail: tuple[tuple[float, float], ...] = ()
-
-    @property
-    def key(self) -> str:
-        """Identifies the embedding space: galleries and caches are bound to it."""
-        return f"{self.model}:{self.tag}"
 
     def open_set_threshold(self, identities: int, fpir: float = 0.01) -> float:
         """The identification threshold for a gallery of ``identities`` people.
@@ -63,7 +74,8 @@ class Weights:
         impostor tail (log-interpolated, clipped to the tail's ends), never below
         ``identify_threshold``.
 
-        >>> w = Weights("m", "t", "f", None, None, Alignment(112), (0, 0, 0), (1, 1, 1), 8, 0.2, 0.3,
+        >>> w = Weights(model="m", tag="t", filename="f", url=None, sha256=None, alignment=Alignment(112),
+        ...             mean=(0, 0, 0), std=(1, 1, 1), embedding_size=8, threshold=0.2, identify_threshold=0.3,
         ...             impostor_tail=((1e-3, 0.3), (1e-5, 0.4)))
         >>> round(w.open_set_threshold(100), 3)  # FAR 1e-4
         0.35
@@ -89,12 +101,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def resolve_weights(entry: Weights, path: str | Path | None = None, *, download: bool | None = None) -> Path:
+def resolve_weights(entry: WeightsFile, path: str | Path | None = None, *, download: bool | None = None) -> Path:
     """Find the weights file for ``entry`` and return its path.
 
     Order: ``path``; ``$FACEREC_WEIGHTS_DIR/<file>`` or ``$FACEREC_WEIGHTS_DIR/<model>/<file>``;
     the user cache; a download (hash-checked, written atomically) unless
-    ``FACEREC_OFFLINE=1`` or ``download=False``.
+    ``FACEREC_OFFLINE=1`` or ``download=False``. A file found by name must have the entry's
+    sha256 (when one is recorded), or :class:`WeightsHashError` is raised: a different file
+    under the published name is never used under the published key. A file given by ``path``
+    is the caller's own; its key is derived from its content (see ``get_model``).
     """
     if path is not None:
         explicit = Path(path).expanduser()
@@ -110,7 +125,7 @@ def resolve_weights(entry: Weights, path: str | Path | None = None, *, download:
     candidates.append(cached)
     for candidate in candidates:
         if candidate.is_file():
-            return candidate
+            return _checked(entry, candidate)
     if download is None:
         download = os.environ.get("FACEREC_OFFLINE", "") not in ("1", "true", "yes")
     if download and entry.url:
@@ -121,7 +136,16 @@ def resolve_weights(entry: Weights, path: str | Path | None = None, *, download:
     raise WeightsNotFoundError(_missing_message(entry, cached, "downloads are disabled"))
 
 
-def _missing_message(entry: Weights, cached: Path, why: str) -> str:
+def _checked(entry: WeightsFile, path: Path) -> Path:
+    if entry.sha256 and sha256_file(path) != entry.sha256:
+        raise WeightsHashError(
+            f"{path} is not the published {entry.key} weights file (its sha256 differs from {entry.sha256[:12]}...); "
+            "remove or replace it, or pass your own file with --weights to use it under its own key"
+        )
+    return path
+
+
+def _missing_message(entry: WeightsFile, cached: Path, why: str) -> str:
     where = f"download it from {entry.url}" if entry.url else "no public download is known"
     return (
         f"weights for {entry.key} not found ({why}). Need the file '{entry.filename}': "
@@ -130,17 +154,13 @@ def _missing_message(entry: Weights, cached: Path, why: str) -> str:
     )
 
 
-def _download(entry: Weights, target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=entry.filename, suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(entry.url, timeout=30) as response:
+def _download(entry: WeightsFile, target: Path) -> Path:
+    if not entry.url:
+        raise WeightsNotFoundError(f"no download address is known for {entry.key}")
+    with atomic_path(target) as tmp:
+        with tmp.open("wb") as out, urllib.request.urlopen(entry.url, timeout=30) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
                 out.write(block)
         if entry.sha256 and sha256_file(tmp) != entry.sha256:
             raise WeightsHashError(f"{entry.url} does not have the expected sha256 {entry.sha256}")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target

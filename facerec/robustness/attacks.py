@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from facerec.embedding import FaceEmbedder
+from facerec.models.embedders.embedder import FaceEmbedder
 from facerec.robustness.errors import RobustnessError
 
 __all__ = ["Setting", "EmbedFn", "pipeline_embedder", "fgsm", "pgd", "project", "similarity"]

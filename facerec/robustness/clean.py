@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 
-from facerec.embedding import FaceEmbedder
+from facerec.fileio import atomic_path
+from facerec.models.embedders.embedder import FaceEmbedder
 from facerec.robustness.defence import InputDefence
 
 __all__ = ["clean_embeddings"]
@@ -38,8 +38,6 @@ def clean_embeddings(
         parts.append(model.embed(defence.transform_crops(batch) if defence else batch, flip=flip))
     vectors = np.concatenate(parts) if parts else np.zeros((0, model.weights.embedding_size), np.float32)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npy")
-        np.save(tmp, vectors)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            np.save(tmp, vectors)
     return vectors

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from facerec.evaluation.pairs import Pair
+from facerec.fileio import atomic_path
 
 if TYPE_CHECKING:
     from facerec.recognizer import FaceRecognizer
@@ -70,12 +70,11 @@ def crop_pairs(
     detected = np.zeros(len(paths), dtype=bool)
     for start in range(0, len(paths), batch_size):
         chunk = slice(start, start + batch_size)
-        crops[chunk], detected[chunk] = recognizer.align_images(paths[chunk], select=select)  # type: ignore[arg-type]
+        aligned = recognizer.align(paths[chunk], select=select)  # type: ignore[arg-type]
+        crops[chunk], detected[chunk] = aligned.crops, aligned.detected
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez_compressed(tmp, crops=crops, detected=detected)
-        os.replace(tmp, cache)
+        with atomic_path(cache) as tmp:
+            np.savez_compressed(tmp, crops=crops, detected=detected)
     return CropSet(tuple(paths), crops, detected)
 
 

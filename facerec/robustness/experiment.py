@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from facerec.embedding import FaceEmbedder
 from facerec.evaluation.metrics import best_threshold, roc_curve, threshold_at_far
+from facerec.models.embedders.embedder import FaceEmbedder
 from facerec.robustness.attacks import EmbedFn, Setting, fgsm, pgd, pipeline_embedder
 from facerec.robustness.defence import InputDefence
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from facerec.embedding import FaceEmbedder
 from facerec.errors import FaceRecError
+from facerec.models.embedders.embedder import FaceEmbedder
 from facerec.robustness.attacks import project
 from facerec.train.miners import BatchAllMiner
 

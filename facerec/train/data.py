@@ -1,8 +1,8 @@
 """Folder-per-person face data: detected and aligned once, cached as ``.npz``, split by person.
 
 A dataset root holds one folder per person (``root/Name/*.jpg|png|pgm``). Every photo is
-run once through MTCNN (:class:`~facerec.detection.FaceDetector`) and aligned with
-:func:`~facerec.alignment.align_faces`; the crops are cached under ``cache_dir`` so that
+run once through a detector and aligned (:func:`facerec.crops.align_images`); the crops are cached
+under ``cache_dir`` so that
 training never detects again.
 
 >>> faces = load_face_folder("../shared/data/att_faces", alignment=Alignment(112))  # doctest: +SKIP
@@ -14,22 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-from facerec.alignment import Alignment, align_faces
-from facerec.detection import Face, FaceDetector, fallback_face, select_face
+from facerec.alignment import Alignment
+from facerec.crops import align_images
 from facerec.errors import DatasetError
-from facerec.io import IMAGE_SUFFIXES, load_image
+from facerec.fileio import atomic_path
+from facerec.io import IMAGE_SUFFIXES
+from facerec.models.detectors import DEFAULT_DETECTOR, Detector, get_detector
 
 __all__ = [
-    "IMAGE_SUFFIXES", "FaceFolder", "Fallback", "list_people", "select_people", "align_images", "load_face_folder",
+    "IMAGE_SUFFIXES", "FaceFolder", "Fallback", "list_people", "select_people", "load_crops", "load_face_folder",
 ]
 
 
@@ -120,7 +120,7 @@ def select_people(
     return [name for name in names if name not in excluded and len(found[name]) >= min_images]
 
 
-def align_images(
+def load_crops(
     paths: Sequence[Path],
     alignment: Alignment,
     *,
@@ -128,17 +128,17 @@ def align_images(
     pad: float = 0.0,
     fallback: Fallback = "center",
     detect: bool = True,
-    detector: FaceDetector | None = None,
+    detector: Detector | None = None,
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Aligned crops of ``paths`` and a ``detected`` flag each, cached by paths and settings.
+    """Aligned crops of ``paths`` (through :func:`facerec.crops.align_images`) and a ``detected`` flag
+    each, cached by paths and settings.
 
     ``pad`` adds that fraction of the image size on every side (edge pixels repeated) before
-    detection, which lets MTCNN find faces in tight crops; ``detect=False`` skips MTCNN and
-    uses the fallback crop for every photo.
+    detection; ``detect=False`` skips detection and uses the fallback crop for every photo.
     """
     paths = [Path(p) for p in paths]
-    detector = detector or (FaceDetector() if detect else None)
+    detector = (detector or get_detector(DEFAULT_DETECTOR)) if detect else None
     settings = {"alignment": repr(alignment), "pad": pad, "fallback": fallback,
                 "detector": detector.settings if detector is not None else None}
     cache = _cache_file(cache_dir, paths, settings)
@@ -148,24 +148,16 @@ def align_images(
     size = alignment.size
     crops = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     detected = np.zeros(len(paths), dtype=bool)
-    bar = tqdm(total=len(paths), unit="img", desc="aligning", disable=not progress)
-    for start in range(0, len(paths), 32):
-        chunk = [_pad(load_image(path), pad) for path in paths[start : start + 32]]
-        found = detector.detect(chunk) if detector is not None else [[] for _ in chunk]
-        for offset, (pixels, faces) in enumerate(zip(chunk, found)):
-            if faces:
-                face = select_face(faces, pixels.shape, "largest")
-                detected[start + offset] = True
-                crops[start + offset] = align_faces(pixels, [face], alignment)[0]
-            else:
-                crops[start + offset] = _fallback_crop(pixels, alignment, fallback, pad)
-        bar.update(len(chunk))
-    bar.close()
+    with tqdm(total=len(paths), unit="img", desc="aligning", disable=not progress) as bar:
+        for start in range(0, len(paths), 32):
+            chunk = paths[start : start + 32]
+            aligned = align_images(chunk, detector=detector, alignment=alignment, pad=pad, fallback=fallback)
+            crops[start : start + len(chunk)] = aligned.crops
+            detected[start : start + len(chunk)] = aligned.detected
+            bar.update(len(chunk))
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez(tmp, crops=crops, detected=detected)
-        os.replace(tmp, cache)
+        with atomic_path(cache) as tmp:
+            np.savez(tmp, crops=crops, detected=detected)
     return crops, detected
 
 
@@ -178,7 +170,7 @@ def load_face_folder(
     pad: float = 0.0,
     fallback: Fallback = "center",
     detect: bool = True,
-    detector: FaceDetector | None = None,
+    detector: Detector | None = None,
     max_per_person: int | None = None,
     progress: bool = False,
 ) -> FaceFolder:
@@ -195,30 +187,11 @@ def load_face_folder(
     chosen = {name: found[name][:max_per_person] for name in names}
     paths = [path for name in names for path in chosen[name]]
     labels = np.concatenate([np.full(len(chosen[name]), i, dtype=np.int64) for i, name in enumerate(names)])
-    crops, detected = align_images(
+    crops, detected = load_crops(
         paths, alignment, cache_dir=cache_dir, pad=pad, fallback=fallback, detect=detect,
         detector=detector, progress=progress,
     )
     return FaceFolder(crops, labels, tuple(names), tuple(str(p) for p in paths), detected)
-
-
-def _pad(pixels: np.ndarray, pad: float) -> np.ndarray:
-    if pad <= 0:
-        return pixels
-    height, width = pixels.shape[:2]
-    dy, dx = int(round(pad * height)), int(round(pad * width))
-    return np.pad(pixels, ((dy, dy), (dx, dx), (0, 0)), mode="edge")
-
-
-def _fallback_crop(pixels: np.ndarray, alignment: Alignment, fallback: Fallback, pad: float) -> np.ndarray:
-    size = alignment.size
-    if fallback == "whole":
-        height, width = pixels.shape[:2]
-        dy, dx = int(round(pad * height / (1 + 2 * pad))), int(round(pad * width / (1 + 2 * pad)))
-        original = pixels[dy : height - dy, dx : width - dx]
-        return np.asarray(Image.fromarray(original).resize((size, size), Image.BILINEAR))
-    face: Face = fallback_face(pixels.shape, np.asarray(alignment.template), size)
-    return align_faces(pixels, [face], alignment)[0]
 
 
 def _cache_file(cache_dir: str | Path | None, paths: Sequence[Path], settings: dict) -> Path | None:

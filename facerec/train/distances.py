@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["squared_distances"]
+__all__ = ["squared_distances", "paired_squared_distances"]
 
 
 def squared_distances(embeddings: Tensor) -> Tensor:
@@ -14,3 +14,8 @@ def squared_distances(embeddings: Tensor) -> Tensor:
     distances = squares[:, None] + squares[None, :] - 2.0 * embeddings @ embeddings.T
     distances = distances.clamp_min(0.0)
     return distances * (1.0 - torch.eye(len(embeddings), device=embeddings.device, dtype=embeddings.dtype))
+
+
+def paired_squared_distances(a: Tensor, b: Tensor) -> Tensor:
+    """``||a_i - b_i||^2`` for each row ``i`` (exact, not through the matrix form's cancellation)."""
+    return (a - b).pow(2).sum(dim=1)

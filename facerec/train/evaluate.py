@@ -12,10 +12,10 @@ from typing import Protocol
 import numpy as np
 
 from facerec.alignment import Alignment
-from facerec.embedding import FaceEmbedder
 from facerec.evaluation.metrics import best_threshold, fold_accuracy, roc_curve, tar_at_far
 from facerec.evaluation.pairs import read_pairs
-from facerec.train.data import FaceFolder, Fallback, align_images
+from facerec.models.embedders.embedder import FaceEmbedder
+from facerec.train.data import FaceFolder, Fallback, load_crops
 
 __all__ = ["Evaluator", "PairsEvaluator", "OneShotEvaluator", "one_shot_rank1", "pair_metrics"]
 
@@ -72,7 +72,7 @@ class PairsEvaluator:
         pairs = read_pairs(pairs_file, root)
         images = sorted({p for pair in pairs for p in (pair.a, pair.b)})
         where = {path: i for i, path in enumerate(images)}
-        self.crops, _ = align_images(images, alignment, cache_dir=cache_dir, pad=pad, fallback=fallback)
+        self.crops, _ = load_crops(images, alignment, cache_dir=cache_dir, pad=pad, fallback=fallback)
         self.a = np.array([where[pair.a] for pair in pairs])
         self.b = np.array([where[pair.b] for pair in pairs])
         self.same = np.array([pair.same for pair in pairs])

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,9 +26,11 @@ from torch import nn
 from tqdm import tqdm
 
 from facerec.device import resolve_device
-from facerec.embedding import FaceEmbedder
 from facerec.errors import FaceRecError
+from facerec.fileio import atomic_path
 from facerec.models import get_model
+from facerec.models.embedders.embedder import FaceEmbedder
+from facerec.optim import freeze_parameters, make_optimizer, train_unfrozen
 from facerec.train.adversarial import adversarial_batch
 from facerec.train.augment import Augment
 from facerec.train.contrastive_loss import ContrastiveLoss
@@ -108,30 +109,12 @@ def set_frozen(net: nn.Module, prefixes: Sequence[str] = (), children: int = 0) 
     unmatched = [prefix for prefix in prefixes if not any(name.startswith(prefix) for name in names)]
     if unmatched:
         raise FaceRecError(f"--freeze {unmatched[0]!r} matches no parameter; names start like {names[0]!r}")
-    frozen = []
-    for name, parameter in net.named_parameters():
-        freeze = name.startswith(tuple(prefixes)) or name.startswith(first)
-        parameter.requires_grad_(not freeze)
-        if freeze:
-            frozen.append(name)
-    return frozen
-
-
-def _keep_frozen_bn_still(net: nn.Module) -> None:
-    # A frozen layer's batch norm keeps its running statistics: it stays in eval mode.
-    for module in net.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            if not any(p.requires_grad for p in module.parameters(recurse=False)):
-                module.eval()
+    return freeze_parameters(net, lambda name: name.startswith(tuple(prefixes)) or name.startswith(first))
 
 
 def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    params = list(model.net.parameters())
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    raise FaceRecError(f"unknown optimizer {config.optimizer!r}; use sgd or adam")
+    return make_optimizer(config.optimizer, list(model.net.parameters()), lr=config.lr, momentum=config.momentum,
+                          weight_decay=config.weight_decay)
 
 
 def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
@@ -143,9 +126,8 @@ def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
 
 
 def _save(obj: object, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _config_dict(config: TrainConfig) -> dict:
@@ -191,8 +173,7 @@ def train(
     for epoch in range(start, config.epochs + 1):
         if config.unfreeze_epoch is not None and epoch >= config.unfreeze_epoch:
             set_frozen(model.net)
-        model.train()
-        _keep_frozen_bn_still(model.net)
+        train_unfrozen(model)
         sampler = PKSampler(data.labels, p=config.p, k=config.k, batches=config.batches_per_epoch,
                             seed=config.seed * 1000 + epoch)
         generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)

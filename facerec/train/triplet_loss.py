@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from facerec.train.distances import paired_squared_distances
 from facerec.train.miners import Triplets
 
 __all__ = ["TripletLoss"]
@@ -44,8 +45,8 @@ class TripletLoss(nn.Module):
         anchor, positive, negative = triplets
         if len(anchor) == 0:
             return embeddings.sum() * 0.0
-        ap = (embeddings[anchor] - embeddings[positive]).pow(2).sum(dim=1)
-        an = (embeddings[anchor] - embeddings[negative]).pow(2).sum(dim=1)
+        ap = paired_squared_distances(embeddings[anchor], embeddings[positive])
+        an = paired_squared_distances(embeddings[anchor], embeddings[negative])
         losses = torch.relu(ap - an + self.margin)
         if self.reduction == "nonzero":
             active = losses > 0

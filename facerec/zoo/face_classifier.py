@@ -1,6 +1,6 @@
 """MobileFaceNet (the face embedder's architecture) with a linear classification head.
 
-The backbone is :class:`facerec.models.mobilefacenet.MobileFaceNet`; built here untrained, so that the
+The backbone is :class:`facerec.models.embedders.mobilefacenet.MobileFaceNet`; built here untrained, so that the
 face network can be trained from scratch like any other zoo member and compared with the pretrained one.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from facerec.models.mobilefacenet import MobileFaceNet
+from facerec.models.embedders.mobilefacenet import MobileFaceNet
 from facerec.zoo.torchvision_archs import set_in_channels
 
 __all__ = ["FaceClassifier", "mobilefacenet_classifier"]

@@ -22,6 +22,8 @@ from tqdm import tqdm
 
 from facerec.device import resolve_device
 from facerec.errors import FaceRecError
+from facerec.fileio import atomic_path
+from facerec.optim import make_optimizer
 from facerec.zoo.augment import augment_batch
 from facerec.zoo.data import ImageData, load_data
 from facerec.zoo.googlenet import classification_loss, main_logits
@@ -280,11 +282,8 @@ def _normalise(x: Tensor, mean, std, device) -> Tensor:
 
 
 def _optimizer(config: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return make_optimizer(config.optimizer, groups, lr=config.lr, momentum=config.momentum,
+                          weight_decay=config.weight_decay)
 
 
 def _schedule(name: str, steps: int):
@@ -336,7 +335,6 @@ def _plot(history: list[EpochStats], path: Path, title: str) -> None:
         axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    temporary = path.with_name(path.stem + ".tmp.png")
-    figure.savefig(temporary, dpi=110)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=110)
     plt.close(figure)
-    temporary.replace(path)

@@ -8,7 +8,6 @@ layers also keep their batch-norm statistics (see :func:`set_train_mode`).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import torch
 from torch import nn
 
 from facerec.errors import FaceRecError
+from facerec.fileio import atomic_path
+from facerec.optim import freeze_parameters, train_unfrozen
 from facerec.zoo.registry import get_arch, get_spec
 
 __all__ = ["PRETRAINED_PREFIX", "Checkpoint", "TransferError", "freeze_layers", "load_checkpoint", "param_groups",
@@ -58,9 +59,8 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint, **extra: object) -
                "in_channels": checkpoint.in_channels, "input_size": list(checkpoint.input_size),
                "options": dict(checkpoint.options), "mean": list(checkpoint.mean), "std": list(checkpoint.std),
                "state_dict": checkpoint.state_dict, "extra": extra}
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
     return path
 
 
@@ -137,19 +137,12 @@ def freeze_layers(model: nn.Module, arch: str, freeze: str) -> list[str]:
                                 f"layers: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}")
         chosen = names[: last[-1] + 1]
     frozen = set(chosen)
-    for name, module in layers:
-        for parameter in module.parameters(recurse=False):
-            parameter.requires_grad_(name not in frozen)
+    freeze_parameters(model, lambda parameter: parameter.rpartition(".")[0] in frozen)
     return chosen
 
 
-def set_train_mode(model: nn.Module) -> None:
-    """``model.train()``, except frozen layers, which stay in eval mode (batch norm keeps its statistics)."""
-    model.train()
-    for module in model.modules():
-        own = list(module.parameters(recurse=False))
-        if own and not any(p.requires_grad for p in own):
-            module.eval()
+#: ``model.train()``, except frozen layers, which stay in eval mode (batch norm keeps its statistics).
+set_train_mode = train_unfrozen
 
 
 def param_groups(model: nn.Module, arch: str, lr: float, head_lr: float | None) -> list[dict]:

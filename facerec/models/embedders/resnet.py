@@ -30,6 +30,8 @@ class ResNetEmbedder(nn.Module):
         self.trunk = trunk
         self.embedding = nn.Linear(features, embedding_size)
         self.bn = nn.BatchNorm1d(embedding_size)
+        self.input_size: Tensor
+        self.standardize: Tensor
         self.register_buffer("input_size", torch.tensor(input_size, dtype=torch.long))
         self.register_buffer("standardize", torch.tensor(int(standardize), dtype=torch.long))
 

@@ -1,0 +1,5 @@
+"""``python -m facerec``: the command line."""
+
+from facerec.cli import main
+
+main()

@@ -1,0 +1,162 @@
+"""The detector registry: ``get_detector(name)`` and ``list_detectors()``.
+
+Every detector returns :class:`~facerec.detection.Face` objects (box, score, 5 landmarks in image
+pixels). A name may list several detectors separated by commas (``"yunet,retinaface"``): a
+:class:`~facerec.models.detectors.cascade.Cascade` that tries the next one only where the earlier
+ones found no face. Weights entries share the embedders' mechanism (:class:`WeightsFile`: URL,
+sha256, license; ``FACEREC_WEIGHTS_DIR``, the cache, a checked download).
+
+>>> list_detectors()
+['mtcnn', 'retinaface', 'yunet', 'yunet-s']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+from facerec.errors import UnknownModelError
+from facerec.models.detectors.base import Detector
+from facerec.models.detectors.cascade import Cascade, Step
+from facerec.models.weights import WeightsFile, resolve_weights
+from facerec.runtime import Backend
+
+__all__ = ["DEFAULT_DETECTOR", "LANDMARKS", "Detector", "DetectorSpec", "Cascade", "get_detector", "list_detectors",
+           "get_detector_spec", "register_detector"]
+
+#: Chosen by ``scripts/bench_verify.py`` and ``scripts/eval_identify.py`` (see the README).
+DEFAULT_DETECTOR = "yunet,retinaface"
+
+Build = Callable[[Path | None, Backend, "int | None"], Detector]
+Landmarks = Literal["mtcnn", "detector"]
+LANDMARKS: tuple[str, ...] = ("mtcnn", "detector")
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A registered detector: how to build it from its weights file, backend and thread count."""
+
+    name: str
+    build: Build
+    weights: WeightsFile | None
+    backends: tuple[str, ...]
+    note: str
+
+
+_REGISTRY: dict[str, DetectorSpec] = {}
+
+
+def register_detector(spec: DetectorSpec) -> None:
+    """Add a detector; a name already registered (or one with a comma) is refused."""
+    if spec.name in _REGISTRY or "," in spec.name:
+        raise ValueError(f"cannot register a detector named {spec.name!r}")
+    _REGISTRY[spec.name] = spec
+
+
+def list_detectors() -> list[str]:
+    """Names accepted by :func:`get_detector`, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_detector_spec(name: str) -> DetectorSpec:
+    if name not in _REGISTRY:
+        raise UnknownModelError(f"unknown detector {name!r}; known detectors: {', '.join(list_detectors())} "
+                                "(or several, comma-separated, as a cascade)")
+    return _REGISTRY[name]
+
+
+def get_detector(name: str = DEFAULT_DETECTOR, *, backend: Backend = "onnx", threads: int | None = None,
+                 retry: bool = True, landmarks: Landmarks = "detector") -> Detector:
+    """Build detector ``name`` (or a comma-separated cascade) with its weights.
+
+    With ``retry`` (the default) every detector also gets a second look at the photos where it
+    found nothing, on a histogram-equalised copy with a black border (tight crops, side light);
+    a second detector then looks at what is still missing, on an equalised and a gamma-lifted copy.
+    ``landmarks="detector"`` (the default) keeps each detector's own landmarks; ``"mtcnn"`` re-places
+    the 5 landmarks of every face found by another detector with MTCNN's R-Net and O-Net (see
+    :mod:`facerec.models.detectors.landmarks`): better on LFW-like photos, worse under harsh light.
+
+    >>> get_detector("mtcnn").name  # doctest: +SKIP
+    'mtcnn'
+    """
+    if landmarks not in LANDMARKS:
+        raise ValueError(f"landmarks must be one of {', '.join(LANDMARKS)}, got {landmarks!r}")
+    names = [part.strip() for part in name.split(",") if part.strip()]
+    if not names:
+        raise UnknownModelError("no detector named; known detectors: " + ", ".join(list_detectors()))
+    detectors = [_build(get_detector_spec(part), backend, threads) for part in names]
+    if landmarks == "mtcnn" and any(part != "mtcnn" for part in names):
+        from facerec.models.detectors.landmarks import MTCNNLandmarks, Refined
+
+        refiner = MTCNNLandmarks()
+        detectors = [d if part == "mtcnn" else Refined(d, refiner) for part, d in zip(names, detectors)]
+    steps: list[Step] = [(detectors[0], "original")]
+    if retry:
+        steps.append((detectors[0], "equalize"))
+        for detector in detectors[1:]:
+            steps += [(detector, "equalize"), (detector, "gamma")]
+    else:
+        steps += [(detector, "original") for detector in detectors[1:]]
+    if len(steps) == 1:
+        return detectors[0]
+    return Cascade(steps, name=",".join(names))
+
+
+def _build(spec: DetectorSpec, backend: Backend, threads: int | None) -> Detector:
+    path = resolve_weights(spec.weights) if spec.weights is not None else None
+    return spec.build(path, backend if backend in spec.backends else spec.backends[0], threads)  # type: ignore[arg-type]
+
+
+def _mtcnn(path: Path | None, backend: Backend, threads: int | None) -> Detector:
+    from facerec.models.detectors.mtcnn import MTCNNDetector
+
+    return MTCNNDetector()
+
+
+def _yunet(variant: str) -> Build:
+    def build(path: Path | None, backend: Backend, threads: int | None) -> Detector:
+        from facerec.models.detectors.yunet import YuNetDetector
+
+        assert path is not None  # noqa: S101 - the spec has weights
+        return YuNetDetector(weights_path=path, variant=variant, threads=threads)
+
+    return build
+
+
+def _retinaface(path: Path | None, backend: Backend, threads: int | None) -> Detector:
+    from facerec.models.detectors.retinaface import RetinaFaceDetector
+
+    assert path is not None  # noqa: S101 - the spec has weights
+    return RetinaFaceDetector(weights_path=path, backend=backend, threads=threads)
+
+
+_YUNET = "https://github.com/ShiqiYu/libfacedetection.train/raw/0047ac24afb1a50a0c6105001c89d1b5b805dbf1/onnx"
+_FOAMLIU = "https://github.com/foamliu/MobileFaceNet/raw/a6cc9032a659b615f477833e1a70b5e7931bcccc"
+
+register_detector(DetectorSpec(
+    name="mtcnn", build=_mtcnn, weights=None, backends=("torch",),
+    note="MTCNN (facenet-pytorch; weights inside its wheel); PyTorch only"))
+register_detector(DetectorSpec(
+    name="yunet", build=_yunet("n"), backends=("onnx",),
+    weights=WeightsFile(model="yunet", tag="n", filename="yunet_n_dynamic.onnx", url=f"{_YUNET}/yunet_n_dynamic.onnx",
+                        sha256="104ee26c71d5c270ce79a6b3dced91c91013260d29a6bf18f9296c5b8c4c2b12",
+                        license="Apache-2.0",
+                        note="YuNet-n (Wu et al. 2023), WIDER FACE hard .811 at 320x320; "
+                             "BGR 0-255, sides padded to 32"),
+    note="YuNet-n, ONNX (onnxruntime only)"))
+register_detector(DetectorSpec(
+    name="yunet-s", build=_yunet("s"), backends=("onnx",),
+    weights=WeightsFile(model="yunet", tag="s", filename="yunet_s_dynamic.onnx", url=f"{_YUNET}/yunet_s_dynamic.onnx",
+                        sha256="daede24002cc8590f457998cc5e6c9e8b82f45f6bd969506a8913cd4ed10a2d3",
+                        license="Apache-2.0",
+                        note="YuNet-s (= opencv_zoo face_detection_yunet_2023mar), WIDER FACE hard .768"),
+    note="YuNet-s, ONNX (onnxruntime only)"))
+register_detector(DetectorSpec(
+    name="retinaface", build=_retinaface, backends=("onnx", "torch"),
+    weights=WeightsFile(model="retinaface", tag="mobilenet0.25", filename="mobilenet0.25_Final.pth",
+                        url=f"{_FOAMLIU}/retinaface/weights/mobilenet0.25_Final.pth",
+                        sha256="2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220",
+                        license="MIT",
+                        note="RetinaFace MobileNet-0.25 (biubug6), WIDER FACE hard .740; BGR minus (104, 117, 123)"),
+    note="RetinaFace MobileNet-0.25, our nn.Module; PyTorch or exported to ONNX"))

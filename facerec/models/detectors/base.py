@@ -1,0 +1,119 @@
+"""What every face detector shares: the :class:`Detector` interface and image helpers.
+
+A detector takes RGB uint8 images (``H x W x 3``) and returns, for each, its faces largest first,
+in the pixel coordinates of that image. Images too small to hold a face give an empty list, never
+an error, whatever the detector's network would make of them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torchvision.ops import nms
+
+from facerec.detection import Face
+
+__all__ = ["Detector", "MIN_SIDE", "shrink", "group_by_shape", "keep_faces", "border", "enhanced_copy",
+           "mostly_outside"]
+
+#: Images with a side shorter than this hold no detectable face (every detector's smallest face is larger).
+MIN_SIDE = 16
+
+
+class Detector(ABC):
+    """Faces in images. ``name`` identifies it; ``settings`` (JSON-able) keys every cache of its output."""
+
+    name: str = ""
+
+    @property
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes the output, plus a version number; caches key on it."""
+
+    @abstractmethod
+    def _detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+        """Faces of images that are large enough (see :data:`MIN_SIDE`)."""
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+        """One list of faces (largest first) per RGB uint8 image; ``[]`` where there is none."""
+        for image in images:
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(f"expected H x W x 3 uint8 RGB images, got {image.dtype} of shape {image.shape}")
+        results: list[list[Face]] = [[] for _ in images]
+        usable = [i for i, image in enumerate(images) if min(image.shape[:2]) >= MIN_SIDE]
+        if usable:
+            for i, faces in zip(usable, self._detect([images[i] for i in usable])):
+                results[i] = sorted(faces, key=lambda f: f.area, reverse=True)
+        return results
+
+
+def shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """``image`` resized so its longest side is at most ``max_side``, and the scale used."""
+    height, width = image.shape[:2]
+    longest = max(height, width)
+    if longest <= max_side:
+        return image, 1.0
+    scale = max_side / longest
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR)), scale
+
+
+def group_by_shape(images: Iterable[np.ndarray]) -> list[list[int]]:
+    """Indices of ``images`` grouped by shape, so that each group runs as one batch."""
+    groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for i, image in enumerate(images):
+        groups[image.shape].append(i)
+    return list(groups.values())
+
+
+def keep_faces(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray, *, min_score: float, nms_iou: float,
+               scale: float, name: str) -> list[Face]:
+    """Faces above ``min_score`` after non-maximum suppression, coordinates divided by ``scale``."""
+    keep = scores >= min_score
+    boxes, scores, landmarks = boxes[keep], scores[keep], landmarks[keep]
+    if len(boxes) == 0:
+        return []
+    order = nms(torch.from_numpy(boxes.astype(np.float32)), torch.from_numpy(scores.astype(np.float32)),
+                nms_iou).numpy()
+    return [
+        Face(box=tuple(float(v) / scale for v in boxes[i]),  # type: ignore[arg-type]
+             score=float(scores[i]),
+             landmarks=tuple((float(x) / scale, float(y) / scale) for x, y in landmarks[i].reshape(5, 2)),
+             detector=name)
+        for i in order
+    ]
+
+
+def mostly_outside(face: Face, shape: tuple[int, ...]) -> bool:
+    """True when less than half of the face's box lies inside the image (a mis-scaled detection)."""
+    x1, y1, x2, y2 = face.box
+    height, width = shape[:2]
+    inside = max(0.0, min(x2, width) - max(x1, 0)) * max(0.0, min(y2, height) - max(y1, 0))
+    return inside < 0.5 * face.area
+
+
+def border(shape: tuple[int, ...]) -> int:
+    """The black border added around a tight crop: half its longest side."""
+    return max(shape[:2]) // 2
+
+
+def enhanced_copy(image: np.ndarray, how: str, pad: int) -> np.ndarray:
+    """A copy for a second look: contrast/exposure corrected (``equalize`` or ``gamma``) and padded.
+
+    ``equalize`` flattens the histogram (a face lit from one side gets its dark half back);
+    ``gamma`` lifts dark tones (light from below); ``none`` only pads. The black border lets
+    detectors find faces that fill the whole frame (tight crops such as ID photos).
+    """
+    if how == "equalize":
+        image = np.asarray(ImageOps.equalize(Image.fromarray(image)))
+    elif how == "gamma":
+        lut = np.clip(255.0 * (np.arange(256) / 255.0) ** 0.45, 0, 255).astype(np.uint8)
+        image = lut[image]
+    elif how != "none":
+        raise ValueError(f"unknown enhancement {how!r}")
+    return np.pad(image, ((pad, pad), (pad, pad), (0, 0))) if pad else image

@@ -1,0 +1,93 @@
+"""Landmark refinement: MTCNN's last two stages re-place the 5 landmarks of another detector's faces.
+
+Alignment quality decides verification accuracy, and detectors differ more in their landmarks than in
+finding faces. MTCNN's refinement network (R-Net, 24x24) squares and corrects a face box, and its output
+network (O-Net, 48x48) places the 5 points on that box; they are cheap (well under a millisecond a face).
+What makes MTCNN slow is the image pyramid of its proposal network, which a fast detector replaces here:
+YuNet or RetinaFace propose the faces, and R-Net and O-Net place the landmarks as MTCNN would.
+Their weights ship inside the facenet-pytorch wheel; MTCNN's own conventions are kept (its crop
+clipping, ``rerec`` squares and ``bbreg`` box regression, area resampling, (x - 127.5) / 128).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from facerec.detection import Face
+from facerec.models.detectors.base import Detector
+
+__all__ = ["MTCNNLandmarks", "Refined"]
+
+
+class MTCNNLandmarks:
+    """MTCNN's R-Net and O-Net, applied to boxes found by another detector.
+
+    Where either network does not see a face in its crop (its face probability under MTCNN's own
+    thresholds, 0.7 and 0.7: a dark or half-lit face it was not trained on), the detector's own
+    landmarks are kept.
+    """
+
+    def __init__(self, *, thresholds: tuple[float, float] = (0.7, 0.7)) -> None:
+        from facenet_pytorch.models.mtcnn import ONet, RNet
+
+        self.rnet, self.onet = RNet(pretrained=True).eval(), ONet(pretrained=True).eval()
+        self.thresholds = thresholds
+
+    def refine(self, images: Sequence[np.ndarray], found: Sequence[Sequence[Face]]) -> list[list[Face]]:
+        """The same faces (boxes, scores, detector names) with MTCNN's landmarks."""
+        from facenet_pytorch.models.utils.detect_face import bbreg, rerec
+
+        refined: list[list[Face]] = []
+        with torch.inference_mode():
+            for image, faces in zip(images, found):
+                if not faces:
+                    refined.append([])
+                    continue
+                pixels = torch.tensor(image).permute(2, 0, 1).float()  # a copy: images may be read-only
+                boxes = rerec(torch.tensor([f.box for f in faces], dtype=torch.float32))
+                reg, prob = self.rnet(_crops(pixels, boxes, 24))
+                trusted = prob[:, 1] >= self.thresholds[0]
+                boxes = rerec(bbreg(torch.cat([boxes, prob[:, 1:2]], 1), reg)[:, :4].clone())
+                _, points, prob = self.onet(_crops(pixels, boxes, 48))
+                trusted &= prob[:, 1] >= self.thresholds[1]
+                width = boxes[:, 2:3] - boxes[:, 0:1] + 1
+                height = boxes[:, 3:4] - boxes[:, 1:2] + 1
+                xs = (width * points[:, :5] + boxes[:, 0:1] - 1).tolist()
+                ys = (height * points[:, 5:] + boxes[:, 1:2] - 1).tolist()
+                refined.append([Face(face.box, face.score, tuple(zip(x, y)), face.detector) if ok else face
+                                for face, x, y, ok in zip(faces, xs, ys, trusted.tolist())])
+        return refined
+
+
+def _crops(pixels: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """MTCNN's crops of ``boxes`` (clipped to the image), resized to ``size`` and normalised."""
+    from facenet_pytorch.models.utils.detect_face import imresample, pad
+
+    height, width = pixels.shape[1:]
+    top, bottom, left, right = pad(boxes, width, height)
+    crops = []
+    for y0, y1, x0, x1 in zip(top, bottom, left, right):
+        if y1 > y0 - 1 and x1 > x0 - 1:
+            crops.append(imresample(pixels[:, y0 - 1 : y1, x0 - 1 : x1].unsqueeze(0), (size, size)))
+        else:  # a box wholly outside the image: nothing to see
+            crops.append(torch.zeros(1, 3, size, size))
+    return (torch.cat(crops) - 127.5) * 0.0078125
+
+
+class Refined(Detector):
+    """``inner``'s faces with their landmarks placed by MTCNN's R-Net and O-Net."""
+
+    def __init__(self, inner: Detector, refiner: MTCNNLandmarks) -> None:
+        self.inner, self.refiner = inner, refiner
+        self.name = inner.name
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"name": self.name, "inner": self.inner.settings, "landmarks": "mtcnn-rnet-onet",
+                "thresholds": list(self.refiner.thresholds), "version": 2}
+
+    def _detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+        return self.refiner.refine(images, self.inner.detect(images))

@@ -1,0 +1,133 @@
+"""Every registered detector on real photos: one Face format, tiny images, the cascade, face crops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facerec.alignment import ARCFACE_TEMPLATE_112
+from facerec.detection import Face
+from facerec.errors import UnknownModelError
+from facerec.io import load_image
+from facerec.models import get_detector, list_detectors
+from facerec.models.detectors import Cascade, DetectorSpec, register_detector
+from tests.conftest import ATT, YALE, lfw
+
+PHOTOS = [lfw("Abel_Pacheco"), lfw("Amber_Tamblyn"), lfw("Aaron_Sorkin")]
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    return [load_image(p) for p in PHOTOS]
+
+
+@pytest.fixture(scope="module")
+def reference(photos) -> list[Face]:
+    """MTCNN's faces: the detector the project has used so far, and a peer for the others."""
+    return [faces[0] for faces in get_detector("mtcnn", retry=False).detect(photos)]
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_every_detector_finds_the_face_with_landmarks_in_image_order(name, photos, reference):
+    for faces, ref in zip(get_detector(name, retry=False).detect(photos), reference):
+        assert len(faces) == 1, name
+        face = faces[0]
+        assert face.detector == name and 0.5 < face.score <= 1.0
+        assert len(face.landmarks) == 5
+        size = ref.box[2] - ref.box[0]
+        # left eye, right eye, nose, left mouth, right mouth as seen in the image: close to MTCNN's
+        error = np.linalg.norm(np.subtract(face.landmarks, ref.landmarks), axis=1).max()
+        assert error < 0.12 * size, (name, error, size)
+        (lx, _), (rx, _) = face.landmarks[:2]
+        assert lx < rx
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_tiny_and_degenerate_images_have_no_face(name):
+    images = [np.zeros((8, 8, 3), np.uint8), np.zeros((1, 4000, 3), np.uint8), np.zeros((4000, 1, 3), np.uint8),
+              np.full((64, 64, 3), 128, np.uint8)]
+    assert get_detector(name).detect(images) == [[], [], [], []]
+
+
+def test_a_batch_of_mixed_sizes_keeps_each_image_s_faces(photos):
+    detector = get_detector("yunet", retry=False)
+    small = load_image(ATT / "s1" / "1.pgm")
+    mixed = detector.detect([photos[0], small, photos[1]])
+    alone = [detector.detect([image])[0] for image in (photos[0], small, photos[1])]
+    assert [len(faces) for faces in mixed] == [len(faces) for faces in alone] == [1, 1, 1]
+    for got, want in zip(mixed, alone):
+        assert got[0].box == pytest.approx(want[0].box, abs=1e-3)
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(UnknownModelError, match="yunet"):
+        get_detector("viola-jones")
+    with pytest.raises(ValueError, match="cannot register"):
+        register_detector(DetectorSpec("yunet", build=None, weights=None, backends=("onnx",), note=""))  # type: ignore[arg-type]
+
+
+def test_the_cascade_finds_a_dark_yale_face_that_the_first_detector_misses():
+    """Light from far to the side (azimuth 110-130 degrees): half the face is black."""
+    dark = [load_image(p) for p in sorted((YALE / "yaleB11").glob("*P00A+1[123]0E*.pgm"))]
+    plain = get_detector("yunet", retry=False).detect(dark)
+    cascade = get_detector("yunet,mtcnn")
+    assert isinstance(cascade, Cascade)
+    found = cascade.detect(dark)
+    assert sum(bool(f) for f in found) > sum(bool(f) for f in plain)
+    later = [faces[0] for faces in found if faces and "+" in faces[0].detector]
+    assert later, "a later stage found a face"
+    height, width = dark[0].shape[:2]
+    for face in later:  # mapped back into the original photo: eyes inside it, about half its width apart
+        (lx, ly), (rx, ry) = face.landmarks[:2]
+        assert 0 <= lx < rx < width and 0 <= ly < height and 0.3 < (rx - lx) / width < 0.7
+
+
+def test_face_crop_mode_uses_the_template_on_the_whole_image(recognizer):
+    from facerec import FaceRecognizer
+
+    crop_recognizer = FaceRecognizer(detect=False)
+    aligned = recognizer.align([lfw("Abel_Pacheco")])
+    # an aligned 112x112 crop fed back as a face crop is aligned onto itself: the same embedding
+    [again] = crop_recognizer.embed(aligned.crops[0])
+    assert again.face.detector == "face-crop"
+    assert np.allclose(again.face.landmarks, ARCFACE_TEMPLATE_112, atol=1e-6)
+    direct = recognizer.embed_crops(aligned.crops)[0]
+    assert float(again.embedding @ direct) > 0.999
+
+
+def test_cli_names_the_detector_stage_and_reads_face_crops(tmp_path, recognizer):
+    """--json says which stage found each face; --face-crop embeds a crop with no detection,
+    and without it a photo with no face is still an error, never a silent whole-image fallback."""
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from facerec.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["verify", str(lfw("Abel_Pacheco")), str(lfw("Abel_Pacheco", 2)),
+                                  "--detector", "yunet", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["face_a"]["detector"].startswith("yunet")
+    crops = recognizer.align([lfw("Abel_Pacheco"), lfw("Abel_Pacheco", 2)]).crops
+    paths = []
+    for i, crop in enumerate(crops):  # face crops from "another system", a bit larger than 112
+        paths.append(tmp_path / f"crop{i}.png")
+        Image.fromarray(crop).resize((150, 150)).save(paths[-1])
+    result = runner.invoke(main, ["verify", *map(str, paths), "--face-crop", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["same_person"] and data["face_a"]["detector"] == "face-crop"
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (150, 150), (90, 90, 90)).save(blank)
+    result = runner.invoke(main, ["verify", str(blank), str(paths[0])])
+    assert result.exit_code != 0 and "no face detected in" in result.output and "Traceback" not in result.output
+
+
+def test_retinaface_finds_the_same_faces_in_both_backends(photos):
+    onnx = get_detector("retinaface", backend="onnx", retry=False).detect(photos)
+    torch_ = get_detector("retinaface", backend="torch", retry=False).detect(photos)
+    for a, b in zip(onnx, torch_):
+        assert len(a) == len(b) == 1
+        assert np.allclose(a[0].landmarks, b[0].landmarks, atol=0.05) and abs(a[0].score - b[0].score) < 1e-4

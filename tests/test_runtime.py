@@ -1,0 +1,76 @@
+"""onnxruntime inference: parity with PyTorch on real aligned faces, the export cache, threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from facerec.models import get_model
+from facerec.models.embedders.embedder import OnnxEmbedder
+from facerec.runtime import cpu_count, resolve_threads
+from tests.conftest import WEIGHTS, lfw
+
+
+@pytest.fixture(scope="module")
+def crops(recognizer) -> np.ndarray:
+    paths = [lfw(n) for n in ("Abel_Pacheco", "Amber_Tamblyn", "Aaron_Sorkin", "Abdullah_Gul")]
+    return recognizer.align(paths).crops
+
+
+def test_onnx_embeddings_match_torch_within_1e_4(crops):
+    model = get_model("mobilefacenet")
+    onnx = OnnxEmbedder(model)
+    for flip in (False, True):
+        assert np.abs(onnx.embed(crops, flip=flip) - model.embed(crops, flip=flip)).max() < 1e-4
+
+
+def test_our_export_matches_the_published_onnx_file(crops):
+    """../shared holds foamliu's own ONNX export of the same weights: the same network, batch 1."""
+    import onnxruntime as ort
+
+    reference = ort.InferenceSession(str(WEIGHTS / "mobilefacenet" / "MobileFaceNet.onnx"),
+                                     providers=["CPUExecutionProvider"])
+    model = get_model("mobilefacenet")
+    mean, std = np.array(model.weights.mean)[:, None, None], np.array(model.weights.std)[:, None, None]
+    ours = OnnxEmbedder(model).embed(crops, flip=False)
+    for crop, vector in zip(crops, ours):
+        pixels = ((crop.transpose(2, 0, 1) / 255.0 - mean) / std).astype(np.float32)[None]
+        raw = reference.run(None, {"input0": pixels})[0][0]
+        assert np.abs(raw / np.linalg.norm(raw) - vector).max() < 1e-4
+
+
+def test_changed_weights_get_their_own_export(crops, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEREC_CACHE_DIR", str(tmp_path / "cache"))
+    model = get_model("mobilefacenet")
+    first = OnnxEmbedder(model)
+    state = {k: v.clone() for k, v in model.net.state_dict().items()}
+    key = next(k for k in state if k.endswith("weight") and state[k].dim() == 4)
+    state[key] += 0.05 * torch.randn_like(state[key], generator=torch.Generator().manual_seed(0))
+    path = tmp_path / "tuned.pt"
+    torch.save(state, path)
+    tuned = get_model("mobilefacenet", weights_path=path)
+    second = OnnxEmbedder(tuned)
+    assert second.path != first.path and first.path.is_file() and second.path.is_file()
+    assert np.abs(second.embed(crops) - tuned.embed(crops)).max() < 1e-4
+    assert np.abs(second.embed(crops) - first.embed(crops)).max() > 1e-3  # really the new weights
+    again = OnnxEmbedder(tuned)  # found in the cache, not exported again
+    assert again.path == second.path
+
+
+def test_threads_never_exceed_the_cores(monkeypatch):
+    monkeypatch.setenv("FACEREC_THREADS", "64")
+    assert resolve_threads() == cpu_count()
+    monkeypatch.setenv("FACEREC_THREADS", "1")
+    assert resolve_threads() == 1
+    with pytest.raises(ValueError):
+        resolve_threads(0)
+
+
+def test_pipelined_batches_give_the_same_embeddings_as_one_by_one(recognizer):
+    """embed_images decodes and detects the next batch in a thread while it embeds this one."""
+    paths = [lfw(n, k) for n in ("Abel_Pacheco", "Amber_Tamblyn") for k in (1, 2)] + [lfw("Aaron_Sorkin")]
+    batched = recognizer.embed_images(paths, batch_size=2)
+    for path, vector, found in zip(paths, batched.embeddings, batched.detected):
+        single = recognizer.embed_crops(recognizer.align([path]).crops)[0]
+        assert found and np.abs(single - vector).max() < 1e-5
