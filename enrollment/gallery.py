@@ -149,10 +149,14 @@ class Gallery:
 
     def stats(self) -> dict[str, Any]:
         identities = self.store.identities()
+        revision = self.store.revision()
+        open_set = self.store.setting("open_set")  # written by facerec.Gallery.calibration
         return {
             "model": self.model, "dim": self.dim, "index_kind": self.index.kind, "index_path": str(self.index_path),
             "identities": len(identities), "faces": self.store.count_faces(), "indexed": len(self.index),
-            "revision": self.revision, "in_step": self.store.revision() == self.revision,
+            "revision": self.revision, "in_step": revision == self.revision,
+            "open_set": open_set[0] if open_set else None,
+            "open_set_current": open_set is not None and open_set[1] == revision,
         }
 
     def close(self) -> None:

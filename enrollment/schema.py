@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "GalleryInfo", "Identity", "FaceRecord", "add_missing_columns"]
+__all__ = ["Base", "GalleryInfo", "GallerySetting", "Identity", "FaceRecord", "add_missing_columns"]
 
 # Columns added after galleries were first created: (table, column, SQL type), added on open.
 LATER_COLUMNS = (("faces", "detector", "VARCHAR(200)"),)
@@ -48,6 +48,18 @@ class GalleryInfo(Base):
     dim: Mapped[int] = mapped_column(Integer)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GallerySetting(Base):
+    """A named setting the gallery derives from its own contents (such as its open-set threshold),
+    with the revision it was derived at, so a stale value is known to be stale."""
+
+    __tablename__ = "gallery_settings"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class Identity(Base):

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from enrollment.errors import DuplicateIdentityError, GalleryError, ModelMismatchError, UnknownIdentityError
-from enrollment.schema import Base, FaceRecord, GalleryInfo, Identity, add_missing_columns
+from enrollment.schema import Base, FaceRecord, GalleryInfo, GallerySetting, Identity, add_missing_columns
 
 __all__ = ["NewFace", "EnrollResult", "IdentitySummary", "GalleryStore", "make_engine", "read_info"]
 
@@ -231,6 +231,32 @@ class GalleryStore:
                 vectors.extend(np.frombuffer(row[1], np.float32) for row in chunk)
         return (revision, np.array(ids, np.int64),
                 np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32))
+
+    def face_ids(self) -> np.ndarray:
+        """Every face id, sorted."""
+        with self._sessions() as session:
+            return np.array(list(session.scalars(select(FaceRecord.id).order_by(FaceRecord.id))), np.int64)
+
+    def faces(self, face_ids: Sequence[int]) -> tuple[list[str], np.ndarray]:
+        """Identity names and embeddings of ``face_ids`` (those that exist), in id order."""
+        ids = sorted({int(i) for i in face_ids})
+        with self._sessions() as session:
+            rows = session.execute(select(Identity.name, FaceRecord.embedding).join(Identity)
+                                   .where(FaceRecord.id.in_(ids)).order_by(FaceRecord.id)).all()
+        vectors = [np.frombuffer(row[1], np.float32) for row in rows]
+        return [row[0] for row in rows], np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32)
+
+    def setting(self, name: str) -> tuple[dict[str, Any], int] | None:
+        """A derived setting's value and the revision it was derived at, or None."""
+        with self._sessions() as session:
+            row = session.get(GallerySetting, name)
+            return (dict(row.value), row.revision) if row is not None else None
+
+    def put_setting(self, name: str, value: dict[str, Any], revision: int) -> None:
+        """Store a derived setting, unless the gallery has changed since ``revision`` (then it is stale)."""
+        with self._sessions.begin() as session:
+            if self.revision(session) == revision:
+                session.merge(GallerySetting(name=name, value=value, revision=revision))
 
     def count_faces(self) -> int:
         with self._sessions() as session:

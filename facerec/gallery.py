@@ -27,10 +27,13 @@ from facerec.crops import AlignedBatch
 from facerec.detection import Face
 from facerec.errors import DuplicateFaceError, FaceRecError
 from facerec.io import IMAGE_SUFFIXES, ImageInput
+from facerec.open_set import MAX_PROBES, MIN_PEOPLE, OpenSetCalibration, calibrate
 from facerec.recognizer import FaceRecognizer
 from index import IndexKind
 
 __all__ = ["Gallery", "Identification", "EnrollReport", "db_url", "default_db_url", "IMAGE_SUFFIXES"]
+
+_CALIBRATION = "open_set"  # the gallery setting that holds the open-set calibration
 
 
 def db_url(db: str | Path) -> str:
@@ -97,9 +100,11 @@ class EnrollReport:
 class Gallery:
     """Identities enrolled from photos, searched by face; open set by ``threshold``.
 
-    Unless a ``threshold`` is given, it follows the gallery's size: the more people enrolled,
-    the more chances a stranger has to resemble one of them, so the threshold rises to keep
-    the false-positive identification rate near ``fpir`` (see ``Weights.open_set_threshold``).
+    Unless a ``threshold`` is given, it calibrates itself to keep the false-positive identification
+    rate near ``fpir``: the model's size-aware threshold (the more people enrolled, the more chances a
+    stranger has to resemble one of them; see ``Weights.open_set_threshold``), raised to the gallery's
+    own impostor tail when that is stricter (see :mod:`facerec.open_set`). It is stored in the gallery
+    with how it was chosen, and recomputed when the gallery has changed.
     """
 
     def __init__(
@@ -121,10 +126,44 @@ class Gallery:
 
     @property
     def threshold(self) -> float:
-        """The open-set threshold now: the one given, or the calibrated one for this many people."""
+        """The open-set threshold now: the one given, or the gallery's calibrated one."""
         if self.fixed_threshold is not None:
             return self.fixed_threshold
-        return self.recognizer.weights.open_set_threshold(self.store.count_identities(), self.fpir)
+        return self.calibration().threshold
+
+    def calibration(self) -> OpenSetCalibration:
+        """How the self-calibrating threshold was chosen: read from the gallery, or recomputed (and
+        stored) when people were enrolled or removed since, or ``fpir`` or the model's tail differ."""
+        store = self.store.store
+        revision = store.revision()
+        people = store.count_identities()
+        model_threshold = self.recognizer.weights.open_set_threshold(people, self.fpir)
+        saved = store.setting(_CALIBRATION)
+        if saved is not None and saved[1] == revision:
+            try:
+                calibration = OpenSetCalibration.from_dict(saved[0])
+            except (KeyError, TypeError):  # written by another version: recompute
+                calibration = None
+            if calibration is not None and calibration.fpir == self.fpir and \
+                    abs(calibration.model_threshold - model_threshold) < 1e-6:
+                return calibration
+        calibration = calibrate(model_threshold, self._impostor_maxima(), people=people, fpir=self.fpir,
+                                revision=revision)
+        store.put_setting(_CALIBRATION, calibration.to_dict(), revision)
+        return calibration
+
+    def _impostor_maxima(self) -> np.ndarray:
+        """For enrolled faces (all, or a seeded sample of MAX_PROBES), the best score against other people."""
+        store = self.store.store
+        if store.count_identities() < MIN_PEOPLE:
+            return np.zeros(0)
+        ids = store.face_ids()
+        if len(ids) > MAX_PROBES:
+            ids = np.random.default_rng(0).choice(ids, MAX_PROBES, replace=False)
+        names, vectors = store.faces(ids.tolist())
+        maxima = [next((c.score for c in candidates if c.name != name), -np.inf)
+                  for name, candidates in zip(names, self.store.search(vectors, k=2))]
+        return np.array(maxima, np.float64)
 
     @property
     def duplicate_threshold(self) -> float:

@@ -291,8 +291,9 @@ def _enroll(gallery, name: str | None, images: tuple[str, ...], from_dir: str | 
     if from_dir:
         report = gallery.enroll_dir(from_dir, progress=not as_json, require_single=require_single,
                                     allow_duplicate=allow_duplicate)
+        calibration = gallery.calibration() if report.added else None  # refreshed now, stored in the gallery
         if as_json:
-            emit(report.to_dict())
+            emit({**report.to_dict(), "open_set": calibration.to_dict() if calibration else None})
         else:
             for path, error in report.failed:
                 click.echo(f"skipped {path}: {error}", err=True)
@@ -309,11 +310,23 @@ def _enroll(gallery, name: str | None, images: tuple[str, ...], from_dir: str | 
         return
     assert name is not None  # noqa: S101 - checked by the command
     result = gallery.enroll(name, list(images), require_single=require_single, allow_duplicate=allow_duplicate)
+    calibration = gallery.calibration()  # refreshed now, stored in the gallery
     if as_json:
-        emit({"name": result.name, "faces_added": len(result.added_ids), "already_enrolled": result.skipped})
+        emit({"name": result.name, "faces_added": len(result.added_ids), "already_enrolled": result.skipped,
+              "open_set": calibration.to_dict()})
     else:
         click.echo(f"enrolled {result.name}: {_count(len(result.added_ids), 'new face')}"
-                   + (f", {result.skipped} already enrolled" if result.skipped else ""))
+                   + (f", {result.skipped} already enrolled" if result.skipped else "")
+                   + f"; open-set threshold {calibration.threshold:.3f} ({_chosen(calibration)})")
+
+
+def _chosen(calibration) -> str:  # noqa: ANN001 - an OpenSetCalibration
+    """How the open-set threshold was chosen, in words."""
+    if calibration.source == "gallery":
+        return f"from this gallery's own impostors, {calibration.people} people"
+    if calibration.gallery_threshold is None:
+        return f"the model's, for {calibration.people} people; the gallery's own from 10 people on"
+    return f"the model's, for {calibration.people} people; the gallery's own is lower"
 
 
 def _count(number: int, singular: str, plural: str | None = None) -> str:
@@ -328,7 +341,8 @@ def _count(number: int, singular: str, plural: str | None = None) -> str:
 @click.option("--require-single", is_flag=True, help="Refuse a photo that shows more than one face.")
 @click.option("--threshold", type=THRESHOLD, default=None,
               help="Open-set threshold in [-1, 1]: below it the answer is 'not recognized' "
-                   "(default: calibrated for the gallery's size, aiming at 1% false alarms).")
+                   "(default: self-calibrated, aiming at 1% false alarms: the model's threshold for the "
+                   "gallery's size, or the gallery's own impostor tail where stricter).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def identify_command(image: str, options: GalleryOptions, top_k: int, all_faces: bool, require_single: bool,
                      threshold: float | None, as_json: bool) -> None:
@@ -340,7 +354,8 @@ def identify_command(image: str, options: GalleryOptions, top_k: int, all_faces:
         raise NoGalleryError(f"the gallery at {_shown(options.store.url)} is empty: enroll someone first")
     results = gallery.identify(image, top_k=top_k, all_faces=all_faces, require_single=require_single)
     if as_json:
-        emit({"image": image, "threshold": results[0].threshold, "faces": [r.to_dict() for r in results]})
+        emit({"image": image, "threshold": results[0].threshold, "faces": [r.to_dict() for r in results],
+              "open_set": None if threshold is not None else gallery.calibration().to_dict()})
         return
     for number, result in enumerate(results, start=1):
         answer = result.name if result.name else "not recognized"
@@ -421,5 +436,13 @@ def index_stats_command(store: StoreOptions, as_json: bool) -> None:
     if as_json:
         emit(stats)
         return
+    open_set = stats.pop("open_set")
+    current = stats.pop("open_set_current")
     for key, value in stats.items():
         click.echo(f"{key:<12} {value}")
+    if open_set:
+        click.echo(f"{'open set':<12} threshold {open_set['threshold']:.3f} from the {open_set['source']} "
+                   f"(model {open_set['model_threshold']:.3f}, gallery "
+                   + (f"{open_set['gallery_threshold']:.3f}" if open_set["gallery_threshold"] is not None else "-")
+                   + f", {open_set['people']} people)" + ("" if current else "; stale: refreshed on the next "
+                                                          "enroll or identify"))

@@ -1,0 +1,219 @@
+"""Embeddings of many photos written to a folder (what deepface calls ``represent``), resumable.
+
+The folder holds ``embeddings.npy`` (float32, one row per face, L2-normalised), ``faces.csv`` (or
+``faces.json``) with one line per row: the photo, which face of it, the box, the detector's score and
+which detector found it, ``errors.csv`` for the photos that gave no embedding, and ``meta.json`` (the
+model key, the dimension and the detector settings). Photos are embedded in chunks; each chunk is
+written to ``parts/`` atomically, so a run that is stopped loses at most the chunk it was on, and a
+rerun skips every photo already done.
+
+>>> report = embed_to_folder(FaceRecognizer(), ["photos/"], "out/")  # doctest: +SKIP
+>>> np.load("out/embeddings.npy").shape  # doctest: +SKIP
+(1042, 128)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+from facerec.errors import FaceRecError
+from facerec.fileio import atomic_path
+from facerec.io import IMAGE_SUFFIXES
+from facerec.recognizer import FaceRecognizer
+
+__all__ = ["EmbedReport", "find_photos", "embed_to_folder", "FACE_COLUMNS"]
+
+FACE_COLUMNS = ("path", "face", "x1", "y1", "x2", "y2", "score", "detector")
+IndexFormat = Literal["csv", "json", "parquet"]
+
+
+@dataclass
+class EmbedReport:
+    out: Path
+    photos: int = 0  # photos in the inputs
+    resumed: int = 0  # of them, done by an earlier run
+    faces: int = 0  # rows in embeddings.npy
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "photos": self.photos, "resumed": self.resumed, "faces": self.faces,
+                "failed": [{"path": p, "error": e} for p, e in self.failed]}
+
+
+def find_photos(inputs: Sequence[str | Path]) -> list[Path]:
+    """Files as given, and the image files under each folder (recursively), in a stable order."""
+    photos: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            photos.extend(sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        elif item.exists():
+            photos.append(item)
+        else:
+            raise FaceRecError(f"{item}: no such file or folder")
+    return list(dict.fromkeys(photos))
+
+
+def embed_to_folder(recognizer: FaceRecognizer, inputs: Sequence[str | Path], out: str | Path, *,
+                    all_faces: bool = False, chunk: int = 256, progress: bool = True,
+                    index_format: IndexFormat = "csv") -> EmbedReport:
+    """Embed the largest face (or every face) of each photo of ``inputs`` into the folder ``out``."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    if index_format == "parquet":
+        _require_pyarrow()
+    photos = find_photos(inputs)
+    meta = {"model": recognizer.model_key, "dim": recognizer.weights.embedding_size, "all_faces": all_faces,
+            "detector": recognizer.detector.settings if recognizer.detector is not None else "face-crop"}
+    _claim(out, meta)
+    done = _done_photos(out / "parts")
+    todo = [p for p in photos if str(p) not in done]
+    report = EmbedReport(out, photos=len(photos), resumed=len(photos) - len(todo))
+    part = len(list((out / "parts").glob("*.npy")))
+    with tqdm(total=len(photos), initial=report.resumed, unit="photo", disable=not progress, desc="embedding") as bar:
+        for start in range(0, len(todo), chunk):
+            batch = todo[start : start + chunk]
+            rows, vectors, errors = _embed_chunk(recognizer, batch, all_faces)
+            _write_part(out / "parts", part, rows, vectors, errors)
+            part += 1
+            bar.update(len(batch))
+    report.faces, report.failed = _merge(out, index_format, meta["dim"])
+    return report
+
+
+def _claim(out: Path, meta: dict[str, Any]) -> None:
+    """Start or resume ``out``: a folder written with another model or other settings is refused."""
+    meta_file = out / "meta.json"
+    if meta_file.is_file():
+        old = json.loads(meta_file.read_text())
+        if old != json.loads(json.dumps(meta)):
+            raise FaceRecError(f"{out} holds embeddings made with other settings ({old.get('model')}, detector "
+                               f"{old.get('detector')}, all_faces {old.get('all_faces')}); use another folder")
+    elif out.exists() and any(out.iterdir()):
+        raise FaceRecError(f"{out} is not empty and holds no facerec embeddings; use a new folder")
+    with atomic_path(meta_file) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2))
+
+
+def _done_photos(parts: Path) -> set[str]:
+    done: set[str] = set()
+    for table in sorted(parts.glob("*.csv")):
+        with table.open(newline="") as handle:
+            done.update(row["path"] for row in csv.DictReader(handle))
+    return done
+
+
+def _embed_chunk(recognizer: FaceRecognizer, photos: list[Path], all_faces: bool
+                 ) -> tuple[list[dict[str, Any]], np.ndarray, list[tuple[str, str]]]:
+    rows: list[dict[str, Any]] = []
+    vectors: list[np.ndarray] = []
+    errors: list[tuple[str, str]] = []
+    if all_faces:
+        for photo in photos:
+            try:
+                found = recognizer.embed(photo, all_faces=True)
+            except FaceRecError as exc:
+                errors.append((str(photo), str(exc)))
+                continue
+            for number, item in enumerate(found):
+                rows.append(_row(photo, number, item.face))
+                vectors.append(item.embedding)
+    else:
+        for start, aligned in recognizer.iter_aligned(photos, fallback=None, collect_errors=True):
+            embedded = recognizer.embed_crops(aligned.crops)
+            for i, (face, error) in enumerate(zip(aligned.faces, aligned.errors)):
+                photo = photos[start + i]
+                if error is not None or face is None:
+                    errors.append((str(photo), error or "no face"))
+                    continue
+                rows.append(_row(photo, 0, face))
+                vectors.append(embedded[i])
+    dim = recognizer.weights.embedding_size
+    return rows, np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32), errors
+
+
+def _row(photo: Path, number: int, face: Any) -> dict[str, Any]:
+    x1, y1, x2, y2 = (round(float(v), 1) for v in face.box)
+    return {"path": str(photo), "face": number, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+            "score": round(float(face.score), 4), "detector": face.detector}
+
+
+def _write_part(parts: Path, number: int, rows: list[dict[str, Any]], vectors: np.ndarray,
+                errors: list[tuple[str, str]]) -> None:
+    """One chunk: its embeddings, then its table of faces and failures (the table marks it done)."""
+    name = f"{number:06d}"
+    with atomic_path(parts / f"{name}.npy") as tmp:
+        np.save(tmp, vectors)
+    with atomic_path(parts / f"{name}.csv") as tmp, tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*FACE_COLUMNS, "error"])
+        writer.writeheader()
+        writer.writerows({**row, "error": ""} for row in rows)
+        writer.writerows({"path": path, "face": "", "error": error} for path, error in errors)
+
+
+def _merge(out: Path, index_format: IndexFormat, dim: int) -> tuple[int, list[tuple[str, str]]]:
+    """Join the parts into embeddings.npy, faces.<format> and errors.csv (each replaced atomically)."""
+    rows: list[dict[str, Any]] = []
+    errors: list[tuple[str, str]] = []
+    vectors: list[np.ndarray] = []
+    for table in sorted((out / "parts").glob("*.csv")):
+        part = np.load(table.with_suffix(".npy"))
+        with table.open(newline="") as handle:
+            lines = list(csv.DictReader(handle))
+        faces = [line for line in lines if not line["error"]]
+        if len(faces) != len(part):
+            raise FaceRecError(f"{table} and its embeddings disagree; delete {out / 'parts'} and run again")
+        vectors.append(part)
+        rows.extend({k: _typed(k, line[k]) for k in FACE_COLUMNS} for line in faces)
+        errors.extend((line["path"], line["error"]) for line in lines if line["error"])
+    matrix = np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)
+    with atomic_path(out / "embeddings.npy") as tmp:
+        np.save(tmp, matrix)
+    _write_index(out, rows, index_format)
+    with atomic_path(out / "errors.csv") as tmp, tmp.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "error"])
+        writer.writerows(errors)
+    return len(matrix), errors
+
+
+def _typed(column: str, value: str) -> Any:
+    if column in ("face",):
+        return int(value)
+    if column in ("x1", "y1", "x2", "y2", "score"):
+        return float(value)
+    return value
+
+
+def _write_index(out: Path, rows: list[dict[str, Any]], index_format: IndexFormat) -> None:
+    for stale in ("faces.csv", "faces.json", "faces.parquet"):
+        if not stale.endswith(index_format):
+            (out / stale).unlink(missing_ok=True)
+    target = out / f"faces.{index_format}"
+    with atomic_path(target) as tmp:
+        if index_format == "json":
+            tmp.write_text(json.dumps(rows, indent=1))
+        elif index_format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(rows), tmp)
+        else:
+            with tmp.open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(FACE_COLUMNS))
+                writer.writeheader()
+                writer.writerows(rows)
+
+
+def _require_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise FaceRecError("--index-format parquet needs pyarrow (pip install pyarrow)") from None
+
