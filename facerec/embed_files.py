@@ -83,7 +83,7 @@ def embed_to_folder(recognizer: FaceRecognizer, inputs: Sequence[str | Path], ou
             _write_part(out / "parts", part, rows, vectors, errors)
             part += 1
             bar.update(len(batch))
-    report.faces, report.failed = _merge(out, index_format, meta["dim"])
+    report.faces, report.failed = _merge(out, index_format, recognizer.weights.embedding_size)
     return report
 
 

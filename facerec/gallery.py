@@ -89,9 +89,10 @@ class EnrollReport:
     already_enrolled: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[tuple[str, str, float]] = field(default_factory=list)  # (name, matches, score)
+    layout: str = "folders"  # "folders": <Name>/*.jpg; "files": <Name>.jpg, one person per file stem
 
     def to_dict(self) -> dict[str, Any]:
-        return {"added": self.added, "faces_added": sum(self.added.values()),
+        return {"layout": self.layout, "added": self.added, "faces_added": sum(self.added.values()),
                 "already_enrolled": self.already_enrolled,
                 "failed": [{"file": f, "error": e} for f, e in self.failed],
                 "duplicates": [{"name": n, "matches": m, "score": s} for n, m, s in self.duplicates]}
@@ -205,7 +206,9 @@ class Gallery:
 
     def enroll_dir(self, folder: str | Path, *, progress: bool = True, require_single: bool = False,
                    allow_duplicate: bool = False) -> EnrollReport:
-        """Enroll every ``folder/<Name>/*`` photo; bad files are reported and skipped.
+        """Enroll every ``folder/<Name>/*`` photo, or, in a folder without sub-folders, every
+        ``folder/<Name>.jpg`` (one person per file stem, face_recognition's habit); bad files are
+        reported and skipped.
 
         Photos are decoded and detected in a background thread while the previous batch is
         embedded. Each person is one transaction, so an interruption never leaves anyone
@@ -216,17 +219,8 @@ class Gallery:
         folder = Path(folder)
         if not folder.is_dir():
             raise FaceRecError(f"{folder} is not a folder")
-        people = sorted(p for p in folder.iterdir() if p.is_dir())
-        if not people:
-            raise FaceRecError(f"{folder} has no sub-folders (expected one folder per person)")
         report = EnrollReport()
-        photos: list[tuple[str, Path]] = []
-        for person in people:
-            for path in sorted(p for p in person.iterdir() if p.is_file()):
-                if path.suffix.lower() in IMAGE_SUFFIXES:
-                    photos.append((person.name, path))
-                else:
-                    report.failed.append((str(path), "not an image file name"))
+        photos = _folder_photos(folder, report)
         pending: dict[str, list[NewFace]] = {}
 
         def flush(name: str) -> None:
@@ -302,6 +296,25 @@ class Gallery:
                                box=face.box if face else None, score=face.score if face else None,
                                detector=face.detector if face else None)
         return faces
+
+
+def _folder_photos(folder: Path, report: EnrollReport) -> list[tuple[str, Path]]:
+    """(person, photo) in the folder's layout, which is recorded in ``report``; other files are reported."""
+    people = sorted(p for p in folder.iterdir() if p.is_dir())
+    photos: list[tuple[str, Path]] = []
+    if people:
+        for person in people:
+            for path in sorted(p for p in person.iterdir() if p.is_file()):
+                if path.suffix.lower() in IMAGE_SUFFIXES:
+                    photos.append((person.name, path))
+                else:
+                    report.failed.append((str(path), "not an image file name"))
+        return photos
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FaceRecError(f"{folder} has neither sub-folders (one per person) nor photos named after people")
+    report.layout = "files"
+    return [(path.stem, path) for path in files]
 
 
 def _source(image: ImageInput) -> str | None:

@@ -274,3 +274,22 @@ def test_cli_duplicates_are_refused_and_reported_from_a_folder(tmp_path):
     assert result.exit_code == 0 and report["added"] == {"Amber": 1}
     assert [d["name"] for d in report["duplicates"]] == ["Copy"] and report["duplicates"][0]["matches"] == "Abel"
     assert cli("enroll", "Other", lfw("Abel_Pacheco", 1), "--allow-duplicate", db=db).exit_code == 0
+
+
+def test_enroll_from_a_flat_folder_of_named_photos(tmp_path):
+    db = tmp_path / "g.db"
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "Abel Pacheco.jpg").symlink_to(lfw("Abel_Pacheco", 1))
+    (flat / "Amber.jpg").symlink_to(lfw("Amber_Tamblyn", 1))
+    (flat / "readme.txt").write_text("not a person")
+    result = cli("enroll", "--from-dir", flat, "--json", db=db)
+    report = json.loads(result.output)
+    assert result.exit_code == 0 and report["layout"] == "files"
+    assert report["added"] == {"Abel Pacheco": 1, "Amber": 1}
+    found = json.loads(cli("identify", lfw("Abel_Pacheco", 2), "--json", db=db).output)
+    assert found["faces"][0]["name"] == "Abel Pacheco"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = cli("enroll", "--from-dir", empty, db=tmp_path / "h.db")
+    assert refused.exit_code == 1 and "neither sub-folders" in refused.output

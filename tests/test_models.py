@@ -152,3 +152,22 @@ def test_download_checks_the_hash_and_leaves_nothing_behind(monkeypatch, tmp_pat
     with pytest.raises(WeightsHashError):
         resolve_weights(bad, download=True)
     assert list(path.parent.iterdir()) == []
+
+
+def test_a_relative_weights_dir_is_resolved_and_every_place_searched_is_named(monkeypatch, tmp_path):
+    entry = get_weights("mobilefacenet")
+    (tmp_path / "w" / "mobilefacenet").mkdir(parents=True)
+    (tmp_path / "w" / "mobilefacenet" / "mobilefacenet.pt").symlink_to(MFN_FILE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FACEREC_WEIGHTS_DIR", "w")
+    found = resolve_weights(entry)
+    assert found.is_absolute() and found == tmp_path / "w" / "mobilefacenet" / "mobilefacenet.pt"
+    monkeypatch.setenv("FACEREC_WEIGHTS_DIR", "missing")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(WeightsNotFoundError) as info:
+        resolve_weights(entry, download=False)
+    message = str(info.value)
+    missing = tmp_path / "missing"
+    for place in (missing / "mobilefacenet.pt", missing / "mobilefacenet" / "mobilefacenet.pt",
+                  tmp_path / "cache" / "facerec" / "weights" / "mobilefacenet.pt"):
+        assert str(place) in message

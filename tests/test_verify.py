@@ -100,3 +100,17 @@ def test_robust_mode_embeds_through_the_jpeg_defence(recognizer):
     assert 0.9 < float(clean @ defended) < 0.99999  # the crop really changed, the face did not
     result = run("verify", *SAME, "--robust", "--json")
     assert result.exit_code == 0 and json.loads(result.output)["same_person"]
+
+
+def test_cli_models_marks_the_one_default_and_where_weights_are(tmp_path, monkeypatch):
+    data = json.loads(run("models", "--json").output)
+    defaults = [r for r in data["models"] if r["default"]]
+    assert [(r["model"], r["tag"]) for r in defaults] == [("mobilefacenet", "foamliu")]
+    assert data["default_model"] == "mobilefacenet"
+    assert defaults[0]["local"].endswith("mobilefacenet.pt")
+    assert next(r for r in data["models"] if r["model"] == "inception_resnet_v1")["local"] is None
+    monkeypatch.setenv("FACEREC_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "mobilefacenet.pt").write_bytes(b"not the published file")
+    tampered = json.loads(run("models", "--json").output)
+    assert next(r for r in tampered["models"] if r["default"])["local"].startswith("refused")

@@ -15,6 +15,9 @@ from facerec.errors import FaceRecError
 
 __all__ = ["CONTEXT", "FaceRecGroup", "emit", "make_recognizer", "model_options"]
 
+#: The embedding model commands use unless ``--model`` says otherwise.
+DEFAULT_MODEL = "mobilefacenet"
+
 #: The defence that ``--robust`` applies; see the README.
 ROBUST_DEFENCE = "jpeg"
 
@@ -60,7 +63,7 @@ def model_options(command: Callable) -> Callable:
     from facerec.models.detectors import DEFAULT_DETECTOR
 
     options = [
-        click.option("--model", default="mobilefacenet", show_default=True, envvar="FACEREC_MODEL",
+        click.option("--model", default=DEFAULT_MODEL, show_default=True, envvar="FACEREC_MODEL",
                      help="Embedding model (see `facerec models`)."),
         click.option("--tag", default=None, help="Weights of the model (default: the model's default)."),
         click.option("--weights", type=click.Path(dir_okay=False), default=None,

@@ -27,13 +27,15 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def models_command(as_json: bool) -> None:
     """List the embedding models and face detectors, and their weights."""
+    from facerec.cli.common import DEFAULT_MODEL
     from facerec.models import DEFAULT_DETECTOR, list_detectors, list_weights
     from facerec.models.detectors import get_detector_spec
 
     rows: list[dict[str, Any]] = [
-        {"model": w.model, "tag": w.tag, "default": default, "embedding_size": w.embedding_size,
-         "input": w.alignment.size, "threshold": w.threshold, "file": w.filename,
-         "url": w.url, "sha256": w.sha256, "license": w.license, "note": w.note}
+        {"model": w.model, "tag": w.tag, "default": default and w.model == DEFAULT_MODEL, "default_tag": default,
+         "embedding_size": w.embedding_size, "input": w.alignment.size, "threshold": w.threshold,
+         "file": w.filename, "local": _local(w), "url": w.url, "sha256": w.sha256, "license": w.license,
+         "note": w.note}
         for w, default in list_weights()
     ]
     defaults = DEFAULT_DETECTOR.split(",")
@@ -42,22 +44,40 @@ def models_command(as_json: bool) -> None:
         spec = get_detector_spec(name)
         weights = spec.weights
         detectors.append({"detector": name, "default": name in defaults, "backends": list(spec.backends),
-                          "file": weights.filename if weights else None, "url": weights.url if weights else None,
+                          "file": weights.filename if weights else None,
+                          "local": _local(weights) if weights else "bundled", "url": weights.url if weights else None,
                           "sha256": weights.sha256 if weights else None,
                           "license": weights.license if weights else None, "note": spec.note})
     if as_json:
-        emit({"models": rows, "detectors": detectors, "default_detector": DEFAULT_DETECTOR})
+        emit({"models": rows, "detectors": detectors, "default_model": DEFAULT_MODEL,
+              "default_detector": DEFAULT_DETECTOR})
         return
-    click.echo("embedders (* = default):")
+    click.echo(f"embedders (* = the default, --model {DEFAULT_MODEL}; + = a model's default weights; "
+               "local: where the weights file is found here):")
     for row in rows:
-        star = "*" if row["default"] else " "
+        star = "*" if row["default"] else "+" if row["default_tag"] else " "
         unchecked = "" if row["sha256"] else "  (no published sha256: not checked)"
         click.echo(f"{star} {row['model'] + ':' + row['tag']:<36} {row['embedding_size']:>4}-d  "
-                   f"{row['input']}px  threshold {row['threshold']:.3f}  {row['url'] or row['note']}{unchecked}")
-    click.echo(f"detectors (default: --detector {DEFAULT_DETECTOR}):")
+                   f"{row['input']}px  threshold {row['threshold']:.3f}  local: {row['local'] or 'missing'}\n"
+                   f"      {row['url'] or row['note']}{unchecked}")
+    click.echo(f"detectors (* = in the default cascade, --detector {DEFAULT_DETECTOR}):")
     for row in detectors:
         star = "*" if row["default"] else " "
-        click.echo(f"{star} {row['detector']:<12} {'/'.join(row['backends']):<11} {row['url'] or row['note']}")
+        click.echo(f"{star} {row['detector']:<12} {'/'.join(row['backends']):<11} local: {row['local'] or 'missing'}"
+                   f"\n      {row['url'] or row['note']}")
+
+
+def _local(weights: Any) -> str | None:
+    """Where the weights file is found without downloading; None when nowhere, or why it is refused."""
+    from facerec.errors import WeightsHashError, WeightsNotFoundError
+    from facerec.models.weights import resolve_weights
+
+    try:
+        return str(resolve_weights(weights, download=False))
+    except WeightsHashError:
+        return "refused: a file with another sha256 is in its place"
+    except WeightsNotFoundError:
+        return None
 
 
 @main.command("verify")
@@ -247,7 +267,8 @@ THRESHOLD = click.FloatRange(-1.0, 1.0)
 @click.argument("name", required=False)
 @click.argument("images", nargs=-1, type=click.Path())
 @click.option("--from-dir", "from_dir", type=click.Path(file_okay=False), default=None,
-              help="Enroll every person of a folder holding one sub-folder of photos per person.")
+              help="Enroll a whole folder: one sub-folder of photos per person (DIR/Ada/*.jpg), or, without "
+                   "sub-folders, one photo per person named after them (DIR/Ada.jpg).")
 @gallery_options
 @click.option("--require-single", is_flag=True, help="Refuse photos that show more than one face.")
 @click.option("--name-is-path", is_flag=True, help="Accept a NAME that is also the path of an existing file.")
@@ -300,6 +321,8 @@ def _enroll(gallery, name: str | None, images: tuple[str, ...], from_dir: str | 
             for person, other, score in report.duplicates:
                 click.echo(f"skipped {person}: matches {other!r} already enrolled (score {score:.3f}); "
                            "--allow-duplicate to enroll anyway", err=True)
+            click.echo("read one sub-folder per person" if report.layout == "folders" else
+                       "no sub-folders: read one person per photo, named by the file name", err=True)
             click.echo(f"enrolled {_count(sum(report.added.values()), 'face')} of "
                        f"{_count(len(report.added), 'person', 'people')}; {report.already_enrolled} already "
                        f"enrolled; {_count(len(report.failed), 'file')} skipped"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -72,7 +73,7 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
     from facerec.evaluation.pairs import read_pairs
     from facerec.robustness.clean import clean_embeddings
     from facerec.robustness.crops import crop_pairs, merge_crops
-    from facerec.robustness.defence import JpegDefence, ResizePadDefence
+    from facerec.robustness.defence import InputDefence, JpegDefence, ResizePadDefence
     from facerec.robustness.experiment import ExperimentConfig, choose_thresholds, run_experiment
     from facerec.robustness.report import format_summary, format_table, save_curves, save_examples
 
@@ -81,10 +82,7 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
         raise click.BadParameter("eps is in pixel levels and must lie in [0, 255]", param_hint="--eps")
     pairs = read_pairs(pairs_file, root)
     all_folds = sorted({p.fold for p in pairs})
-    attacked = {int(f) - 1 for f in _numbers(folds_text, "--folds")} if folds_text else {all_folds[-1]}
-    if not attacked <= set(all_folds) or attacked == set(all_folds):
-        raise click.BadParameter(f"choose attacked folds among 1..{len(all_folds)}, leaving at least one "
-                                 "fold to fix the threshold", param_hint="--folds")
+    attacked = _attacked_folds(all_folds, folds_text)
     say = (lambda message: None) if as_json else (lambda message: click.echo(message, err=True))
     target = resolve_device(device)
     recognizer = make_recognizer(model, tag, weights, no_flip)
@@ -99,7 +97,8 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
     first, second = crops.pair_indices(pairs)
     same = np.array([p.same for p in pairs])
     chosen = [d for d in dict.fromkeys(defences) if d != "none"]
-    made = {"jpeg": lambda: JpegDefence(jpeg_quality), "resize": lambda: ResizePadDefence(resize_min, seed)}
+    made: dict[str, Callable[[], InputDefence]] = {"jpeg": lambda: JpegDefence(jpeg_quality),
+                                                   "resize": lambda: ResizePadDefence(resize_min, seed)}
     defence_list = tuple(made[name]() for name in chosen)
 
     thresholds, clean_accuracy = {}, {}
@@ -110,12 +109,7 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
         thresholds[name] = choose_thresholds(scores[~test], same[~test])
         clean_accuracy[name] = float(np.mean((scores[test] >= thresholds[name].accuracy) == same[test]))
 
-    rng = np.random.default_rng(seed)
-    index = np.nonzero(test)[0]
-    if subset:
-        genuine, impostor = index[same[index]], index[~same[index]]
-        index = np.sort(np.r_[rng.choice(genuine, min(subset, len(genuine)), replace=False),
-                              rng.choice(impostor, min(subset, len(impostor)), replace=False)])
+    index = _attacked_pairs(test, same, subset, seed)
     config = ExperimentConfig(attacks=("fgsm", "pgd") if attack == "both" else (attack,), eps=eps, steps=steps,
                               eot=eot, batch_size=batch_size, seed=seed)
     started = time.perf_counter()
@@ -153,6 +147,28 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
     click.echo(format_table(rows))
     click.echo(f"attacks took {seconds:.0f} s on {target}; curve {out / 'robustness.png'}, "
                f"examples {out / 'examples.png'}")
+
+
+def _attacked_folds(all_folds: list[int], folds_text: str | None) -> set[int]:
+    """The folds to attack (0-based): those of ``--folds``, else the last; at least one fold stays clean."""
+    attacked = {int(f) - 1 for f in _numbers(folds_text, "--folds")} if folds_text else {all_folds[-1]}
+    if not attacked <= set(all_folds) or attacked == set(all_folds):
+        raise click.BadParameter(f"choose attacked folds among 1..{len(all_folds)}, leaving at least one "
+                                 "fold to fix the threshold", param_hint="--folds")
+    return attacked
+
+
+def _attacked_pairs(test, same, subset: int, seed: int):  # noqa: ANN001, ANN202 - numpy arrays
+    """Indices of the attacked folds' pairs: all, or ``subset`` genuine and ``subset`` impostor pairs (seeded)."""
+    import numpy as np
+
+    index = np.nonzero(test)[0]
+    if not subset:
+        return index
+    rng = np.random.default_rng(seed)
+    genuine, impostor = index[same[index]], index[~same[index]]
+    return np.sort(np.r_[rng.choice(genuine, min(subset, len(genuine)), replace=False),
+                         rng.choice(impostor, min(subset, len(impostor)), replace=False)])
 
 
 COMMAND = robustness_command

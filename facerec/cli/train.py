@@ -152,7 +152,7 @@ def train_command(**options) -> None:
         for i, root in enumerate(options["data_roots"])
     ]
     data = FaceFolder.concat(parts) if len(parts) > 1 else parts[0]
-    evaluators = []
+    evaluators: list[PairsEvaluator | OneShotEvaluator] = []
     if options["pairs"]:
         test_fold = None if options["test_fold"] is None else options["test_fold"] - 1
         evaluators.append(PairsEvaluator(options["pairs"], options["pairs_root"], alignment, cache_dir=cache,

@@ -43,7 +43,8 @@ def summary_command(arch: str, input_shape: str | None, classes: int | None, wid
     from facerec.zoo import get_arch, get_spec, summarize
 
     spec = get_spec(arch)
-    shape = _parse_shape(input_shape) if input_shape else spec.input_size
+    parsed = _parse_shape(input_shape) if input_shape else spec.input_size
+    shape = (parsed[0], parsed[1], parsed[2])
     num_classes = classes or (1000 if spec.input_size[0] >= 112 else 10)
     model = get_arch(arch, num_classes=num_classes, in_channels=shape[2], width=width)
     try:
@@ -116,7 +117,7 @@ def train_command(arch: str | None, data: str, epochs: int, batch_size: int, opt
         momentum=momentum, weight_decay=weight_decay, dropout=dropout, width=width,
         augment=tuple(a.strip() for a in augment.split(",") if a.strip()), schedule=schedule,
         val_fraction=val_fraction, train_per_class=train_per_class,
-        size=_parse_shape(size, 2) if size else None, seed=seed, device=device,
+        size=_pair(_parse_shape(size, 2)) if size else None, seed=seed, device=device,
         out_dir=out_dir or f"runs/{name}-{data.rstrip('/').split('/')[-1]}", from_checkpoint=from_checkpoint,
         freeze=freeze, head_lr=head_lr, test_every=test_every,
         recalibrate_bn=not no_bn_recalibrate, progress=not quiet and not as_json,
@@ -128,6 +129,10 @@ def train_command(arch: str | None, data: str, epochs: int, batch_size: int, opt
     best = "" if result.best_test_accuracy is None else f", test {result.best_test_accuracy:.4f}"
     click.echo(f"test accuracy {result.test_accuracy:.4f} after {len(result.history)} epochs "
                f"(best.pt: epoch {result.best_epoch}{best}); {result.seconds:.0f}s; saved in {result.out_dir}")
+
+
+def _pair(shape: tuple[int, ...]) -> tuple[int, int]:
+    return shape[0], shape[1]
 
 
 def _parse_shape(text: str, parts: int = 3) -> tuple[int, ...]:

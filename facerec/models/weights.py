@@ -119,7 +119,7 @@ def resolve_weights(entry: WeightsFile, path: str | Path | None = None, *, downl
     candidates = []
     env_dir = os.environ.get("FACEREC_WEIGHTS_DIR")
     if env_dir:
-        base = Path(env_dir).expanduser()
+        base = Path(env_dir).expanduser().resolve()  # a relative folder is taken from here, once, and shown so
         candidates += [base / entry.filename, base / entry.model / entry.filename]
     cached = weights_cache_dir() / entry.filename
     candidates.append(cached)
@@ -132,8 +132,8 @@ def resolve_weights(entry: WeightsFile, path: str | Path | None = None, *, downl
         try:
             return _download(entry, cached)
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            raise WeightsNotFoundError(_missing_message(entry, cached, f"download failed: {exc}")) from None
-    raise WeightsNotFoundError(_missing_message(entry, cached, "downloads are disabled"))
+            raise WeightsNotFoundError(_missing_message(entry, candidates, f"download failed: {exc}")) from None
+    raise WeightsNotFoundError(_missing_message(entry, candidates, "downloads are disabled"))
 
 
 def _checked(entry: WeightsFile, path: Path) -> Path:
@@ -145,11 +145,12 @@ def _checked(entry: WeightsFile, path: Path) -> Path:
     return path
 
 
-def _missing_message(entry: WeightsFile, cached: Path, why: str) -> str:
+def _missing_message(entry: WeightsFile, searched: list[Path], why: str) -> str:
     where = f"download it from {entry.url}" if entry.url else "no public download is known"
+    unset = "" if os.environ.get("FACEREC_WEIGHTS_DIR") else " (FACEREC_WEIGHTS_DIR is not set)"
     return (
-        f"weights for {entry.key} not found ({why}). Need the file '{entry.filename}': "
-        f"put it in {cached.parent} or in a folder named by FACEREC_WEIGHTS_DIR, "
+        f"weights for {entry.key} not found ({why}). Looked for {', '.join(map(str, searched))}{unset}. "
+        f"Put '{entry.filename}' in {searched[-1].parent} or in a folder named by FACEREC_WEIGHTS_DIR, "
         f"or pass its path with --weights; {where}"
     )
 

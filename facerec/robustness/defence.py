@@ -35,7 +35,8 @@ __all__ = ["InputDefence", "JpegDefence", "ResizePadDefence", "DEFENCES", "get_d
 
 
 class InputDefence(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def transform(self, pixels: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """The defended input (no gradient): float ``N x 3 x S x S`` in ``[0, 1]``."""

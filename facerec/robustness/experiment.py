@@ -120,7 +120,8 @@ def run_experiment(
         rows.append(row)
         log("row " + json.dumps(row.to_dict()))  # partial results survive an interrupted run
 
-    settings = (("dodging", np.nonzero(same)[0]), ("impersonation", np.nonzero(~same)[0]))
+    settings: tuple[tuple[Setting, np.ndarray], ...] = (("dodging", np.nonzero(same)[0]),
+                                                        ("impersonation", np.nonzero(~same)[0]))
     for setting, index in settings:
         for name in views:
             add(_row(name, "none", "clean", 0, setting, clean[name], clean[name][index], same, index,

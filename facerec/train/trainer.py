@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -96,8 +96,9 @@ def build_backbone(config: TrainConfig) -> FaceEmbedder:
     else:
         model = get_model(config.backbone, weights_path=config.weights, pretrained=config.weights is not None)
         if config.weights is None:
-            model.net.input_size.fill_(config.input_size)
-            model.net.standardize.fill_(int(config.standardize))
+            net: Any = model.net  # a ResNet embedder: its input size and standardisation are buffers
+            net.input_size.fill_(config.input_size)
+            net.standardize.fill_(int(config.standardize))
     return model
 
 
@@ -112,7 +113,7 @@ def set_frozen(net: nn.Module, prefixes: Sequence[str] = (), children: int = 0) 
     return freeze_parameters(net, lambda name: name.startswith(tuple(prefixes)) or name.startswith(first))
 
 
-def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+def _optimizer(config: TrainConfig, model: FaceEmbedder) -> torch.optim.Optimizer:
     return make_optimizer(config.optimizer, list(model.net.parameters()), lr=config.lr, momentum=config.momentum,
                           weight_decay=config.weight_decay)
 

@@ -118,7 +118,7 @@ def read_folder_tree(folder: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[
     pictures = [Image.open(path) for _, path in files]
     mode = "L" if all(p.mode in ("L", "1", "I;16", "I") for p in pictures) else "RGB"
     size = pictures[0].size
-    arrays = [np.asarray(p.convert(mode).resize(size, Image.BILINEAR)) for p in pictures]
+    arrays = [np.asarray(p.convert(mode).resize(size, Image.Resampling.BILINEAR)) for p in pictures]
     images = np.stack(arrays)[:, None] if mode == "L" else np.stack(arrays).transpose(0, 3, 1, 2)
     return images, np.array([label for label, _ in files]), classes
 
@@ -156,7 +156,8 @@ def split_indices(labels: np.ndarray, num_classes: int, *, train_per_class: int 
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
-    train_idx, test_idx = [], []
+    train_idx: list[int] = []
+    test_idx: list[int] = []
     for label in range(num_classes):
         members = rng.permutation(np.flatnonzero(labels == label))
         if train_per_class is not None:

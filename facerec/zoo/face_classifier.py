@@ -31,4 +31,5 @@ def mobilefacenet_classifier(*, num_classes: int = 1000, in_channels: int = 3,
                              dropout: float = 0.0) -> FaceClassifier:
     """Build an untrained MobileFaceNet classifier for 112x112 inputs."""
     model = FaceClassifier(num_classes, dropout=dropout)
-    return set_in_channels(model, "backbone.conv1.0", in_channels)
+    set_in_channels(model, "backbone.conv1.0", in_channels)
+    return model

@@ -19,8 +19,8 @@ def set_in_channels(model: nn.Module, path: str, in_channels: int) -> nn.Module:
     parent_path, _, name = path.rpartition(".")
     parent = model.get_submodule(parent_path) if parent_path else model
     old: nn.Conv2d = getattr(parent, name)
-    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
-                    old.dilation, old.groups, old.bias is not None)
+    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,  # type: ignore[arg-type]
+                    old.dilation, old.groups, old.bias is not None)  # type: ignore[arg-type]
     setattr(parent, name, new)
     return model
 

@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -114,7 +115,8 @@ def train(config: TrainConfig) -> TrainResult:
     source = load_checkpoint(config.from_checkpoint) if config.from_checkpoint else None
     arch = source.arch if source else config.arch
     spec = get_spec(arch)
-    size = tuple(source.input_size) if source else (config.size or spec.input_size[:2])
+    size = (source.input_size[0], source.input_size[1]) if source else \
+        (config.size or (spec.input_size[0], spec.input_size[1]))
     data = load_data(config.data, size=size, channels=source.in_channels if source else None,
                      train_per_class=config.train_per_class, seed=config.seed)
     model, frozen = _model(config, arch, data, source)
@@ -159,7 +161,8 @@ def train(config: TrainConfig) -> TrainResult:
                        f"({history[-1].seconds:.1f}s)")
     _plot(history, out / "curve.png", f"{arch} on {data.name}")
     params = list(model.parameters())
-    result = TrainResult(config, tuple(history), history[-1].test_accuracy, best[1], best[2],
+    final_test = cast(float, history[-1].test_accuracy)  # the last epoch is always tested
+    result = TrainResult(config, tuple(history), final_test, best[1], best[2],
                          sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad),
                          tuple(frozen), str(out), time.perf_counter() - started)
     (out / "result.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))

@@ -148,7 +148,8 @@ set_train_mode = train_unfrozen
 def param_groups(model: nn.Module, arch: str, lr: float, head_lr: float | None) -> list[dict]:
     """Optimizer groups: the heads at ``head_lr`` (default ``lr``), every other trainable parameter at ``lr``."""
     heads = get_spec(arch).heads
-    head, body = [], []
+    head: list[nn.Parameter] = []
+    body: list[nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             (head if _is_under(name, heads) else body).append(parameter)
