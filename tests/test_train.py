@@ -230,7 +230,7 @@ def test_tiny_model_loss_goes_down_and_checkpoint_reloads(att_small, tmp_path):
     torch.manual_seed(0)
     config = TrainConfig(backbone="resnet18", pretrained=False, input_size=32, out_dir=str(tmp_path / "run"),
                          epochs=3, p=4, k=4, batches_per_epoch=2, miner="hard", margin=0.5, lr=1e-3,
-                         augment=False, weight_decay=0.0, schedule="none")
+                         augment=False, weight_decay=0.0, schedule="constant")
     model = build_backbone(config)
     before = _batch_all_loss(model, att_small)
     history = train(config, model, att_small, progress=False)
@@ -273,7 +273,7 @@ def test_adversarial_batch_stays_in_its_ball_and_hurts_the_triplets(att_small):
 def test_adversarial_training_runs_and_logs(att_small, tmp_path):
     config = TrainConfig(backbone="resnet18", pretrained=False, input_size=32, out_dir=str(tmp_path / "adv"),
                          epochs=1, p=4, k=4, batches_per_epoch=1, miner="all", adversarial_eps=2,
-                         adversarial_steps=1, eval_before=False, schedule="none")
+                         adversarial_steps=1, eval_before=False, schedule="constant")
     history = train(config, build_backbone(config), att_small, progress=False)
     assert history[-1]["epoch"] == 1 and math.isfinite(history[-1]["loss"])
     assert json.loads((tmp_path / "adv" / "config.json").read_text())["adversarial_eps"] == 2

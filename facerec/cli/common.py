@@ -13,7 +13,10 @@ import numpy as np
 
 from facerec.errors import FaceRecError
 
-__all__ = ["CONTEXT", "FaceRecGroup", "emit", "make_recognizer", "model_options"]
+__all__ = ["CONTEXT", "FaceRecGroup", "QUIET", "emit", "make_recognizer", "model_options"]
+
+#: ``--quiet``, on every command that shows progress.
+QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress bars or progress messages.")
 
 #: The embedding model commands use unless ``--model`` says otherwise.
 DEFAULT_MODEL = "mobilefacenet"

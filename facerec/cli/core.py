@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import click
 
-from facerec.cli.common import CONTEXT, FaceRecGroup, emit, make_recognizer, model_options
+from facerec.cli.common import CONTEXT, QUIET, FaceRecGroup, emit, make_recognizer, model_options
 from facerec.detection import Selection
 from index import KINDS, IndexKind
 
@@ -120,10 +120,11 @@ def eval_group() -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Embedding cache folder (default: the user cache).")
 @click.option("--no-cache", is_flag=True, help="Recompute every embedding.")
+@QUIET
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, weights: str | None,
                        no_flip: bool, select: Selection, roc_png: str, cache_dir: str | None, no_cache: bool,
-                       as_json: bool) -> None:
+                       quiet: bool, as_json: bool) -> None:
     """LFW View 2 protocol: mean accuracy over folds (threshold from the other folds), AUC, EER, TAR@FAR."""
     from platformdirs import user_cache_dir
 
@@ -132,7 +133,7 @@ def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, 
     pairs = read_pairs(pairs_file, root)
     recognizer = make_recognizer(model, tag, weights, no_flip)
     cache = None if no_cache else Path(cache_dir or Path(user_cache_dir("facerec")) / "eval")
-    report = evaluate_pairs(recognizer, pairs, select=select, cache_dir=cache, progress=not as_json)
+    report = evaluate_pairs(recognizer, pairs, select=select, cache_dir=cache, progress=not (as_json or quiet))
     save_roc_png(report, Path(roc_png))
     if as_json:
         emit({**report.to_dict(), "roc_png": roc_png})
@@ -274,9 +275,11 @@ THRESHOLD = click.FloatRange(-1.0, 1.0)
 @click.option("--name-is-path", is_flag=True, help="Accept a NAME that is also the path of an existing file.")
 @click.option("--allow-duplicate", is_flag=True,
               help="Enroll even when the face matches another enrolled person (the same person under two names).")
+@QUIET
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | None, options: GalleryOptions,
-                   require_single: bool, name_is_path: bool, allow_duplicate: bool, as_json: bool) -> None:
+                   require_single: bool, name_is_path: bool, allow_duplicate: bool, quiet: bool,
+                   as_json: bool) -> None:
     """Enroll NAME from one or more IMAGES (one photo is enough), or a whole folder with --from-dir.
 
     With NAME and IMAGES, all photos are added in one transaction: if any photo cannot be
@@ -292,7 +295,7 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
     new = options.store.info() is None
     gallery = options.open(create=True, announce=not as_json)
     try:
-        _enroll(gallery, name, images, from_dir, require_single, allow_duplicate, as_json)
+        _enroll(gallery, name, images, from_dir, require_single, allow_duplicate, as_json, quiet)
     except BaseException:
         if new and gallery.store.count_identities() == 0:
             gallery.close()
@@ -308,9 +311,9 @@ def _remove_new_gallery(url: str, index: Path) -> None:
 
 
 def _enroll(gallery, name: str | None, images: tuple[str, ...], from_dir: str | None,  # noqa: ANN001
-            require_single: bool, allow_duplicate: bool, as_json: bool) -> None:
+            require_single: bool, allow_duplicate: bool, as_json: bool, quiet: bool = False) -> None:
     if from_dir:
-        report = gallery.enroll_dir(from_dir, progress=not as_json, require_single=require_single,
+        report = gallery.enroll_dir(from_dir, progress=not (as_json or quiet), require_single=require_single,
                                     allow_duplicate=allow_duplicate)
         calibration = gallery.calibration() if report.added else None  # refreshed now, stored in the gallery
         if as_json:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from facerec.cli.common import CONTEXT, emit, make_recognizer, model_options
+from facerec.cli.common import CONTEXT, QUIET, emit, make_recognizer, model_options
 
 __all__ = ["COMMAND", "EXTRA_COMMANDS"]
 
@@ -23,9 +23,10 @@ __all__ = ["COMMAND", "EXTRA_COMMANDS"]
               help="Format of the faces table (parquet needs pyarrow).")
 @click.option("--chunk", type=click.IntRange(1, None), default=256, show_default=True,
               help="Photos per saved chunk: at most this many are redone after an interruption.")
+@QUIET
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def embed_command(inputs: tuple[str, ...], out: str, model: str, tag: str | None, weights: str | None, no_flip: bool,
-                  all_faces: bool, index_format: str, chunk: int, as_json: bool) -> None:
+                  all_faces: bool, index_format: str, chunk: int, quiet: bool, as_json: bool) -> None:
     """Embed the faces of INPUTS (photos and folders, searched recursively) into the folder OUT.
 
     Row i of OUT/embeddings.npy is the face on line i of OUT/faces.csv (path, face number, box, detector
@@ -35,7 +36,7 @@ def embed_command(inputs: tuple[str, ...], out: str, model: str, tag: str | None
     from facerec.embed_files import embed_to_folder
 
     recognizer = make_recognizer(model, tag, weights, no_flip)
-    report = embed_to_folder(recognizer, inputs, out, all_faces=all_faces, chunk=chunk, progress=not as_json,
+    report = embed_to_folder(recognizer, inputs, out, all_faces=all_faces, chunk=chunk, progress=not (as_json or quiet),
                              index_format=index_format)  # type: ignore[arg-type]
     if as_json:
         emit(report.to_dict())
@@ -57,9 +58,10 @@ def embed_command(inputs: tuple[str, ...], out: str, model: str, tag: str | None
 @click.option("--threshold", type=click.FloatRange(-1.0, 1.0), default=None,
               help="Similarity needed to name someone (default: the model's open-set threshold for that many "
                    "known people).")
+@QUIET
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of CSV.")
 def compare_command(known: str, unknown: str, model: str, tag: str | None, weights: str | None, no_flip: bool,
-                    threshold: float | None, as_json: bool) -> None:
+                    threshold: float | None, quiet: bool, as_json: bool) -> None:
     """For each UNKNOWN photo, the best-matching KNOWN person and the score, as CSV (or --json).
 
     CSV columns: path, person (empty when nobody matches), score, best (the closest known person, even
@@ -69,7 +71,7 @@ def compare_command(known: str, unknown: str, model: str, tag: str | None, weigh
     from facerec.compare import compare_folders
 
     recognizer = make_recognizer(model, tag, weights, no_flip)
-    rows = compare_folders(recognizer, known, unknown, threshold=threshold, progress=not as_json)
+    rows = compare_folders(recognizer, known, unknown, threshold=threshold, progress=not (as_json or quiet))
     if as_json:
         emit({"known": known, "unknown": unknown, "results": [row.to_dict() for row in rows]})
     else:

@@ -8,7 +8,7 @@ from typing import Callable
 
 import click
 
-from facerec.cli.common import CONTEXT, emit, make_recognizer, model_options
+from facerec.cli.common import CONTEXT, QUIET, emit, make_recognizer, model_options
 
 __all__ = ["COMMAND", "robustness_command"]
 
@@ -54,12 +54,14 @@ def _numbers(value: str, name: str) -> tuple[float, ...]:
               help="Where to run the attacks: auto (CUDA when present), cpu or cuda.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="robustness", show_default=True,
               help="Folder for the curve PNG, example images and JSON.")
+@QUIET
+@click.option("--verbose", is_flag=True, help="Also print each result row as JSON as soon as it is measured.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, weights: str | None, no_flip: bool,
                        attack: str, eps_text: str, steps: int, folds_text: str | None, subset: int,
                        defences: tuple[str, ...], jpeg_quality: int, resize_min: int, eot: int, seed: int,
                        batch_size: int, select: str, cache_dir: str | None, device: str, out_dir: str,
-                       as_json: bool) -> None:
+                       quiet: bool, verbose: bool, as_json: bool) -> None:
     """Attack the aligned 112x112 crops of the attacked folds' pairs with FGSM/PGD (dodging and
     impersonation) at a threshold fixed on the other folds' clean scores; report accuracy, TAR/FAR
     at the FAR=1e-3 threshold, attack success and perturbation norms, with and without a defence.
@@ -83,7 +85,10 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
     pairs = read_pairs(pairs_file, root)
     all_folds = sorted({p.fold for p in pairs})
     attacked = _attacked_folds(all_folds, folds_text)
-    say = (lambda message: None) if as_json else (lambda message: click.echo(message, err=True))
+    def say(message: str) -> None:
+        if not (as_json or quiet) and (verbose or not message.startswith("row ")):
+            click.echo(message, err=True)
+
     target = resolve_device(device)
     recognizer = make_recognizer(model, tag, weights, no_flip)
     recognizer.model.to(target)  # clean embeddings and attacks both run there
@@ -93,7 +98,7 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
     test = np.array([p.fold in attacked for p in pairs])
     # cached separately, so attacking another fold set reuses the threshold folds' crops
     crops = merge_crops(*(crop_pairs(recognizer, [p for p, t in zip(pairs, test) if t == side], cache_dir=cache,
-                                     select=select) for side in (True, False)))
+                                     select=select, progress=not (as_json or quiet)) for side in (True, False)))
     first, second = crops.pair_indices(pairs)
     same = np.array([p.same for p in pairs])
     chosen = [d for d in dict.fromkeys(defences) if d != "none"]

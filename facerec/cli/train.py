@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from facerec.cli.common import emit
+from facerec.cli.common import QUIET, emit
 
 __all__ = ["COMMAND", "train_command"]
 
@@ -64,7 +64,7 @@ def _people_option(value: str | None) -> list[str] | None:
               help="Optimizer.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate.")
 @click.option("--weight-decay", type=float, default=5e-4, show_default=True, help="Weight decay.")
-@click.option("--schedule", type=click.Choice(["cosine", "step", "none"]), default="cosine", show_default=True,
+@click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default="cosine", show_default=True,
               help="Learning-rate schedule over epochs.")
 @click.option("--step-size", type=int, default=10, show_default=True, help="Epochs per step (--schedule step).")
 @click.option("--freeze", multiple=True, help="Freeze parameters whose name starts with this prefix (repeatable).")
@@ -99,6 +99,7 @@ def _people_option(value: str | None) -> list[str] | None:
 @click.option("--threads", type=int, default=None,
               help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@QUIET
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary at the end.")
 def train_command(**options) -> None:
     """Train an embedder with triplet loss on P x K batches and write a checkpoint loadable with --weights.
@@ -143,7 +144,8 @@ def train_command(**options) -> None:
     from facerec.models.detectors import DEFAULT_DETECTOR, get_detector
 
     detector = get_detector(options["detector"] or DEFAULT_DETECTOR)
-    common = {"cache_dir": cache, "pad": options["pad"], "fallback": options["fallback"], "progress": True,
+    progress = not (options["quiet"] or options["as_json"])
+    common = {"cache_dir": cache, "pad": options["pad"], "fallback": options["fallback"], "progress": progress,
               "detector": detector}
     excluded = set() if options["exclude_pairs_fold"] is None else _fold_people(options, options["exclude_pairs_fold"])
     parts = [
@@ -165,15 +167,22 @@ def train_command(**options) -> None:
             raise click.BadParameter(f"{len(overlap)} one-shot people are also trained on", param_hint="--oneshot")
         evaluators.append(OneShotEvaluator(held_out))
     data = data.with_min_images(2)
-    click.echo(f"training {config.backbone} on {len(data)} photos of {len(data.people)} people "
-               f"({int(data.detected.sum())} with a detected face)", err=True)
-    history = train(config, model, data, evaluators=evaluators, resume=options["resume"])
+    if progress:
+        click.echo(f"training {config.backbone} on {len(data)} photos of {len(data.people)} people "
+                   f"({int(data.detected.sum())} with a detected face)", err=True)
+    history = train(config, model, data, evaluators=evaluators, resume=options["resume"], progress=progress)
     summary = {"out": config.out_dir, "model": str(Path(config.out_dir) / "model.pt"), "backbone": config.backbone,
                "images": len(data), "people": len(data.people), "before": history[0], "after": history[-1]}
     if options["as_json"]:
         emit(summary)
     else:
-        click.echo(f"wrote {summary['model']}; last epoch: {history[-1]}")
+        click.echo(f"wrote {summary['model']}; last epoch: {_readable(history[-1])}")
+
+
+def _readable(row: dict) -> str:
+    """An epoch's record as ``key value`` pairs, numbers to 4 places."""
+    return ", ".join(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}"
+                     for key, value in row.items())
 
 
 def _fold_people(options: dict, fold: int) -> set[str]:

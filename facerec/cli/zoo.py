@@ -80,7 +80,7 @@ def summary_command(arch: str, input_shape: str | None, classes: int | None, wid
               help="Train on this many images per class, test on the rest (not MNIST).")
 @click.option("--size", default=None, help="Input HxW (default: the arch's, e.g. 32x32 for LeNet-5).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of splits, init and batches.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, mps or auto.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, cuda:1 or mps.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice).")
 @click.option("--out", "out_dir", default=None, help="Output folder (default: runs/ARCH-DATA).")
 @click.option("--from", "from_checkpoint", type=click.Path(dir_okay=False), default=None,

@@ -48,6 +48,7 @@ def crop_pairs(
     cache_dir: Path | None = None,
     select: str = "center",
     batch_size: int = 32,
+    progress: bool = False,
 ) -> CropSet:
     """Detect, select and align the face of every image named in ``pairs`` (cached).
 
@@ -68,7 +69,9 @@ def crop_pairs(
                 pass  # a damaged cache is rebuilt
     crops = np.zeros((len(paths), *(recognizer.weights.alignment.size,) * 2, 3), dtype=np.uint8)
     detected = np.zeros(len(paths), dtype=bool)
-    for start in range(0, len(paths), batch_size):
+    from tqdm import tqdm
+
+    for start in tqdm(range(0, len(paths), batch_size), desc="aligning", unit="batch", disable=not progress):
         chunk = slice(start, start + batch_size)
         aligned = recognizer.align(paths[chunk], select=select)  # type: ignore[arg-type]
         crops[chunk], detected[chunk] = aligned.crops, aligned.detected

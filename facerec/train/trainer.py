@@ -68,7 +68,7 @@ class TrainConfig:
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    schedule: Literal["cosine", "step", "none"] = "cosine"
+    schedule: Literal["cosine", "step", "constant"] = "cosine"
     step_size: int = 10
     gamma: float = 0.1
     freeze: tuple[str, ...] = ()
