@@ -38,7 +38,9 @@ async def enroll(
     uploads = [await read_upload(image) for image in images]
     try:
         person = check_name(name)
-        result = await service.queue.run(service.enroll, person, uploads, require_single, allow_duplicate, write=True)
+        result = await service.queue.run(
+            lambda: service.enroll(person, uploads, require_single=require_single, allow_duplicate=allow_duplicate),
+            write=True)
     except Exception as exc:
         service.audit.record(key.key_id, "enroll", name[:1024], type(exc).__name__)
         raise
