@@ -73,14 +73,24 @@ def library_rate(db: Path, probes: list[bytes], threads: int, seconds: float) ->
             done[n] += 1
             i += threads
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     workers = [threading.Thread(target=loop, args=(n,)) for n in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
     gallery.close()
+    LIBRARY_CPU_MS.append(1000 * (time.process_time() - cpu) / max(1, sum(done)))
     return sum(done) / (time.perf_counter() - start)
+
+
+LIBRARY_CPU_MS: list[float] = []  # CPU ms per photo of each library run
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -105,8 +115,8 @@ def start_server(db: Path, port: int, args: argparse.Namespace) -> subprocess.Po
     raise RuntimeError("the server did not start")
 
 
-def run_level(url: str, key: str, probes: list[bytes], clients: int, enrollers: int, newcomers: list[list[Path]],
-              seconds: float, max_requests: int, enroll_interval: float) -> dict:
+def run_level(server_pid: int, url: str, key: str, probes: list[bytes], clients: int, enrollers: int,
+              newcomers: list[list[Path]], seconds: float, max_requests: int, enroll_interval: float) -> dict:
     """``clients`` identify loops and ``enrollers`` enroll loops for ``seconds``; their statuses and latencies."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -146,18 +156,21 @@ def run_level(url: str, key: str, probes: list[bytes], clients: int, enrollers: 
 
     threads = [threading.Thread(target=identify, args=(n,)) for n in range(clients)]
     threads += [threading.Thread(target=enroll, args=(n,)) for n in range(enrollers)]
-    start = time.perf_counter()
+    start, client_cpu, server_cpu = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - start
+    client_cpu, server_cpu = time.process_time() - client_cpu, cpu_seconds(server_pid) - server_cpu
     ms = np.array(latencies) * 1000
     return {"clients": clients, "seconds": elapsed, "ok": len(latencies), "rps": len(latencies) / elapsed,
             "p50": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
             "p99": float(np.percentile(ms, 99)) if len(ms) else float("nan"),
             "statuses": statuses, "enroll_statuses": enroll_statuses, "acknowledged": acknowledged,
-            "photos_rps": (len(latencies) + sum(enrolled_photos)) / elapsed}
+            "photos_rps": (len(latencies) + sum(enrolled_photos)) / elapsed,
+            "server_cpu_ms": 1000 * server_cpu / max(1, len(latencies) + sum(enrolled_photos)),
+            "client_cpu_share": client_cpu / elapsed, "server_cpu_share": server_cpu / elapsed}
 
 
 def main() -> None:
@@ -198,7 +211,7 @@ def main() -> None:
         try:
             offset = 0
             for clients in map(int, args.clients.split(",")):
-                row = run_level(url, key, probes, clients, args.enrollers, newcomers[offset:], args.seconds,
+                row = run_level(server.pid, url, key, probes, clients, args.enrollers, newcomers[offset:], args.seconds,
                                 args.max_requests, args.enroll_interval)
                 offset += sum(row["enroll_statuses"].values())  # attempted, acknowledged or not
                 acknowledged += row["acknowledged"]
@@ -217,12 +230,14 @@ def main() -> None:
     lib = float(np.mean(library))
     print(f"\nacknowledged enrollments: {len(acknowledged)}, missing afterwards: {len(lost)}; index in step: "
           f"{stats['in_step']}; gallery {stats['identities']} people, {stats['faces']} faces")
-    print(f"library identify: {lib:.1f} photos/s (runs: {', '.join(f'{r:.1f}' for r in library)})\n")
+    print(f"library identify: {lib:.1f} photos/s (runs: {', '.join(f'{r:.1f}' for r in library)}), "
+          f"CPU {np.mean(LIBRARY_CPU_MS):.0f} ms per photo\n")
     print(f"gallery: {args.people} people; {args.enrollers} enroller(s) every {args.enroll_interval:g} s; "
           f"{args.seconds:g} s per run; server concurrency {args.concurrency}, queue {args.queue}")
     print("| clients | identify req/s | % of library | photos/s with enrolls | % of library | p50 ms | p99 ms | 200 | "
-          "503 | other 5xx | other errors | enrollments acknowledged |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "503 | other 5xx | other errors | enrollments acknowledged | server CPU ms/photo | cores used: server, "
+          "clients |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         codes = row["statuses"]
         other_5xx = sum(v for k, v in codes.items() if k >= 500 and k != 503)
@@ -230,7 +245,8 @@ def main() -> None:
         print(f"| {row['clients']} | {row['rps']:.1f} | {100 * row['rps'] / lib:.0f}% | {row['photos_rps']:.1f} | "
               f"{100 * row['photos_rps'] / lib:.0f}% | {row['p50']:.0f} | "
               f"{row['p99']:.0f} | {codes.get(200, 0)} | {codes.get(503, 0)} | {other_5xx} | {other} | "
-              f"{len(row['acknowledged'])} |")
+              f"{len(row['acknowledged'])} | {row['server_cpu_ms']:.0f} | {row['server_cpu_share']:.2f}, "
+              f"{row['client_cpu_share']:.2f} |")
     if args.json:
         args.json.write_text(json.dumps({"library": library, "rows": rows, "lost": lost, "stats": stats},
                                         indent=2, default=str))

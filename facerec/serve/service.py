@@ -49,11 +49,15 @@ class Service:
             return load_image(upload.data, max_pixels=self.settings.max_pixels)
 
     def enroll(self, name: str, uploads: list[Upload], *, require_single: bool, allow_duplicate: bool) -> EnrollResult:
-        """Enroll ``name`` from the uploads (all or nothing); the photos are kept only with ``keep_photos``."""
+        """Enroll ``name`` from the uploads (all or nothing); the photos are kept only with ``keep_photos``.
+
+        The enrollment is committed to the database before it is acknowledged; the index file is written
+        at most every few seconds and when the service stops (a stale index is rebuilt from the database)."""
         pixels = [self.decode(upload) for upload in uploads]
         if self.settings.keep_photos is None:
             with named(_which(uploads)):
-                return self.gallery.enroll(name, pixels, require_single=require_single, allow_duplicate=allow_duplicate)
+                return self.gallery.enroll(name, pixels, require_single=require_single, allow_duplicate=allow_duplicate,
+                                           save=False)
         folder = Path(self.settings.keep_photos)
         folder.mkdir(parents=True, exist_ok=True)
         paths, written = [], []
@@ -65,7 +69,8 @@ class Service:
             paths.append(path)
         try:
             with named(_which(uploads)):
-                return self.gallery.enroll(name, paths, require_single=require_single, allow_duplicate=allow_duplicate)
+                return self.gallery.enroll(name, paths, require_single=require_single, allow_duplicate=allow_duplicate,
+                                           save=False)
         except BaseException:
             for path in written:
                 path.unlink(missing_ok=True)
@@ -74,6 +79,8 @@ class Service:
     def close(self) -> None:
         self.queue.close()
         self.audit.close()
+        with self.gallery.lock:
+            self.gallery.store.save()
         self.gallery.close()
         self.access.close()
 
