@@ -310,3 +310,29 @@ def test_keys_cli_creates_lists_and_revokes(tmp_path):
     assert unknown.exit_code != 0 and "no key" in unknown.output
     bad_role = runner.invoke(main, ["keys", "create", "--role", "root", "--db", db])
     assert bad_role.exit_code != 0
+
+
+def test_a_streamed_body_over_the_limit_is_cut_off_with_413(server):
+    before = snapshot(server)
+
+    def chunks():  # no Content-Length: the limit is enforced while the body streams in
+        yield b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.jpg\"\r\n\r\n"
+        for _ in range(40):
+            yield b"\xff" * 100_000
+
+    with server.client("enroll") as client:
+        answer = client.post("/v1/identify", content=chunks(),
+                             headers={"content-type": "multipart/form-data; boundary=b"})
+    assert answer.status_code == 413 and answer.json()["error"] == "TooLarge", answer.text
+    assert snapshot(server) == before
+
+
+def test_timeout_drops_a_read_but_finishes_a_started_enrollment(recognizer, tmp_path):
+    with running_server(recognizer, tmp_path, timeout_s=0.001, concurrency=1, queue_size=1) as slow:
+        with slow.client("enroll") as client:
+            late = client.post("/v1/identify", files={"image": photo("Abel_Pacheco", 3)})
+            assert late.status_code == 503 and "retry-after" in late.headers, late.text
+            enrolled = client.post("/v1/people", data={"name": "Abel"}, files=photos("Abel_Pacheco", 1))
+            assert enrolled.status_code in (201, 503), enrolled.text
+            listed = [p["name"] for p in client.get("/v1/people").json()["people"]]
+            assert listed == (["Abel"] if enrolled.status_code == 201 else [])

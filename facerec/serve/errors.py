@@ -81,4 +81,5 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
         names = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed", 413: "TooLarge"}
-        return _error(exc.status_code, names.get(exc.status_code, "HTTPError"), str(exc.detail), exc.headers)
+        return _error(exc.status_code, names.get(exc.status_code, "HTTPError"), str(exc.detail),
+                      dict(exc.headers) if exc.headers else None)
