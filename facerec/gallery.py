@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -106,6 +107,9 @@ class Gallery:
     stranger has to resemble one of them; see ``Weights.open_set_threshold``), raised to the gallery's
     own impostor tail when that is stricter (see :mod:`facerec.open_set`). It is stored in the gallery
     with how it was chosen, and recomputed when the gallery has changed.
+
+    One gallery may be shared by threads (a web service): detection and embedding run in
+    parallel, while reads and changes of the store and its index take turns under a lock.
     """
 
     def __init__(
@@ -124,6 +128,7 @@ class Gallery:
             save_interval=5.0,
         )
         self.fixed_threshold, self.fpir = threshold, fpir
+        self.lock = threading.RLock()  # the FAISS index is not safe to search while it changes
 
     @property
     def threshold(self) -> float:
@@ -135,6 +140,10 @@ class Gallery:
     def calibration(self) -> OpenSetCalibration:
         """How the self-calibrating threshold was chosen: read from the gallery, or recomputed (and
         stored) when people were enrolled or removed since, or ``fpir`` or the model's tail differ."""
+        with self.lock:
+            return self._calibration()
+
+    def _calibration(self) -> OpenSetCalibration:
         store = self.store.store
         revision = store.revision()
         people = store.count_identities()
@@ -184,9 +193,10 @@ class Gallery:
         """
         aligned = self.recognizer.align(images, fallback=None, require_single=require_single)
         faces = [face for face in self._new_faces(images, aligned) if face is not None]  # none is None: no errors
-        if not allow_duplicate:
-            self._check_duplicate(name, faces)
-        return self.store.enroll(name, faces, info=info, save=save)
+        with self.lock:
+            if not allow_duplicate:
+                self._check_duplicate(name, faces)
+            return self.store.enroll(name, faces, info=info, save=save)
 
     def _check_duplicate(self, name: str, faces: Sequence[NewFace]) -> None:
         """Raise :class:`DuplicateFaceError` when another person matches ``faces``: the mean over the
@@ -224,6 +234,10 @@ class Gallery:
         pending: dict[str, list[NewFace]] = {}
 
         def flush(name: str) -> None:
+            with self.lock:
+                _flush(name)
+
+        def _flush(name: str) -> None:
             faces = pending.pop(name, [])
             if faces and not allow_duplicate:
                 try:
@@ -253,7 +267,8 @@ class Gallery:
                 bar.update(len(chunk))
         for name in list(pending):
             flush(name)
-        self.store.save()
+        with self.lock:
+            self.store.save()
         return report
 
     def identify(self, image: ImageInput, *, top_k: int = 5, all_faces: bool = False,
@@ -263,18 +278,22 @@ class Gallery:
         return self.identify_embeddings([f.face for f in found], np.stack([f.embedding for f in found]), top_k)
 
     def identify_embeddings(self, faces: Sequence[Face], vectors: np.ndarray, top_k: int = 5) -> list[Identification]:
-        results, threshold = [], self.threshold
-        for face, candidates in zip(faces, self.store.search(vectors, top_k)):
+        with self.lock:
+            results, threshold = [], self.threshold
+            found = self.store.search(vectors, top_k)
+        for face, candidates in zip(faces, found):
             best = candidates[0] if candidates else None
             name = best.name if best is not None and best.score >= threshold else None
             results.append(Identification(face, name, best.score if best else float("-inf"), threshold, candidates))
         return results
 
     def remove(self, name: str) -> int:
-        return self.store.remove(name)
+        with self.lock:
+            return self.store.remove(name)
 
     def rename(self, old: str, new: str) -> None:
-        self.store.rename(old, new)
+        with self.lock:
+            self.store.rename(old, new)
 
     def names(self) -> list[str]:
         return self.store.names()

@@ -1,0 +1,172 @@
+"""API keys with roles, and the audit log, kept in the gallery's database.
+
+A key reads ``frk_<key id>_<secret>``. Only the key id and the sha256 of the secret are
+stored: the secret is 32 random bytes, so a plain hash is enough (no dictionary to attack, and
+no slow hash on every request) and a stolen database yields no usable key. The audit log
+records who did what to whom (key id, time, action, person, outcome), never images or embeddings.
+
+>>> store = AccessStore("sqlite://")
+>>> key, secret = store.create_key("enroll", label="door")
+>>> store.authenticate(secret).role
+'enroll'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Sequence
+
+from sqlalchemy import DateTime, Integer, String, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
+
+from enrollment.errors import GalleryError
+from enrollment.schema import Base, utcnow
+from enrollment.store import make_engine
+
+__all__ = ["ROLES", "ApiKeyInfo", "AuditRecord", "AccessStore", "role_allows"]
+
+#: Each role may do what the ones before it may: read (verify, identify, list), enroll (plus
+#: enroll, rename, remove), admin (plus keys and the audit log).
+ROLES = ("read", "enroll", "admin")
+_KEY = re.compile(r"frk_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})")
+
+
+def role_allows(role: str, needed: str) -> bool:
+    """Whether a key of ``role`` may do what needs ``needed``.
+
+    >>> role_allows("admin", "enroll"), role_allows("read", "enroll")
+    (True, False)
+    """
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(12), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    key_id: Mapped[str] = mapped_column(String(12), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    person: Mapped[str | None] = mapped_column(String(1024), default=None)
+    outcome: Mapped[str] = mapped_column(String(200))
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """A key as listed: never its secret."""
+
+    key_id: str
+    role: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit line: who (key id), when, what, to whom, and how it ended."""
+
+    key_id: str
+    action: str
+    person: str | None
+    outcome: str
+    at: datetime
+
+
+class AccessStore:
+    """The keys and the audit log of the gallery database at ``url`` (their tables are created if missing)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        Base.metadata.create_all(self.engine, tables=[ApiKey.__table__, AuditEntry.__table__])  # type: ignore[list-item]
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_key(self, role: str, *, label: str = "") -> tuple[ApiKeyInfo, str]:
+        """A new key of ``role``: its description and the secret, shown once and never stored."""
+        if role not in ROLES:
+            raise GalleryError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        for _ in range(5):
+            key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+            row = ApiKey(key_id=key_id, secret_sha256=_digest(secret), role=role, label=label[:200])
+            try:
+                with self._sessions.begin() as session:
+                    session.add(row)
+            except IntegrityError:  # the same random key id twice: draw again
+                continue
+            return _info(row), f"frk_{key_id}_{secret}"
+        raise GalleryError("could not draw an unused key id")  # pragma: no cover - 2^48 ids
+
+    def keys(self) -> list[ApiKeyInfo]:
+        with self._sessions() as session:
+            return [_info(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+    def revoke(self, key_id: str) -> ApiKeyInfo:
+        """Revoke a key by its id (``frk_<key id>_...``); an unknown id is an error."""
+        with self._sessions.begin() as session:
+            row = session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+            if row is None:
+                raise GalleryError(f"no key with id {key_id!r}")
+            if row.revoked_at is None:
+                session.execute(update(ApiKey).where(ApiKey.id == row.id).values(revoked_at=utcnow()))
+                session.refresh(row)
+            return _info(row)
+
+    def authenticate(self, key: str) -> ApiKeyInfo | None:
+        """The active key that ``key`` is, or None (malformed, unknown, wrong secret or revoked)."""
+        match = _KEY.fullmatch(key.strip())
+        if match is None:
+            return None
+        with self._sessions() as session:
+            row = session.scalar(select(ApiKey).where(ApiKey.key_id == match.group(1)))
+        if row is None or row.revoked_at is not None:
+            return None
+        if not hmac.compare_digest(row.secret_sha256, _digest(match.group(2))):
+            return None
+        return _info(row)
+
+    def record(self, entries: Sequence[AuditRecord]) -> None:
+        """Append audit lines (one transaction)."""
+        if not entries:
+            return
+        with self._sessions.begin() as session:
+            session.add_all([AuditEntry(key_id=e.key_id, action=e.action, person=e.person, outcome=e.outcome[:200],
+                                        at=e.at) for e in entries])
+
+    def audit(self, limit: int = 100) -> list[AuditRecord]:
+        """The latest audit lines, newest first."""
+        with self._sessions() as session:
+            rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
+            return [AuditRecord(r.key_id, r.action, r.person, r.outcome, r.at) for r in rows]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _info(row: ApiKey) -> ApiKeyInfo:
+    return ApiKeyInfo(row.key_id, row.role, row.label, row.created_at, row.revoked_at)

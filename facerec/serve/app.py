@@ -1,0 +1,120 @@
+"""The FastAPI application: the versioned JSON API under ``/v1``, the web page at ``/``, docs at ``/docs``.
+
+>>> app = create_app(ServeSettings(db="/tmp/gallery.db"))  # doctest: +SKIP
+>>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from enrollment import AccessStore
+from facerec import __version__
+from facerec.gallery import Gallery, db_url, default_db_url
+from facerec.serve.audit import AuditLog
+from facerec.serve.auth import AccessMiddleware
+from facerec.serve.errors import install_error_handlers
+from facerec.serve.limits import RateLimiter, WorkQueue
+from facerec.serve.service import Service
+from facerec.serve.settings import ServeSettings
+
+__all__ = ["create_app", "app_from_env", "open_gallery"]
+
+STATIC = Path(__file__).parent / "static"
+
+#: The page loads only its own script and style, and shows the photo the user picked (a blob: URL).
+PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+
+def open_gallery(settings: ServeSettings) -> Gallery:
+    """The gallery the settings name, with a recognizer built from them (created if missing)."""
+    from facerec.models import DEFAULT_DETECTOR
+    from facerec.recognizer import FaceRecognizer
+
+    defence = None
+    if settings.robust:
+        from facerec.cli.common import ROBUST_DEFENCE
+        from facerec.robustness.defence import get_defence
+
+        defence = get_defence(ROBUST_DEFENCE).transform_crops
+    recognizer = FaceRecognizer(
+        settings.model, tag=settings.tag, weights=settings.weights, flip=settings.flip,
+        detector=settings.detector or DEFAULT_DETECTOR, detect=settings.detect, landmarks=settings.landmarks,  # type: ignore[arg-type]
+        backend=settings.backend, threads=settings.threads, max_pixels=settings.max_pixels,  # type: ignore[arg-type]
+        defence=defence)
+    return Gallery(recognizer, db=settings.db, index_path=settings.index_path, threshold=settings.threshold,
+                   index_kind=settings.index_kind)  # type: ignore[arg-type]
+
+
+def create_app(settings: ServeSettings, *, gallery: Gallery | None = None) -> FastAPI:
+    """The service over the gallery of ``settings`` (or the ``gallery`` given, e.g. in tests)."""
+    from facerec.serve import routes_admin, routes_faces, routes_people
+
+    gallery = gallery or open_gallery(settings)
+    access = AccessStore(db_url(settings.db) if settings.db else default_db_url())
+    service = Service(settings, gallery, access, AuditLog(access),
+                      WorkQueue(settings.concurrency, max(settings.queue_size, settings.concurrency),
+                                settings.timeout_s))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()
+
+    app = FastAPI(title="facerec", version=__version__, lifespan=lifespan,
+                  description="Face verification and identification over a gallery. Every /v1 route but "
+                              "/v1/health needs an API key (`facerec keys create`) in the X-API-Key header.")
+    app.state.service = service
+    install_error_handlers(app)
+    for module in (routes_faces, routes_people, routes_admin):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.add_middleware(AccessMiddleware, access=access, limiter=RateLimiter(settings.rate_per_key,
+                       settings.burst_per_key), max_body=settings.max_upload_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app for each worker process of ``facerec serve --workers N`` (settings from the environment)."""
+    return create_app(ServeSettings.from_env())
+
+
+class SecurityHeaders:
+    """nosniff, no referrer, no caching of answers about people, and a strict CSP on the page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                            (b"x-frame-options", b"DENY")]
+                if path.startswith("/v1/"):
+                    headers.append((b"cache-control", b"no-store"))
+                if path == "/" or path.startswith("/static/"):
+                    headers.append((b"content-security-policy", PAGE_CSP.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -1,0 +1,82 @@
+"""Routes that change or list the gallery: enroll, list, rename, remove."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from enrollment import GalleryError
+from facerec.serve.auth import EnrollKey, ReadKey
+from facerec.serve.routes_faces import read_upload
+from facerec.serve.service import ServiceDep, check_name, json_safe
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1")
+
+MAX_PHOTOS = 20
+
+
+class Rename(BaseModel):
+    name: str = Field(..., description="The new name.", min_length=1, max_length=255)
+
+
+@router.post("/people", status_code=201, summary="Enroll a person from one or more photos (all or nothing)")
+async def enroll(
+    response: Response, service: ServiceDep, key: EnrollKey,
+    name: Annotated[str, Form(description="The person's name (no slashes or control characters).")],
+    images: Annotated[list[UploadFile], File(description=f"1 to {MAX_PHOTOS} photos, the largest face of each.")],
+    require_single: Annotated[bool, Form(description="Refuse photos that show more than one face (422).")] = False,
+    allow_duplicate: Annotated[bool, Form(description="Enroll even when the face matches someone else "
+                                                      "(else 409).")] = False,
+) -> dict[str, Any]:
+    if not images or len(images) > MAX_PHOTOS:
+        raise GalleryError(f"send 1 to {MAX_PHOTOS} photos, got {len(images)}")
+    uploads = [await read_upload(image) for image in images]
+    try:
+        person = check_name(name)
+        result = await service.queue.run(
+            lambda: service.enroll(person, uploads, require_single=require_single, allow_duplicate=allow_duplicate),
+            write=True)
+    except Exception as exc:
+        service.audit.record(key.key_id, "enroll", name[:1024], type(exc).__name__)
+        raise
+    service.audit.record(key.key_id, "enroll", result.name, f"{len(result.added_ids)} faces added")
+    if not result.added_ids:
+        response.status_code = 200
+    return {"name": result.name, "faces_added": len(result.added_ids), "already_enrolled": result.skipped}
+
+
+@router.get("/people", summary="Everyone enrolled, with their number of faces")
+async def people(service: ServiceDep, _key: ReadKey) -> dict[str, Any]:
+    found = await run_in_threadpool(service.gallery.identities)
+    return json_safe({"people": [{"name": p.name, "faces": p.faces, "created_at": p.created_at.isoformat()}
+                                 for p in found], "count": len(found)})
+
+
+@router.patch("/people/{name}", summary="Rename a person")
+async def rename(name: str, body: Rename, service: ServiceDep,
+                 key: EnrollKey) -> dict[str, Any]:
+    try:
+        new = check_name(body.name)
+        await run_in_threadpool(service.gallery.rename, name, new)
+    except Exception as exc:
+        service.audit.record(key.key_id, "rename", name, type(exc).__name__)
+        raise
+    service.audit.record(key.key_id, "rename", f"{name} -> {new}", "renamed")
+    return {"renamed": name, "to": new}
+
+
+@router.delete("/people/{name}", summary="Remove a person and all their faces (database and index at once)")
+async def remove(name: str, service: ServiceDep,
+                 key: EnrollKey) -> dict[str, Any]:
+    try:
+        faces = await run_in_threadpool(service.gallery.remove, name)
+    except Exception as exc:
+        service.audit.record(key.key_id, "remove", name, type(exc).__name__)
+        raise
+    service.audit.record(key.key_id, "remove", name, f"{faces} faces removed")
+    return {"removed": name, "faces_removed": faces}

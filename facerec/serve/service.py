@@ -1,0 +1,154 @@
+"""What the routes share: the gallery, the work queue, the audit log and the key store."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Iterator
+
+import numpy as np
+from fastapi import Depends, Request
+
+from enrollment import AccessStore, EnrollResult, GalleryError
+from facerec.errors import ImageReadError, ImageTooLargeError, MultipleFacesError, NoFaceError
+from facerec.gallery import Gallery
+from facerec.io import load_image
+from facerec.serve.audit import AuditLog
+from facerec.serve.limits import WorkQueue
+from facerec.serve.settings import ServeSettings
+
+__all__ = ["Service", "Upload", "get_service", "check_name", "upload_name", "json_safe", "ServiceDep"]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded photo: the name it came with (for messages only) and its bytes."""
+
+    filename: str
+    data: bytes
+
+
+@dataclass
+class Service:
+    settings: ServeSettings
+    gallery: Gallery
+    access: AccessStore
+    audit: AuditLog
+    queue: WorkQueue
+
+    def decode(self, upload: Upload) -> np.ndarray:
+        """The photo's RGB pixels; its errors name the upload, not ``<N bytes>``."""
+        if not upload.data:
+            raise ImageReadError(upload.filename, "the upload is empty")
+        with named(upload.filename):
+            return load_image(upload.data, max_pixels=self.settings.max_pixels)
+
+    def enroll(self, name: str, uploads: list[Upload], *, require_single: bool, allow_duplicate: bool) -> EnrollResult:
+        """Enroll ``name`` from the uploads (all or nothing); the photos are kept only with ``keep_photos``.
+
+        The enrollment is committed to the database before it is acknowledged; the index file is written
+        at most every few seconds and when the service stops (a stale index is rebuilt from the database)."""
+        pixels = [self.decode(upload) for upload in uploads]
+        if self.settings.keep_photos is None:
+            with named(_which(uploads)):
+                return self.gallery.enroll(name, pixels, require_single=require_single, allow_duplicate=allow_duplicate,
+                                           save=False)
+        folder = Path(self.settings.keep_photos)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths, written = [], []
+        for upload in uploads:
+            path = folder / f"{hashlib.sha256(upload.data).hexdigest()}{_suffix(upload.filename)}"
+            if not path.exists():
+                path.write_bytes(upload.data)
+                written.append(path)
+            paths.append(path)
+        try:
+            with named(_which(uploads)):
+                return self.gallery.enroll(name, paths, require_single=require_single, allow_duplicate=allow_duplicate,
+                                           save=False)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        self.queue.close()
+        self.audit.close()
+        with self.gallery.lock:
+            self.gallery.store.save()
+        self.gallery.close()
+        self.access.close()
+
+
+def get_service(request: Request) -> Service:
+    """A route dependency: the service of the app that took the request."""
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+#: A route parameter: the service.
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+@contextlib.contextmanager
+def named(source: str) -> Iterator[None]:
+    """Re-raise image and face errors with ``source`` (the upload's name) in place of ``<array ...>``."""
+    try:
+        yield
+    except ImageTooLargeError as exc:
+        raise ImageTooLargeError(source, exc.reason) from None
+    except ImageReadError as exc:
+        raise ImageReadError(source, exc.reason) from None
+    except NoFaceError:
+        raise NoFaceError(source) from None
+    except MultipleFacesError as exc:
+        raise MultipleFacesError(source, exc.count) from None
+
+
+_UNSAFE = re.compile(r"[/\\]")
+
+
+def check_name(name: str) -> str:
+    """A person's name as given, stripped; no slashes (they are path separators in URLs and folders) and no
+    control characters. Quotes, apostrophes and any other text are kept as they are (stored as bound
+    parameters, never spliced into SQL)."""
+    cleaned = name.strip()
+    if _UNSAFE.search(cleaned) or any(unicodedata.category(c).startswith("C") for c in cleaned):
+        raise GalleryError(f"a name may not hold slashes or control characters: {name!r}")
+    if not cleaned or len(cleaned) > 255:
+        raise GalleryError(f"names must be 1 to 255 characters, got {len(cleaned)}")
+    return cleaned
+
+
+def upload_name(filename: str | None) -> str:
+    """The client's file name, shortened and printable, for messages."""
+    text = "".join(c for c in (filename or "upload") if c.isprintable())[:100]
+    return text or "upload"
+
+
+def _which(uploads: list[Upload]) -> str:
+    return uploads[0].filename if len(uploads) == 1 else "one of " + ", ".join(u.filename for u in uploads)
+
+
+def _suffix(filename: str) -> str:
+    suffix = Path(filename).suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".img"
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and NaN or infinities as null (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
