@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from facerec.cli.common import CONTEXT, FaceRecGroup, emit
+from facerec.cli.zoo_generative import gan_group, style_command
 
 __all__ = ["COMMAND"]
 
@@ -141,4 +142,6 @@ def _parse_shape(text: str, parts: int = 3) -> tuple[int, ...]:
     return shape
 
 
+zoo_group.add_command(style_command)
+zoo_group.add_command(gan_group)
 COMMAND = zoo_group
