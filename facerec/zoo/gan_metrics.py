@@ -29,19 +29,17 @@ __all__ = ["ClassifierFeatures", "frechet_distance", "label_counts", "nearest_ne
 
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     """``||mu_x - mu_y||^2 + Tr(S_x + S_y - 2 (S_x S_y)^(1/2))`` of two N x D feature sets."""
-    from scipy import linalg
-
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or min(len(x), len(y)) < 2:
         raise FaceRecError(f"need two N x D feature sets with N >= 2, got {x.shape} and {y.shape}")
     mu_x, mu_y = x.mean(0), y.mean(0)
     cov_x, cov_y = np.atleast_2d(np.cov(x, rowvar=False)), np.atleast_2d(np.cov(y, rowvar=False))
-    root = linalg.sqrtm(cov_x @ cov_y)
-    if not np.isfinite(root).all():  # singular product: nudge both covariances, as the FID code does
-        eps = np.eye(len(cov_x)) * 1e-6
-        root = linalg.sqrtm((cov_x + eps) @ (cov_y + eps))
-    root = np.real(root)
-    return float(((mu_x - mu_y) ** 2).sum() + np.trace(cov_x) + np.trace(cov_y) - 2 * np.trace(root))
+    # Tr((S_x S_y)^(1/2)) = sum of sqrt(eigenvalues of S_x^(1/2) S_y S_x^(1/2)), a symmetric PSD matrix:
+    # stable where S_x S_y is singular (ReLU features with dead units), unlike a general matrix square root.
+    values, vectors = np.linalg.eigh(cov_x)
+    half = (vectors * np.sqrt(values.clip(0))) @ vectors.T
+    trace_root = np.sqrt(np.linalg.eigvalsh(half @ cov_y @ half).clip(0)).sum()
+    return float(((mu_x - mu_y) ** 2).sum() + np.trace(cov_x) + np.trace(cov_y) - 2 * trace_root)
 
 
 @dataclass(frozen=True, eq=False)

@@ -116,7 +116,11 @@ class StyleStep:
 
 @dataclass(frozen=True)
 class StyleResult:
-    """The generated image (1 x 3 x H x W in [0, 1]), the costs after each step, the layers used."""
+    """The generated image (1 x 3 x H x W in [0, 1]), the costs per step, the layers used.
+
+    ``history[0]`` holds the costs of the starting image and ``history[k]`` those after k steps; the last
+    entry is always the returned (clamped to [0, 1]) picture.
+    """
 
     image: Tensor
     history: tuple[StyleStep, ...]
@@ -193,29 +197,44 @@ def stylize(content: Tensor, style: Tensor, config: StyleConfig, net: FeatureNet
         a_S = net.features(style, list(style_layers))
     generated = _initial(content, config.init).requires_grad_(True)
     optimizer = _optimizer(config, generated)
-    history: list[StyleStep] = []
+    costs: dict[int, tuple[float, float, float]] = {}  # iteration -> costs of its last evaluation
+    bar = tqdm(total=config.steps, desc="style transfer", unit="step", disable=not config.progress)
 
-    def closure() -> Tensor:
+    def evaluate() -> Tensor:
         optimizer.zero_grad(set_to_none=True)
         feats = net.features(generated, [content_layer, *style_layers])
         j_content = content_cost(a_C, feats[content_layer])
         j_style = style_cost(a_S, feats, lambdas)
         cost = total_cost(j_content, j_style, config.content_weight, config.style_weight)
         cost.backward()
-        closure.last = (cost.item(), j_content.item(), j_style.item())  # type: ignore[attr-defined]
+        return cost, j_content, j_style
+
+    def closure() -> Tensor:
+        cost, j_content, j_style = evaluate()
+        # L-BFGS counts its iterations in its state; its line search may evaluate several points per iteration,
+        # the last of which is the one it accepts.
+        step = optimizer.state[generated].get("n_iter", 0) if config.optimizer == "lbfgs" else len(costs)
+        costs[step] = (cost.item(), j_content.item(), j_style.item())
+        bar.update(step - bar.n)
+        bar.set_postfix(J=f"{cost.item():.4g}")
         return cost
 
-    bar = tqdm(range(1, config.steps + 1), desc="style transfer", unit="step", disable=not config.progress)
-    for step in bar:
-        optimizer.step(closure)
-        if config.optimizer == "adam":  # projected gradient; L-BFGS's curvature pairs assume unclamped steps
-            with torch.no_grad():
+    if config.optimizer == "lbfgs":
+        optimizer.step(closure)  # one call runs all ``steps`` iterations and keeps its curvature pairs intact
+    else:
+        for _ in range(config.steps):
+            optimizer.step(closure)
+            with torch.no_grad():  # projected gradient: the pixels stay in [0, 1]
                 generated.clamp_(0, 1)
-        total, j_c, j_s = closure.last  # type: ignore[attr-defined]
-        history.append(StyleStep(step, total, j_c, j_s))
-        bar.set_postfix(J=f"{total:.4g}", content=f"{j_c:.3g}", style=f"{j_s:.3g}")
-    return StyleResult(generated.detach().clamp(0, 1), tuple(history), net.name, net.description, content_layer,
-                       style_layers, time.perf_counter() - started)
+    bar.close()
+    with torch.no_grad():
+        generated.clamp_(0, 1)  # L-BFGS runs unconstrained; the picture is the clamped result
+    cost, j_content, j_style = evaluate()
+    costs[max(costs) + 1 if config.optimizer == "adam" else max(costs)] = (cost.item(), j_content.item(),
+                                                                            j_style.item())
+    history = tuple(StyleStep(step, *values) for step, values in sorted(costs.items()))
+    return StyleResult(generated.detach(), history, net.name, net.description, content_layer, style_layers,
+                       time.perf_counter() - started)
 
 
 def _initial(content: Tensor, init: str) -> Tensor:
@@ -228,8 +247,8 @@ def _initial(content: Tensor, init: str) -> Tensor:
 
 def _optimizer(config: StyleConfig, image: Tensor) -> torch.optim.Optimizer:
     if config.optimizer == "lbfgs":
-        return torch.optim.LBFGS([image], lr=config.lr or 1.0, max_iter=1, history_size=50,
-                                 line_search_fn="strong_wolfe")
+        return torch.optim.LBFGS([image], lr=config.lr or 1.0, max_iter=config.steps, history_size=50,
+                                 tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
     return torch.optim.Adam([image], lr=config.lr or 0.02)
 
 
