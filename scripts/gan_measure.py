@@ -37,17 +37,19 @@ def mnist(args: argparse.Namespace) -> dict:
     real_feats, real_logits = classifier(real)
     report = {"count": args.count, "test_images": len(data.test_x),
               "floor_real_vs_test": frechet_distance(real_feats, test_feats),
-              "real_label_counts": label_counts(real_logits, 10).tolist(), "epochs": []}
+              "real_label_counts": label_counts(real_logits, 10).tolist(),
+              "real_confident_share": _confident(real_logits), "epochs": []}
     for path in sorted(Path(args.run).glob("epoch*.pt")):
         generator, _ = load_gan(path)
         feats, logits = classifier(sample(generator, args.count, seed=args.seed))
         counts = label_counts(logits, 10)
-        confident = float((torch.softmax(torch.from_numpy(logits), 1).max(1).values > 0.9).float().mean())
+        confident = _confident(logits)
         report["epochs"].append({"epoch": int(path.stem[5:]), "frechet": frechet_distance(feats, test_feats),
                                  "label_counts": counts.tolist(), "confident_share": confident})
         print(f"{path.name}: FD {report['epochs'][-1]['frechet']:.2f}  labels {counts.tolist()}  "
               f"confident {confident:.2f}", flush=True)
-    print(f"floor (real train vs test): {report['floor_real_vs_test']:.2f}")
+    print(f"floor (real train vs test): {report['floor_real_vs_test']:.2f}, real images confident "
+          f"{report['real_confident_share']:.2f}")
     if args.plot:
         _plot(report, args.plot)
     return report
@@ -69,6 +71,11 @@ def faces(args: argparse.Namespace) -> dict:
         shown = samples[:16]
         save_grid(torch.cat([shown[:8], train[index[:8]], shown[8:16], train[index[8:16]]]), args.grid, nrow=8, scale=1)
     return report
+
+
+def _confident(logits: np.ndarray) -> float:
+    """Share of images the classifier puts in one class with probability above 0.9."""
+    return float((torch.softmax(torch.from_numpy(logits), 1).max(1).values > 0.9).float().mean())
 
 
 def _plot(report: dict, path: str) -> None:
