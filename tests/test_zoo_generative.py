@@ -111,6 +111,7 @@ def test_a_few_steps_lower_the_cost(pictures, optimizer):
                          progress=False)
     result = stylize(*pictures, config)
     assert result.image.shape == pictures[0].shape and 0 <= result.image.min() and result.image.max() <= 1
+    assert [s.step for s in result.history] == list(range(9))  # the starting image, then each of the 8 steps
     assert result.history[-1].total < 0.8 * result.history[0].total
     assert result.history[-1].style < result.history[0].style
 
@@ -130,7 +131,7 @@ def test_style_command_end_to_end(tmp_path):
                                        str(curve), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert out.is_file() and curve.is_file() and len(report["history"]) == 3 and report["net"] == "mobilefacenet"
+    assert out.is_file() and curve.is_file() and len(report["history"]) == 4 and report["net"] == "mobilefacenet"
     bad = CliRunner().invoke(main, ["zoo", "style", "skimage:nothing", "skimage:coffee", "-o", str(out)])
     assert bad.exit_code != 0 and "nothing" in bad.output and "Traceback" not in bad.output
 

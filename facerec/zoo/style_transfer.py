@@ -247,8 +247,10 @@ def _initial(content: Tensor, init: str) -> Tensor:
 
 def _optimizer(config: StyleConfig, image: Tensor) -> torch.optim.Optimizer:
     if config.optimizer == "lbfgs":
-        return torch.optim.LBFGS([image], lr=config.lr or 1.0, max_iter=config.steps, history_size=50,
-                                 tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+        # the iteration count, not the evaluation budget (5/4 of it by default), ends the run
+        return torch.optim.LBFGS([image], lr=config.lr or 1.0, max_iter=config.steps, max_eval=4 * config.steps,
+                                 history_size=50, tolerance_grad=0.0, tolerance_change=0.0,
+                                 line_search_fn="strong_wolfe")
     return torch.optim.Adam([image], lr=config.lr or 0.02)
 
 
