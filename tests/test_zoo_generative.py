@@ -97,6 +97,20 @@ def test_vgg19_offline_is_a_clear_error(monkeypatch, tmp_path):
         get_feature_net("vgg19")
 
 
+def test_vgg19_from_a_file_of_ones_own(tmp_path):
+    from torchvision.models.vgg import cfgs, make_layers
+
+    torch.manual_seed(0)
+    features = make_layers(cfgs["E"])
+    path = tmp_path / "my_vgg19.pth"
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
+    net = get_feature_net("vgg19", weights=path)
+    assert torch.equal(net.module.features[0].weight, features[0].weight)
+    assert net.features(torch.rand(1, 3, 32, 32), ["conv5_1"])["conv5_1"].shape == (1, 512, 2, 2)
+    with pytest.raises(UnknownModelError, match="vgg19 only"):
+        get_feature_net("mobilefacenet", weights=path)
+
+
 # ---- the optimisation on real pictures ------------------------------------------------------------------
 
 

@@ -19,6 +19,8 @@ __all__ = ["gan_group", "style_command"]
 @click.option("--net", default="vgg19", show_default=True,
               help="Feature network: vgg19 (ImageNet weights, downloaded once), vgg16-random, mobilefacenet "
                    "(the face embedder), or a zoo checkpoint .pt.")
+@click.option("--weights", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="A VGG-19 weights file of your own (torchvision's layout) for --net vgg19.")
 @click.option("--content-weight", type=float, default=1.0, show_default=True, help="alpha, the content cost's weight.")
 @click.option("--style-weight", type=float, default=1e4, show_default=True, help="beta, the style cost's weight.")
 @click.option("--content-layer", default=None, help="Layer of the content cost (default: the network's, conv4_2 "
@@ -38,10 +40,10 @@ __all__ = ["gan_group", "style_command"]
 @click.option("--curve", type=click.Path(dir_okay=False), default=None, help="Also plot the costs to this PNG.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the costs per step as JSON.")
-def style_command(content: str, style: str, out_path: str, net: str, content_weight: float, style_weight: float,
-                  content_layer: str | None, layers: str | None, steps: int, optimizer: str, lr: float | None,
-                  size: int, init: str, seed: int, threads: int | None, curve: str | None, quiet: bool,
-                  as_json: bool) -> None:
+def style_command(content: str, style: str, out_path: str, net: str, weights: str | None, content_weight: float,
+                  style_weight: float, content_layer: str | None, layers: str | None, steps: int, optimizer: str,
+                  lr: float | None, size: int, init: str, seed: int, threads: int | None, curve: str | None,
+                  quiet: bool, as_json: bool) -> None:
     """Paint CONTENT in the style of STYLE (files, or skimage:NAME such as skimage:chelsea)."""
     import torch
 
@@ -51,7 +53,7 @@ def style_command(content: str, style: str, out_path: str, net: str, content_wei
     if threads:
         torch.set_num_threads(threads)
     style_layers = tuple(x.strip() for x in layers.split(",") if x.strip()) if layers else None
-    config = StyleConfig(net=net, content_layer=content_layer, style_layers=style_layers,
+    config = StyleConfig(net=net, weights=weights, content_layer=content_layer, style_layers=style_layers,
                          content_weight=content_weight, style_weight=style_weight, steps=steps,
                          optimizer=optimizer, lr=lr, size=size, init=init, seed=seed,
                          progress=not quiet and not as_json)

@@ -117,10 +117,18 @@ def vgg_layer_names(features: nn.Sequential) -> dict[str, str]:
     return names
 
 
-def get_feature_net(name: str, *, seed: int = 0, download: bool | None = None) -> FeatureNet:
-    """``vgg19`` (ImageNet weights), ``vgg16-random``, ``mobilefacenet``, or a zoo checkpoint path."""
+def get_feature_net(name: str, *, seed: int = 0, download: bool | None = None,
+                    weights: str | Path | None = None) -> FeatureNet:
+    """``vgg19`` (ImageNet weights), ``vgg16-random``, ``mobilefacenet``, or a zoo checkpoint path.
+
+    ``weights`` is a VGG-19 state-dict file of the caller's own (torchvision's layout); without it the
+    published file is looked for by name (torch's hub cache, ``FACEREC_WEIGHTS_DIR``, facerec's cache),
+    then downloaded unless ``download`` is False or ``FACEREC_OFFLINE=1``.
+    """
+    if weights is not None and name != "vgg19":
+        raise UnknownModelError(f"weights files are for --net vgg19 only, not {name!r}")
     if name == "vgg19":
-        net = _vgg(_vgg19_imagenet(download), "vgg19", "VGG-19 with ImageNet weights (Gatys et al.)")
+        net = _vgg(_vgg19_imagenet(download, weights), "vgg19", "VGG-19 with ImageNet weights (Gatys et al.)")
     elif name == "vgg16-random":
         torch.manual_seed(seed)
         net = _vgg(_vgg_features("D"), "vgg16-random", f"VGG-16's convolutions, random weights (seed {seed})")
@@ -155,10 +163,13 @@ def _vgg(features: nn.Sequential, name: str, description: str) -> FeatureNet:
     return FeatureNet(name, container, IMAGENET_MEAN, IMAGENET_STD, aliases, "conv4_2", _GATYS_STYLE, description)
 
 
-def _vgg19_imagenet(download: bool | None) -> nn.Sequential:
+def _vgg19_imagenet(download: bool | None, weights: str | Path | None) -> nn.Sequential:
     hub = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_IMAGENET.filename
-    path = hub if hub.is_file() else resolve_weights(VGG19_IMAGENET, download=download)
-    if not sha256_file(path).startswith(_VGG19_HASH_PREFIX):
+    if weights is not None:
+        path = resolve_weights(VGG19_IMAGENET, weights)  # the caller's own file: no published hash to match
+    else:
+        path = hub if hub.is_file() else resolve_weights(VGG19_IMAGENET, download=download)
+    if weights is None and not sha256_file(path).startswith(_VGG19_HASH_PREFIX):
         raise WeightsHashError(f"{path} is not torchvision's VGG-19 (sha256 does not start with {_VGG19_HASH_PREFIX})")
     state = torch.load(path, map_location="cpu", weights_only=True)
     features = _vgg_features("E")

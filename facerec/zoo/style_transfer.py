@@ -90,9 +90,11 @@ def total_cost(j_content: Tensor, j_style: Tensor, alpha: float = 10.0, beta: fl
 
 @dataclass(frozen=True)
 class StyleConfig:
-    """One style-transfer run. ``style_layers`` None takes the network's defaults, each weighted 1/L."""
+    """One style-transfer run. ``style_layers`` None takes the network's defaults, each weighted 1/L;
+    ``weights`` is a VGG-19 file of the caller's own for ``net="vgg19"``."""
 
     net: str = "vgg19"
+    weights: str | None = None
     content_layer: str | None = None
     style_layers: tuple[str, ...] | None = None
     content_weight: float = 1.0
@@ -187,7 +189,7 @@ def stylize(content: Tensor, style: Tensor, config: StyleConfig, net: FeatureNet
     _check(config)
     started = time.perf_counter()
     torch.manual_seed(config.seed)
-    net = net or get_feature_net(config.net, seed=config.seed)
+    net = net or get_feature_net(config.net, seed=config.seed, weights=config.weights)
     content_layer = config.content_layer or net.content_layer
     style_layers = tuple(config.style_layers or net.style_layers)
     lambdas = {layer: 1.0 / len(style_layers) for layer in style_layers}
