@@ -12,7 +12,7 @@ __all__ = ["COMMAND"]
 
 @click.group("zoo", cls=FaceRecGroup, context_settings=CONTEXT)
 def zoo_group() -> None:
-    """The classic CNN zoo: layer tables, training and transfer learning."""
+    """The classic CNN zoo: layer tables, training, transfer learning, style transfer and a GAN."""
 
 
 @zoo_group.command("list")

@@ -75,7 +75,7 @@ def style_command(content: str, style: str, out_path: str, net: str, weights: st
 
 @click.group("gan", cls=FaceRecGroup, context_settings=CONTEXT)
 def gan_group() -> None:
-    """A DCGAN (Radford et al. 2016): train on MNIST or a folder of faces, then sample."""
+    """Train a DCGAN (Radford, Metz and Chintala 2016) on MNIST or faces, then sample from it."""
 
 
 @gan_group.command("train")
