@@ -30,7 +30,6 @@ from facerec.zoo.style_transfer import (
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-skimage = pytest.importorskip("skimage")
 
 
 # ---- the course's cost functions against hand computations ---------------------------------------------
@@ -116,6 +115,7 @@ def test_vgg19_from_a_file_of_ones_own(tmp_path):
 
 @pytest.fixture(scope="module")
 def pictures():
+    pytest.importorskip("skimage", reason="the example pictures come with scikit-image (the generative extra)")
     return load_image("skimage:chelsea", 40), load_image("skimage:immunohistochemistry", 40)
 
 
@@ -139,6 +139,7 @@ def test_style_transfer_is_reproducible(pictures):
 
 
 def test_style_command_end_to_end(tmp_path):
+    pytest.importorskip("skimage", reason="the example pictures come with scikit-image (the generative extra)")
     out, curve = tmp_path / "out.png", tmp_path / "curve.png"
     result = CliRunner().invoke(main, ["zoo", "style", "skimage:chelsea", "skimage:coffee", "-o", str(out),
                                        "--net", "mobilefacenet", "--size", "40", "--steps", "3", "--curve",
