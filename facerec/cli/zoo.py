@@ -5,13 +5,14 @@ from __future__ import annotations
 import click
 
 from facerec.cli.common import CONTEXT, FaceRecGroup, emit
+from facerec.cli.zoo_generative import gan_group, style_command
 
 __all__ = ["COMMAND"]
 
 
 @click.group("zoo", cls=FaceRecGroup, context_settings=CONTEXT)
 def zoo_group() -> None:
-    """The classic CNN zoo: layer tables, training and transfer learning."""
+    """The classic CNN zoo: layer tables, training, transfer learning, style transfer and a GAN."""
 
 
 @zoo_group.command("list")
@@ -146,4 +147,6 @@ def _parse_shape(text: str, parts: int = 3) -> tuple[int, ...]:
     return shape
 
 
+zoo_group.add_command(style_command)
+zoo_group.add_command(gan_group)
 COMMAND = zoo_group
