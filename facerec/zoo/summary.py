@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LayerRow", "Summary", "conv_output_size", "summarize"]
+__all__ = ["LayerRow", "Summary", "conv_output_size", "summarize", "transpose_output_size"]
 
 # Layers without parameters that do not change the shape: left out of the table unless asked for.
 _QUIET = (nn.ReLU, nn.ReLU6, nn.Tanh, nn.Sigmoid, nn.Dropout, nn.Flatten, nn.Identity, nn.Softmax)
@@ -28,6 +28,17 @@ def conv_output_size(n: int, f: int, s: int = 1, p: int = 0) -> int:
     if n <= 0 or f <= 0 or s <= 0 or p < 0:
         raise ValueError("need n, f, s > 0 and p >= 0")
     return math.floor((n + 2 * p - f) / s + 1)
+
+
+def transpose_output_size(n: int, f: int, s: int = 1, p: int = 0, output_padding: int = 0) -> int:
+    """The output size (n - 1) * s - 2p + f of a transpose convolution (plus ``output_padding``).
+
+    >>> transpose_output_size(4, 2, s=2), transpose_output_size(7, 3, s=2, p=1, output_padding=1)
+    (8, 14)
+    """
+    if n <= 0 or f <= 0 or s <= 0 or p < 0 or output_padding < 0:
+        raise ValueError("need n, f, s > 0 and p, output_padding >= 0")
+    return (n - 1) * s - 2 * p + f + output_padding
 
 
 @dataclass(frozen=True)
