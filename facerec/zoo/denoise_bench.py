@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from facerec.errors import FaceRecError
-from facerec.zoo.dense_checkpoint import load_dense
 from facerec.zoo.denoise import load_photos
+from facerec.zoo.dense_checkpoint import load_dense
 from facerec.zoo.dncnn import add_noise, denoise_image, psnr
 
 __all__ = ["METHODS", "bench_denoisers", "classical_denoiser"]

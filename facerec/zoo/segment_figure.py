@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from facerec.zoo.dense_checkpoint import load_dense
 from facerec.zoo.m2nist import BACKGROUND, make_canvases
 from facerec.zoo.segment import predict

@@ -57,7 +57,8 @@ class UNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         side = 2 ** len(self.down)
         if x.shape[-2] % side or x.shape[-1] % side:
-            raise ValueError(f"U-Net of depth {len(self.down)} needs sides divisible by {side}, got {tuple(x.shape[-2:])}")
+            raise ValueError(f"U-Net of depth {len(self.down)} needs sides divisible by {side}, "
+                             f"got {tuple(x.shape[-2:])}")
         features = []
         for block in self.down:
             x = block(x)
