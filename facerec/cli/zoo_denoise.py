@@ -45,13 +45,15 @@ def _sigmas(text: str) -> tuple[float, ...]:
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate (cosine schedule).")
 @click.option("--train-photos", type=int, default=800, show_default=True, help="Training photos to crop from.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the people split, init and patches.")
+@click.option("--init", default=None, type=click.Path(dir_okay=False),
+              help="Start from this dncnn.pt (same depth and width), e.g. a blind model tuned to one sigma.")
 @click.option("--log-every", type=int, default=100, show_default=True, help="Steps per averaged loss entry.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
 @click.option("--out", "out_dir", default="runs/dncnn", show_default=True, help="Output folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def denoise_command(data: str, depth: int, width: float, loss: str, sigma: float, sigma_range: str | None,
-                    patch: int, batch_size: int, steps: int, lr: float, train_photos: int, seed: int, log_every: int,
-                    threads: int | None, out_dir: str, as_json: bool) -> None:
+                    patch: int, batch_size: int, steps: int, lr: float, train_photos: int, seed: int,
+                    init: str | None, log_every: int, threads: int | None, out_dir: str, as_json: bool) -> None:
     """Train DnCNN on noisy patches of grayscale photos; test people are never seen."""
     import torch
 
@@ -61,7 +63,8 @@ def denoise_command(data: str, depth: int, width: float, loss: str, sigma: float
         torch.set_num_threads(threads)
     config = DenoiseConfig(data=data, depth=depth, width=width, loss=loss, sigma=sigma,
                            sigma_range=_sigma_range(sigma_range), patch=patch, batch_size=batch_size, steps=steps,
-                           lr=lr, train_photos=train_photos, seed=seed, out_dir=out_dir, log_every=log_every)
+                           lr=lr, train_photos=train_photos, seed=seed, out_dir=out_dir, log_every=log_every,
+                           init=init)
     result = train_denoiser(config)
     if as_json:
         emit(result.to_dict())

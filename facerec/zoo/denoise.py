@@ -46,6 +46,7 @@ class DenoiseConfig:
     lr: float = 1e-3
     train_photos: int = 800
     seed: int = 0
+    init: str | None = None
     out_dir: str = "runs/dncnn"
     log_every: int = 100
 
@@ -118,6 +119,8 @@ def train_denoiser(config: DenoiseConfig) -> DenoiseResult:
     val_photos = load_photos(config.data, split="test", limit=16, seed=config.seed)
     options = {"depth": config.depth, "width": config.width, "in_channels": 1}
     model = dncnn(**options)
+    if config.init:
+        model.load_state_dict(_init_weights(config.init, options))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
     criterion: nn.Module = nn.MSELoss() if config.loss == "mse" else nn.L1Loss()
@@ -144,6 +147,16 @@ def train_denoiser(config: DenoiseConfig) -> DenoiseResult:
                            sum(p.numel() for p in model.parameters()), time.perf_counter() - started, str(checkpoint))
     (out / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
     return result
+
+
+def _init_weights(path: str, options: dict[str, object]) -> dict[str, torch.Tensor]:
+    """The weights of an earlier dncnn.pt of the same shape, to fine-tune (e.g. a blind model to one sigma)."""
+    from facerec.zoo.dense_checkpoint import DenseCheckpointError, load_dense
+
+    model, facts = load_dense(path, kinds=("dncnn",))
+    if facts["options"] != options:
+        raise DenseCheckpointError(f"{path} is a DnCNN with {facts['options']}, not {options}")
+    return model.state_dict()
 
 
 def _sigmas(config: DenoiseConfig, rng: np.random.Generator) -> torch.Tensor:

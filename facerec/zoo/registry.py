@@ -27,6 +27,7 @@ from facerec.zoo.torchvision_archs import (
     vgg16,
 )
 from facerec.zoo.unet import unet, unet_noskip
+from facerec.zoo.yolo import yolo_face
 
 __all__ = ["ArchOptionError", "ArchSpec", "get_arch", "get_spec", "list_archs"]
 
@@ -84,6 +85,9 @@ _SPECS += [  # the dense-prediction wing: output per pixel or per grid cell, not
              num_classes=11),
     ArchSpec("unet-noskip", unet_noskip, (64, 64, 1), ("head",), frozenset([_DEPTH, _WIDTH]),
              "U-Net without skip connections (plain encoder-decoder baseline)", task="segment", num_classes=11),
+    ArchSpec("yolo-face", yolo_face, (192, 192, 3), ("head",), frozenset([_WIDTH]),
+             "YOLO-style face detector: 12x12 grid, 3 anchors, box + 5 landmarks per anchor", task="detect",
+             num_classes=1),
 ]
 _REGISTRY: dict[str, ArchSpec] = {spec.name: spec for spec in _SPECS}
 
