@@ -76,7 +76,7 @@ def _measure(noise: str, denoiser: str, recognizer, images: list[np.ndarray], pa
     where = {path: i for i, path in enumerate(paths)}
     a = np.array([where[str(p.a)] for p in pairs])
     b = np.array([where[str(p.b)] for p in pairs])
-    scores = np.sum(batch.vectors[a] * batch.vectors[b], axis=1)
+    scores = np.sum(batch.embeddings[a] * batch.embeddings[b], axis=1)
     report = evaluate_scores(scores, pairs, model=recognizer.model_key, images=len(images),
                              no_face=int((~batch.detected).sum()))
     return {"noise": noise, "denoiser": denoiser, "accuracy": report.accuracy, "accuracy_std": report.accuracy_std,
