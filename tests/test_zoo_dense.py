@@ -252,6 +252,7 @@ def test_cli_lists_summarises_and_guards():
     assert all(name in listing.output for name in ("dncnn", "unet-noskip", "yolo-face"))
     summary = runner.invoke(main, ["zoo", "summary", "unet", "--layers", "3", "--width", "0.25"])
     assert summary.exit_code == 0 and "ConvTranspose2d" in summary.output and "(64,64,16)" in summary.output
+    assert "up.2: (32 - 1) * 2 - 2 * 0 + 2 = 64" in summary.output
     refused = runner.invoke(main, ["zoo", "train", "--arch", "dncnn", "--data", "mnist"])
     assert refused.exit_code != 0 and "zoo denoise" in refused.output
     missing = runner.invoke(main, ["zoo", "denoise-bench", "--checkpoint", "no/such.pt"])

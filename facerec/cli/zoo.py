@@ -59,6 +59,11 @@ def summary_command(arch: str, input_shape: str | None, classes: int | None, wid
     else:
         click.echo(f"{arch}, {num_classes} classes")
         click.echo(table.format())
+        if spec.task != "classify":
+            from facerec.zoo.summary import transpose_notes
+
+            for note in transpose_notes(model, shape):
+                click.echo(f"transpose convolution {note}")
 
 
 @zoo_group.command("train")
