@@ -53,7 +53,9 @@ def detect_command(train_size: int, test_size: int, size: int, anchors: int, wid
     faces = sum(len(b) for b in test.boxes)
     click.echo(f"anchors (w x h): {', '.join(f'{w:.0f}x{h:.0f}' for w, h in result.anchors)}; "
                f"loss {result.losses[0]:.2f} -> {result.losses[-1]:.2f}; {result.seconds:.0f}s; {result.checkpoint}")
-    click.echo(f"{len(test.images)} test mosaics, {faces} teacher faces ({DEFAULT_DETECTOR})")
+    click.echo(f"{len(test.images)} test mosaics, {faces} teacher faces ({DEFAULT_DETECTOR}); yolo-face AP@0.5 over "
+               f"all scores >= 0.05: {result.ap50:.4f}; operating threshold (best F1 on training mosaics) "
+               f"{result.min_score:.3f}")
     click.echo("| detector | AP@0.5 vs teacher | landmark error (/ box width) | photos/s |")
     click.echo("|---|---|---|---|")
     for row in rows:

@@ -35,10 +35,12 @@ class YoloFaceDetector(Detector):
 
     name = "yolo-face"
 
-    def __init__(self, weights_path: str | Path, *, min_score: float = 0.5, nms_iou: float = 0.4) -> None:
+    def __init__(self, weights_path: str | Path, *, min_score: float | None = None, nms_iou: float = 0.4) -> None:
         from facerec.zoo.dense_checkpoint import load_dense
 
         self.model, facts = load_dense(weights_path, kinds=("yolo-face",))
+        # the operating point chosen on training mosaics (best F1), unless given
+        min_score = float(facts.get("min_score", 0.5)) if min_score is None else min_score
         self.size = int(facts.get("input_size", 192))
         self.min_score, self.nms_iou = min_score, nms_iou
         self._settings = {"name": self.name, "weights": str(weights_path), "mtime": Path(weights_path).stat().st_mtime,
