@@ -104,14 +104,17 @@ def denoise_bench_command(checkpoint: str, sigmas: str, photos: int, crop: int, 
 @click.option("--sigmas", default="25,50", show_default=True, help="Noise levels added to every photo.")
 @click.option("--pairs-per-fold", type=int, default=60, show_default=True,
               help="Matched and as many mismatched pairs taken from each fold of pairs_dev.txt.")
+@click.option("--where", type=click.Choice(["crop", "image"]), default="crop", show_default=True,
+              help="Denoise the aligned face crop (cheap) or the whole photo before detection.")
 @click.option("--threads", type=int, default=None, help="CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def denoise_verify_command(checkpoint: str, sigmas: str, pairs_per_fold: int, threads: int | None,
+def denoise_verify_command(checkpoint: str, sigmas: str, pairs_per_fold: int, where: str, threads: int | None,
                            as_json: bool) -> None:
     """LFW dev verification on noisy photos, with and without DnCNN in front of the pipeline."""
     from facerec.zoo.denoise_verify import noisy_verification
 
-    report = noisy_verification(checkpoint, sigmas=_sigmas(sigmas), pairs_per_fold=pairs_per_fold, threads=threads)
+    report = noisy_verification(checkpoint, sigmas=_sigmas(sigmas), pairs_per_fold=pairs_per_fold, where=where,
+                                threads=threads)
     if as_json:
         emit(report)
         return
