@@ -80,6 +80,12 @@ def test_transpose_output_size_rule(n, f, s, p):
     assert out == transpose_output_size(n, f, s, p) == (n - 1) * s - 2 * p + f
 
 
+def test_every_dense_architecture_is_covered():
+    from facerec.zoo import get_spec, list_archs
+
+    assert {n for n in list_archs() if get_spec(n).task != "classify"} == {"dncnn", "unet", "unet-noskip", "yolo-face"}
+
+
 @pytest.mark.parametrize("arch, kwargs, shape, total", [
     ("dncnn", {}, (40, 40, 1), 556_097),
     ("dncnn", {"depth": 20}, (40, 40, 1), 667_073),
