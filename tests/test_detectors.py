@@ -21,13 +21,17 @@ def photos() -> list[np.ndarray]:
     return [load_image(p) for p in PHOTOS]
 
 
+# detectors with released weights; yolo-face is trained locally (`facerec zoo detect`), see test_zoo_dense.py
+RELEASED = [name for name in list_detectors() if name != "yolo-face"]
+
+
 @pytest.fixture(scope="module")
 def reference(photos) -> list[Face]:
     """MTCNN's faces: the detector the project has used so far, and a peer for the others."""
     return [faces[0] for faces in get_detector("mtcnn", retry=False).detect(photos)]
 
 
-@pytest.mark.parametrize("name", list_detectors())
+@pytest.mark.parametrize("name", RELEASED)
 def test_every_detector_finds_the_face_with_landmarks_in_image_order(name, photos, reference):
     for faces, ref in zip(get_detector(name, retry=False).detect(photos), reference):
         assert len(faces) == 1, name
@@ -42,7 +46,7 @@ def test_every_detector_finds_the_face_with_landmarks_in_image_order(name, photo
         assert lx < rx
 
 
-@pytest.mark.parametrize("name", list_detectors())
+@pytest.mark.parametrize("name", RELEASED)
 def test_tiny_and_degenerate_images_have_no_face(name):
     images = [np.zeros((8, 8, 3), np.uint8), np.zeros((1, 4000, 3), np.uint8), np.zeros((4000, 1, 3), np.uint8),
               np.full((64, 64, 3), 128, np.uint8)]

@@ -35,19 +35,22 @@ def list_command(as_json: bool) -> None:
 @click.option("--input", "input_shape", default=None, help="Input as HxWxC, e.g. 32x32x3 (default: the arch's).")
 @click.option("--classes", type=int, default=None, help="Number of classes (default 10, 1000 for ImageNet nets).")
 @click.option("--width", type=float, default=None, help="Width multiplier (MobileNet v1/v2).")
+@click.option("--layers", type=int, default=None, help="Network depth: DnCNN convolutions, U-Net levels.")
 @click.option("--depth", type=int, default=None, help="List modules at this depth instead of the leaf layers.")
 @click.option("--all", "all_layers", is_flag=True, help="Also list activations, dropout and flatten layers.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def summary_command(arch: str, input_shape: str | None, classes: int | None, width: float | None,
-                    depth: int | None, all_layers: bool, as_json: bool) -> None:
+                    layers: int | None, depth: int | None, all_layers: bool, as_json: bool) -> None:
     """Print ARCH's layers: output shape, activation size, parameters, and the totals."""
     from facerec.zoo import get_arch, get_spec, summarize
 
     spec = get_spec(arch)
+    if spec.task == "denoise":
+        classes = 1  # a denoiser outputs an image, not classes
     parsed = _parse_shape(input_shape) if input_shape else spec.input_size
     shape = (parsed[0], parsed[1], parsed[2])
-    num_classes = classes or (1000 if spec.input_size[0] >= 112 else 10)
-    model = get_arch(arch, num_classes=num_classes, in_channels=shape[2], width=width)
+    num_classes = classes or spec.num_classes or (1000 if spec.input_size[0] >= 112 else 10)
+    model = get_arch(arch, num_classes=num_classes, in_channels=shape[2], width=width, depth=layers)
     try:
         table = summarize(model, shape, depth=depth, all_layers=all_layers)
     except RuntimeError as exc:
@@ -58,6 +61,11 @@ def summary_command(arch: str, input_shape: str | None, classes: int | None, wid
     else:
         click.echo(f"{arch}, {num_classes} classes")
         click.echo(table.format())
+        if spec.task != "classify":
+            from facerec.zoo.summary import transpose_notes
+
+            for note in transpose_notes(model, shape):
+                click.echo(f"transpose convolution {note}")
 
 
 @zoo_group.command("train")
@@ -110,6 +118,12 @@ def train_command(arch: str | None, data: str, epochs: int, batch_size: int, opt
 
     if arch is None and from_checkpoint is None:
         raise click.UsageError("give --arch, or --from CHECKPOINT")
+    if arch is not None:
+        from facerec.zoo import get_spec
+
+        task = get_spec(arch).task
+        if task != "classify":
+            raise click.UsageError(f"{arch} is a {task} network: train it with `facerec zoo {task}`")
     if threads:
         torch.set_num_threads(threads)
     name = arch or "transfer"
@@ -150,3 +164,21 @@ def _parse_shape(text: str, parts: int = 3) -> tuple[int, ...]:
 zoo_group.add_command(style_command)
 zoo_group.add_command(gan_group)
 COMMAND = zoo_group
+
+
+def _add_dense_commands() -> None:
+    """The dense-prediction wing (denoising, segmentation, grid detection) lives in sibling modules."""
+    import importlib
+
+    for name in ("zoo_denoise", "zoo_segment", "zoo_detect"):
+        try:
+            module = importlib.import_module(f"facerec.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"facerec.cli.{name}":
+                raise
+            continue
+        for command in module.COMMANDS:
+            zoo_group.add_command(command)
+
+
+_add_dense_commands()

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from facerec.zoo.registry import ArchSpec, get_arch, get_spec, list_archs
-from facerec.zoo.summary import Summary, conv_output_size, summarize
+from facerec.zoo.summary import Summary, conv_output_size, summarize, transpose_output_size
 
-__all__ = ["ArchSpec", "Summary", "conv_output_size", "get_arch", "get_spec", "list_archs", "summarize"]
+__all__ = ["ArchSpec", "Summary", "conv_output_size", "get_arch", "get_spec", "list_archs", "summarize",
+           "transpose_output_size"]

@@ -154,7 +154,7 @@ def save_grid(images: Tensor, path: str | Path, *, nrow: int = 8, scale: int = 1
     array = canvas.permute(1, 2, 0).squeeze(2).numpy()
     picture = Image.fromarray(array)
     if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     with atomic_path(path) as temporary:
         picture.save(temporary, format="PNG")
     return Path(path)

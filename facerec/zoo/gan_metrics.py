@@ -61,7 +61,8 @@ class ClassifierFeatures:
         checkpoint = load_checkpoint(path)
         model = checkpoint.build().eval()
         head = dict(model.named_modules())[get_spec(checkpoint.arch).heads[0]]
-        return cls(model, head, checkpoint.mean, checkpoint.std, checkpoint.classes, tuple(checkpoint.input_size))
+        return cls(model, head, checkpoint.mean, checkpoint.std, checkpoint.classes,
+                   (checkpoint.input_size[0], checkpoint.input_size[1]))
 
     def __call__(self, images: Tensor, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
         """(features N x D, logits N x classes) of uint8 images N x C x H x W at the checkpoint's size."""

@@ -128,7 +128,8 @@ def train_gan(config: GanConfig) -> GanResult:
             steps += 1
             bar.set_postfix(d=f"{sums[0] / steps:.3f}", g=f"{sums[1] / steps:.3f}")
         means = sums / max(1, steps)
-        history.append(GanEpoch(epoch, *map(float, means), time.perf_counter() - tic))
+        d_loss, g_loss, d_real, d_fake = (float(v) for v in means)
+        history.append(GanEpoch(epoch, d_loss, g_loss, d_real, d_fake, time.perf_counter() - tic))
         save_grid(sample(generator, 64, seed=config.seed), out / f"samples_epoch{epoch:03d}.png", scale=2)
         save_gan(out / f"epoch{epoch:03d}.pt", generator, discriminator, epoch=epoch)
         save_gan(out / "last.pt", generator, discriminator, epoch=epoch)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from facerec.errors import UnknownModelError
+from facerec.zoo.dncnn import dncnn
 from facerec.zoo.exercise_net import exercise_net
 from facerec.zoo.face_classifier import mobilefacenet_classifier
 from facerec.zoo.googlenet import googlenet
@@ -25,6 +26,8 @@ from facerec.zoo.torchvision_archs import (
     resnet50,
     vgg16,
 )
+from facerec.zoo.unet import unet, unet_noskip
+from facerec.zoo.yolo import yolo_face
 
 __all__ = ["ArchOptionError", "ArchSpec", "get_arch", "get_spec", "list_archs"]
 
@@ -47,13 +50,15 @@ class ArchSpec:
     heads: tuple[str, ...]
     options: frozenset[str]
     description: str
+    task: str = "classify"
+    num_classes: int | None = None
 
 
 def _spec(name, build, size, heads, options, description) -> ArchSpec:
     return ArchSpec(name, build, size, tuple(heads), frozenset(options), description)
 
 
-_DROPOUT, _WIDTH = "dropout", "width"
+_DROPOUT, _WIDTH, _DEPTH = "dropout", "width", "depth"
 _SPECS = [
     _spec("lenet5", lenet5, (32, 32, 1), ["fc5"], [_DROPOUT], "LeNet-5, tanh + average pooling (1998)"),
     _spec("lenet5-relu", lenet5_relu, (32, 32, 1), ["fc5"], [_DROPOUT], "LeNet-5, ReLU + max pooling"),
@@ -72,6 +77,18 @@ _SPECS = [
     _spec("mobilefacenet", mobilefacenet_classifier, (112, 112, 3), ["fc"], [_DROPOUT],
           "MobileFaceNet backbone + linear head (the face embedder's architecture, untrained)"),
 ]
+_SPECS += [  # the dense-prediction wing: output per pixel or per grid cell, not per image
+    ArchSpec("dncnn", dncnn, (40, 40, 1), (), frozenset([_DEPTH, _WIDTH]),
+             "DnCNN denoiser, residual learning, D=17 (Zhang et al. 2017)", task="denoise"),
+    ArchSpec("unet", unet, (64, 64, 1), ("head",), frozenset([_DEPTH, _WIDTH]),
+             "U-Net, transpose convolutions + skip connections (Ronneberger et al. 2015)", task="segment",
+             num_classes=11),
+    ArchSpec("unet-noskip", unet_noskip, (64, 64, 1), ("head",), frozenset([_DEPTH, _WIDTH]),
+             "U-Net without skip connections (plain encoder-decoder baseline)", task="segment", num_classes=11),
+    ArchSpec("yolo-face", yolo_face, (192, 192, 3), ("head",), frozenset([_WIDTH]),
+             "YOLO-style face detector: 12x12 grid, 3 anchors, box + 5 landmarks per anchor", task="detect",
+             num_classes=1),
+]
 _REGISTRY: dict[str, ArchSpec] = {spec.name: spec for spec in _SPECS}
 
 
@@ -88,18 +105,24 @@ def get_spec(name: str) -> ArchSpec:
 
 
 def get_arch(name: str, *, num_classes: int = 10, in_channels: int | None = None,
-             dropout: float | None = None, width: float | None = None) -> nn.Module:
+             dropout: float | None = None, width: float | None = None, depth: int | None = None) -> nn.Module:
     """Build architecture ``name`` untrained; options left as None keep the builder's defaults.
+
+    ``depth`` is the number of layers (DnCNN) or of down-sampling levels (U-Net); a denoiser
+    ignores ``num_classes``.
 
     >>> model = get_arch("lenet5", num_classes=10, in_channels=3)
     >>> sum(p.numel() for p in model.conv1.parameters())
     456
     """
     spec = get_spec(name)
-    options = {key: value for key, value in (("dropout", dropout), ("width", width)) if value is not None}
+    options = {key: value for key, value in (("dropout", dropout), ("width", width), ("depth", depth))
+               if value is not None}
     unknown = set(options) - spec.options
     if unknown:
         raise ArchOptionError(f"{name} has no option {', '.join(sorted(unknown))}; "
                               f"it takes: {', '.join(sorted(spec.options)) or 'none'}")
     channels = spec.input_size[2] if in_channels is None else in_channels
+    if spec.task == "denoise":
+        return spec.build(in_channels=channels, **options)
     return spec.build(num_classes=num_classes, in_channels=channels, **options)

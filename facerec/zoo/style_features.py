@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -152,7 +153,8 @@ def _vgg_features(config: str) -> nn.Sequential:
     for layer in features:
         if isinstance(layer, nn.Conv2d):
             nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(layer.bias)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
     return features
 
 
@@ -181,7 +183,7 @@ def _mobilefacenet() -> FeatureNet:
     from facerec.models import get_model
 
     embedder = get_model("mobilefacenet")
-    net = embedder.net
+    net: Any = embedder.net
     aliases = {"conv1": "conv1", "dw_conv": "dw_conv"}
     aliases.update({f"block{i}": f"features.{i}" for i in range(len(net.features))})
     aliases["conv2"] = "conv2"

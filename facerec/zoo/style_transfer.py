@@ -149,7 +149,7 @@ def load_image(source: str | Path, size: int | None = None) -> Tensor:
     if size is not None:
         scale = size / max(picture.size)
         picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
-                                 Image.LANCZOS)
+                                 Image.Resampling.LANCZOS)
     array = np.asarray(picture, dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
@@ -202,7 +202,7 @@ def stylize(content: Tensor, style: Tensor, config: StyleConfig, net: FeatureNet
     costs: dict[int, tuple[float, float, float]] = {}  # iteration -> costs of its last evaluation
     bar = tqdm(total=config.steps, desc="style transfer", unit="step", disable=not config.progress)
 
-    def evaluate() -> Tensor:
+    def evaluate() -> tuple[Tensor, Tensor, Tensor]:
         optimizer.zero_grad(set_to_none=True)
         feats = net.features(generated, [content_layer, *style_layers])
         j_content = content_cost(a_C, feats[content_layer])
@@ -222,10 +222,10 @@ def stylize(content: Tensor, style: Tensor, config: StyleConfig, net: FeatureNet
         return cost
 
     if config.optimizer == "lbfgs":
-        optimizer.step(closure)  # one call runs all ``steps`` iterations and keeps its curvature pairs intact
+        optimizer.step(closure)  # type: ignore[arg-type]  # one call runs all ``steps`` iterations and keeps its curvature pairs intact
     else:
         for _ in range(config.steps):
-            optimizer.step(closure)
+            optimizer.step(closure)  # type: ignore[arg-type]
             with torch.no_grad():  # projected gradient: the pixels stay in [0, 1]
                 generated.clamp_(0, 1)
     bar.close()

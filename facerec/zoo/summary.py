@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LayerRow", "Summary", "conv_output_size", "summarize"]
+__all__ = ["LayerRow", "Summary", "conv_output_size", "summarize", "transpose_notes", "transpose_output_size"]
 
 # Layers without parameters that do not change the shape: left out of the table unless asked for.
 _QUIET = (nn.ReLU, nn.ReLU6, nn.Tanh, nn.Sigmoid, nn.Dropout, nn.Flatten, nn.Identity, nn.Softmax)
@@ -28,6 +28,17 @@ def conv_output_size(n: int, f: int, s: int = 1, p: int = 0) -> int:
     if n <= 0 or f <= 0 or s <= 0 or p < 0:
         raise ValueError("need n, f, s > 0 and p >= 0")
     return math.floor((n + 2 * p - f) / s + 1)
+
+
+def transpose_output_size(n: int, f: int, s: int = 1, p: int = 0, output_padding: int = 0) -> int:
+    """The output size (n - 1) * s - 2p + f of a transpose convolution (plus ``output_padding``).
+
+    >>> transpose_output_size(4, 2, s=2), transpose_output_size(7, 3, s=2, p=1, output_padding=1)
+    (8, 14)
+    """
+    if n <= 0 or f <= 0 or s <= 0 or p < 0 or output_padding < 0:
+        raise ValueError("need n, f, s > 0 and p, output_padding >= 0")
+    return (n - 1) * s - 2 * p + f + output_padding
 
 
 @dataclass(frozen=True)
@@ -160,3 +171,28 @@ def _device(model: nn.Module) -> torch.device:
     for parameter in model.parameters():
         return parameter.device
     return torch.device("cpu")
+
+
+def transpose_notes(model: nn.Module, input_size: tuple[int, int, int]) -> list[str]:
+    """One line per transpose convolution: its input side and the rule (n - 1) * s - 2p + f worked out."""
+    notes: list[str] = []
+    handles = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.ConvTranspose2d):
+            def hook(layer: nn.ConvTranspose2d, inputs: tuple[Tensor, ...], _output: Tensor, name: str = name) -> None:
+                n, f, s, p = inputs[0].shape[-1], layer.kernel_size[1], layer.stride[1], layer.padding[1]
+                out = transpose_output_size(n, f, s, p, layer.output_padding[1])
+                notes.append(f"{name}: ({n} - 1) * {s} - 2 * {p} + {f} = {out}")
+
+            handles.append(module.register_forward_hook(hook))
+    height, width, channels = input_size
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.inference_mode():
+            model(torch.zeros(1, channels, height, width, device=_device(model)))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return notes

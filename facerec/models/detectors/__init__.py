@@ -7,7 +7,7 @@ ones found no face. Weights entries share the embedders' mechanism (:class:`Weig
 sha256, license; ``FACEREC_WEIGHTS_DIR``, the cache, a checked download).
 
 >>> list_detectors()
-['mtcnn', 'retinaface', 'yunet', 'yunet-s']
+['mtcnn', 'retinaface', 'yolo-face', 'yunet', 'yunet-s']
 """
 
 from __future__ import annotations
@@ -114,6 +114,12 @@ def _mtcnn(path: Path | None, backend: Backend, threads: int | None) -> Detector
     return MTCNNDetector()
 
 
+def _yolo_face(path: Path | None, backend: Backend, threads: int | None) -> Detector:
+    from facerec.models.detectors.yolo_face import YoloFaceDetector, yolo_weights_path
+
+    return YoloFaceDetector(yolo_weights_path())
+
+
 def _yunet(variant: str) -> Build:
     def build(path: Path | None, backend: Backend, threads: int | None) -> Detector:
         from facerec.models.detectors.yunet import YuNetDetector
@@ -160,3 +166,6 @@ register_detector(DetectorSpec(
                         license="MIT",
                         note="RetinaFace MobileNet-0.25 (biubug6), WIDER FACE hard .740; BGR minus (104, 117, 123)"),
     note="RetinaFace MobileNet-0.25, our nn.Module; PyTorch or exported to ONNX"))
+register_detector(DetectorSpec(
+    name="yolo-face", build=_yolo_face, weights=None, backends=("torch",),
+    note="the zoo's YOLO-style grid detector trained by `facerec zoo detect` (FACEREC_YOLO_WEIGHTS); PyTorch"))
