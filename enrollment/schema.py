@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Engine,
     Float,
@@ -20,10 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "GalleryInfo", "Identity", "FaceRecord", "add_missing_columns"]
+__all__ = ["Base", "GalleryInfo", "Identity", "FaceRecord", "FaceChange", "add_missing_columns"]
 
 # Columns added after galleries were first created: (table, column, SQL type), added on open.
-LATER_COLUMNS = (("faces", "detector", "VARCHAR(200)"),)
+LATER_COLUMNS = (("faces", "detector", "VARCHAR(200)"), ("gallery_info", "log_from", "INTEGER"))
 
 
 def utcnow() -> datetime:
@@ -38,7 +39,9 @@ class GalleryInfo(Base):
     """One row: the embedding model the gallery is bound to and its revision counter.
 
     ``revision`` goes up in the same transaction as every change, so an index whose
-    sidecar records another revision is known to be stale.
+    sidecar records another revision is known to be stale. ``log_from`` is the revision
+    from which :class:`FaceChange` rows are complete: a vector store at that revision or
+    later can catch up from the log instead of being rebuilt.
     """
 
     __tablename__ = "gallery_info"
@@ -47,6 +50,7 @@ class GalleryInfo(Base):
     model: Mapped[str] = mapped_column(String(200))
     dim: Mapped[int] = mapped_column(Integer)
     revision: Mapped[int] = mapped_column(Integer, default=0)
+    log_from: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -76,6 +80,22 @@ class FaceRecord(Base):
     detector: Mapped[str | None] = mapped_column(String(200), default=None)  # which detector (stage) found it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     identity: Mapped[Identity] = relationship(back_populates="faces")
+
+
+class FaceChange(Base):
+    """The change log: face ``face_id`` was added (or ``removed``) by the change that made ``revision``.
+
+    Written in the same transaction as the change itself, so the log is exactly as durable as
+    the faces. A vector store that applied everything up to revision ``r`` catches up by
+    replaying the rows with ``revision > r``.
+    """
+
+    __tablename__ = "face_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, index=True)
+    face_id: Mapped[int] = mapped_column(Integer)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 def add_missing_columns(engine: Engine) -> None:

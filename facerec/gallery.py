@@ -1,7 +1,7 @@
 """Face-level gallery: enroll people from photos, identify faces, open set.
 
 Joins :class:`~facerec.recognizer.FaceRecognizer` (images to embeddings) with
-:class:`enrollment.Gallery` (SQL store plus FAISS index).
+:class:`enrollment.Gallery` (SQL store plus a vector store: FAISS by default, or Milvus).
 
 >>> gallery = Gallery()  # doctest: +SKIP
 >>> gallery.enroll("Ada", ["ada.jpg"])  # doctest: +SKIP
@@ -30,7 +30,8 @@ from facerec.io import IMAGE_SUFFIXES, ImageInput
 from facerec.recognizer import FaceRecognizer
 from index import IndexKind
 
-__all__ = ["Gallery", "Identification", "EnrollReport", "db_url", "default_db_url", "IMAGE_SUFFIXES"]
+__all__ = ["Gallery", "Identification", "EnrollReport", "db_url", "default_db_url", "default_vectors",
+           "IMAGE_SUFFIXES"]
 
 
 def db_url(db: str | Path) -> str:
@@ -57,6 +58,11 @@ def default_index_path(url: str) -> Path:
         return Path(parsed.database).with_suffix(".faiss")
     digest = hashlib.sha256(parsed.render_as_string(hide_password=True).encode()).hexdigest()[:12]
     return Path(user_data_dir("facerec")) / f"index-{digest}.faiss"
+
+
+def default_vectors(url: str) -> str:
+    """``$FACEREC_VECTORS`` (a FAISS file or a Milvus URI), else the FAISS file of :func:`default_index_path`."""
+    return os.environ.get("FACEREC_VECTORS") or str(default_index_path(url))
 
 
 @dataclass(frozen=True)
@@ -100,12 +106,16 @@ class Gallery:
     Unless a ``threshold`` is given, it follows the gallery's size: the more people enrolled,
     the more chances a stranger has to resemble one of them, so the threshold rises to keep
     the false-positive identification rate near ``fpir`` (see ``Weights.open_set_threshold``).
+
+    ``vectors`` picks the vector store: a FAISS file (``index_path`` says the same) or a Milvus URI,
+    ``milvus:///path/faces.db`` (Milvus Lite, embedded) or ``http://host:19530`` (a server); the
+    default is ``$FACEREC_VECTORS``, else a FAISS file beside the database.
     """
 
     def __init__(
         self, recognizer: FaceRecognizer | None = None, *, db: str | Path | None = None,
         index_path: str | Path | None = None, threshold: float | None = None, index_kind: IndexKind = "flat",
-        fpir: float = 0.01,
+        fpir: float = 0.01, vectors: str | None = None,
     ) -> None:
         self.recognizer = recognizer or FaceRecognizer()
         url = db_url(db) if db else default_db_url()
@@ -114,7 +124,7 @@ class Gallery:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.store = Store(
             url, model=self.recognizer.model_key, dim=self.recognizer.weights.embedding_size,
-            index_path=Path(index_path) if index_path else default_index_path(url), index_kind=index_kind,
+            vectors=vectors or (str(index_path) if index_path else default_vectors(url)), index_kind=index_kind,
             save_interval=5.0,
         )
         self.fixed_threshold, self.fpir = threshold, fpir

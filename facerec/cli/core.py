@@ -134,11 +134,19 @@ def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, 
 
 @dataclass(frozen=True)
 class StoreOptions:
-    """Where the gallery is: --db, --index and --index-kind."""
+    """Where the gallery is: --db, --vectors (or --index) and --index-kind."""
 
     db: str | None
     index_path: str | None
     index_kind: IndexKind
+    vectors: str | None = None
+
+    @property
+    def vectors_uri(self) -> str:
+        """--vectors, else --index, else FACEREC_VECTORS, else the FAISS file beside the database."""
+        from facerec.gallery import default_vectors
+
+        return self.vectors or self.index_path or default_vectors(self.url)
 
     @property
     def url(self) -> str:
@@ -164,11 +172,9 @@ class StoreOptions:
     def open_store(self):  # noqa: ANN201 - an enrollment.Gallery
         """The gallery's store and index, without the model: for commands that do not embed."""
         from enrollment import Gallery as Store
-        from facerec.gallery import default_index_path
 
         model, dim = self.require()
-        index = Path(self.index_path) if self.index_path else default_index_path(self.url)
-        return Store(self.url, model=model, dim=dim, index_path=index, index_kind=self.index_kind)  # type: ignore[arg-type]
+        return Store(self.url, model=model, dim=dim, vectors=self.vectors_uri, index_kind=self.index_kind)
 
 
 @dataclass(frozen=True)
@@ -191,7 +197,7 @@ class GalleryOptions:
         if not exists and not create:
             self.store.require()
         recognizer = make_recognizer(self.model, self.tag, self.weights, self.no_flip, robust=self.robust)
-        gallery = Gallery(recognizer, db=self.store.url, index_path=self.store.index_path, threshold=threshold,
+        gallery = Gallery(recognizer, db=self.store.url, vectors=self.store.vectors_uri, threshold=threshold,
                           index_kind=self.store.index_kind)
         if not exists and announce:
             click.echo(f"created a new gallery at {_shown(self.store.url)}", err=True)
@@ -211,6 +217,10 @@ _STORE_OPTIONS = [
                       "(default: gallery.db in the user data folder)."),
     click.option("--index", "index_path", type=click.Path(dir_okay=False), default=None,
                  help="FAISS index file (default: beside a SQLite file, else in the user data folder)."),
+    click.option("--vectors", default=None,
+                 help="Vector store: a FAISS file, milvus:///path/faces.db (Milvus Lite, embedded; needs "
+                      "facerec[milvus]) or http://host:19530 (a Milvus server). Default: FACEREC_VECTORS, "
+                      "else the FAISS file of --index."),
     click.option("--index-kind", type=click.Choice(list(KINDS)), default="flat",
                  envvar="FACEREC_INDEX_KIND", show_default=True,
                  help="Exact search (flat), or for galleries of 100k+ faces pq (recommended: PQ shortlist, "
@@ -219,11 +229,11 @@ _STORE_OPTIONS = [
 
 
 def store_options(command: Callable) -> Callable:
-    """--db, --index and --index-kind, handed to the command as ``store``: no model is loaded."""
+    """--db, --index, --vectors and --index-kind, handed to the command as ``store``: no model is loaded."""
 
     @functools.wraps(command)
-    def with_options(*args, db, index_path, index_kind, **kwargs):  # noqa: ANN202
-        return command(*args, store=StoreOptions(db, index_path, index_kind), **kwargs)
+    def with_options(*args, db, index_path, vectors, index_kind, **kwargs):  # noqa: ANN202
+        return command(*args, store=StoreOptions(db, index_path, index_kind, vectors), **kwargs)
 
     return functools.reduce(lambda f, option: option(f), reversed(_STORE_OPTIONS), with_options)
 
@@ -232,8 +242,10 @@ def gallery_options(command: Callable) -> Callable:
     """The store options plus the model and pipeline options and --robust, handed to the command as ``options``."""
 
     @functools.wraps(command)
-    def with_options(*args, db, index_path, index_kind, model, tag, weights, no_flip, robust, **kwargs):  # noqa: ANN202
-        options = GalleryOptions(StoreOptions(db, index_path, index_kind), model, tag, weights, no_flip, robust)
+    def with_options(*args, db, index_path, vectors, index_kind, model, tag, weights, no_flip, robust,  # noqa: ANN202
+                     **kwargs):
+        options = GalleryOptions(StoreOptions(db, index_path, index_kind, vectors), model, tag, weights, no_flip,
+                                 robust)
         return command(*args, options=options, **kwargs)
 
     options = [*_STORE_OPTIONS, click.option("--robust", is_flag=True, help=ROBUST_HELP)]
@@ -279,11 +291,13 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
         raise
 
 
-def _remove_new_gallery(url: str, index: Path) -> None:
+def _remove_new_gallery(url: str, index: Path | None) -> None:
     """Undo the creation of a gallery that a failed first enrollment left empty (SQLite files only)."""
     if url.startswith("sqlite:///"):
-        for path in (Path(url.removeprefix("sqlite:///")), index, Path(f"{index}.json"), Path(f"{index}.lock")):
-            path.unlink(missing_ok=True)
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        if index is not None:
+            for path in (index, Path(f"{index}.json"), Path(f"{index}.lock")):
+                path.unlink(missing_ok=True)
 
 
 def _enroll(gallery, name: str | None, images: tuple[str, ...], from_dir: str | None,  # noqa: ANN001
@@ -395,14 +409,14 @@ def rename_command(old: str, new: str, store: StoreOptions, as_json: bool) -> No
 
 @main.group("index", cls=FaceRecGroup)
 def index_group() -> None:
-    """Inspect or rebuild the gallery's FAISS index."""
+    """Inspect or rebuild the gallery's vector store (FAISS or Milvus)."""
 
 
 @index_group.command("rebuild")
 @store_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def index_rebuild_command(store: StoreOptions, as_json: bool) -> None:
-    """Rebuild the index from the database."""
+    """Rebuild the vector store from the database (streamed in batches: bounded memory)."""
     gallery = store.open_store()
     gallery.rebuild()
     stats = gallery.stats()
