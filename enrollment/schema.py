@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -21,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "GalleryInfo", "Identity", "FaceRecord", "FaceChange", "add_missing_columns"]
+__all__ = ["Base", "GalleryInfo", "Identity", "FaceRecord", "FaceChange", "add_missing_columns", "create_tables"]
 
 # Columns added after galleries were first created: (table, column, SQL type), added on open.
 LATER_COLUMNS = (("faces", "detector", "VARCHAR(200)"), ("gallery_info", "log_from", "INTEGER"))
@@ -98,10 +99,20 @@ class FaceChange(Base):
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-def add_missing_columns(engine: Engine) -> None:
-    """Bring a gallery created by an earlier facerec up to date (new nullable columns only)."""
-    present = {table: {c["name"] for c in inspect(engine).get_columns(table)} for table, _, _ in LATER_COLUMNS}
+def create_tables(engine: Engine) -> None:
+    """Create the gallery's tables, and add the columns of later versions, once even when several processes open
+    a new PostgreSQL gallery at the same moment (they queue on an advisory lock; SQLite's writers queue anyway)."""
     with engine.begin() as connection:
-        for table, column, kind in LATER_COLUMNS:
-            if column not in present[table]:
-                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(7217001)"))
+        Base.metadata.create_all(connection)
+        add_missing_columns(connection)
+
+
+def add_missing_columns(connection: Connection) -> None:
+    """Bring a gallery created by an earlier facerec up to date (new nullable columns only)."""
+    inspector = inspect(connection)
+    present = {table: {c["name"] for c in inspector.get_columns(table)} for table, _, _ in LATER_COLUMNS}
+    for table, column, kind in LATER_COLUMNS:
+        if column not in present[table]:
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))

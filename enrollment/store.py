@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from enrollment.errors import DuplicateIdentityError, GalleryError, ModelMismatchError, UnknownIdentityError
-from enrollment.schema import Base, FaceChange, FaceRecord, GalleryInfo, Identity, add_missing_columns
+from enrollment.schema import FaceChange, FaceRecord, GalleryInfo, Identity, create_tables
 
 __all__ = ["NewFace", "EnrollResult", "IdentitySummary", "Changes", "GalleryStore", "make_engine", "read_info"]
 
@@ -124,8 +124,7 @@ class GalleryStore:
         self.url, self.model, self.dim = url, model, dim
         try:
             self.engine = make_engine(url)
-            Base.metadata.create_all(self.engine)
-            add_missing_columns(self.engine)
+            create_tables(self.engine)
         except OperationalError as exc:
             raise GalleryError(f"cannot open gallery database {_safe(url)}: {exc.orig}") from None
         except ImportError as exc:

@@ -70,8 +70,9 @@ def faces_per_person(url: str) -> dict[str, int]:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            return dict(connection.execute(text(  # type: ignore[arg-type]
-                "select i.name, count(f.id) from identities i join faces f on f.identity_id = i.id group by i.name")))
+            rows = connection.execute(text(
+                "select i.name, count(f.id) from identities i join faces f on f.identity_id = i.id group by i.name"))
+            return {name: count for name, count in rows}
     finally:
         engine.dispose()
 
