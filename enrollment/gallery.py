@@ -145,6 +145,13 @@ class Gallery:
                      save=save)
         return result
 
+    def enroll_many(self, faces: Sequence[tuple[str, NewFace]], *, save: bool = True) -> EnrollResult:
+        """Add faces of many identities in one transaction (see :meth:`GalleryStore.enroll_many`)."""
+        result = self.store.enroll_many(faces)
+        self._follow(result.revision_before, result.revision, add=(result.added_ids, result.added_vectors),
+                     save=save)
+        return result
+
     def remove(self, name: str) -> int:
         """Remove ``name`` and its faces; returns how many faces went."""
         ids, before, after = self.store.remove(name)

@@ -42,6 +42,7 @@ class EnrollResult:
     skipped: int  # images already enrolled for this identity
     revision_before: int
     revision: int
+    added_names: list[str] = field(default_factory=list)  # with enroll_many: the identity of each added face
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,47 @@ class GalleryStore:
             added = np.stack([np.frombuffer(r.embedding, np.float32) for r in records]) if records else \
                 np.zeros((0, self.dim), np.float32)
             return EnrollResult(name, [r.id for r in records], added, len(faces) - len(records), before, after)
+
+    def enroll_many(self, faces: Sequence[tuple[str, NewFace]]) -> EnrollResult:
+        """Add ``(name, face)`` pairs of many identities in one transaction (bulk enrollment).
+
+        As in :meth:`enroll`, an image already enrolled for that identity (same sha256) is skipped, so a
+        rerun of an interrupted job adds exactly what is missing. ``name`` of the result is empty.
+        """
+        checked = [(_check_name(name), face, self._check_vector(face.embedding)) for name, face in faces]
+        with self._sessions.begin() as session:
+            before = int(session.scalar(
+                select(GalleryInfo.revision).where(GalleryInfo.id == 1).with_for_update()) or 0)
+            names = sorted({name for name, _, _ in checked})
+            identities = {i.name: i for i in session.scalars(select(Identity).where(Identity.name.in_(names)))}
+            for name in names:
+                if name not in identities:
+                    identities[name] = Identity(name=name)
+                    session.add(identities[name])
+            session.flush()
+            known = set(session.execute(select(FaceRecord.identity_id, FaceRecord.image_sha256).where(
+                FaceRecord.identity_id.in_([i.id for i in identities.values()]))).tuples())
+            records = []
+            for name, face, vector in checked:
+                key = (identities[name].id, face.image_sha256)
+                if key in known:
+                    continue
+                known.add(key)
+                records.append(FaceRecord(
+                    identity_id=key[0], embedding=vector.tobytes(), model=self.model, dim=self.dim,
+                    image_sha256=face.image_sha256, source=face.source,
+                    box=[float(v) for v in face.box] if face.box is not None else None, score=face.score,
+                    detector=face.detector,
+                ))
+            session.add_all(records)
+            session.flush()
+            before, after = self._bump(session) if records else (before, before)
+            session.add_all(FaceChange(revision=after, face_id=r.id, removed=False) for r in records)
+            added = np.stack([np.frombuffer(r.embedding, np.float32) for r in records]) if records else \
+                np.zeros((0, self.dim), np.float32)
+            by_id = {identity.id: name for name, identity in identities.items()}
+            return EnrollResult("", [r.id for r in records], added, len(faces) - len(records), before, after,
+                                [by_id[r.identity_id] for r in records])
 
     def remove(self, name: str) -> tuple[list[int], int, int]:
         """Delete identity ``name`` and its faces; returns the removed face ids and the revisions."""

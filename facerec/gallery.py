@@ -31,7 +31,7 @@ from facerec.recognizer import FaceRecognizer
 from index import IndexKind
 
 __all__ = ["Gallery", "Identification", "EnrollReport", "db_url", "default_db_url", "default_vectors",
-           "IMAGE_SUFFIXES"]
+           "IMAGE_SUFFIXES", "list_photos"]
 
 
 def db_url(db: str | Path) -> str:
@@ -184,20 +184,8 @@ class Gallery:
         """
         from tqdm import tqdm
 
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise FaceRecError(f"{folder} is not a folder")
-        people = sorted(p for p in folder.iterdir() if p.is_dir())
-        if not people:
-            raise FaceRecError(f"{folder} has no sub-folders (expected one folder per person)")
         report = EnrollReport()
-        photos: list[tuple[str, Path]] = []
-        for person in people:
-            for path in sorted(p for p in person.iterdir() if p.is_file()):
-                if path.suffix.lower() in IMAGE_SUFFIXES:
-                    photos.append((person.name, path))
-                else:
-                    report.failed.append((str(path), "not an image file name"))
+        photos = list_photos(Path(folder), report)
         pending: dict[str, list[NewFace]] = {}
 
         def flush(name: str) -> None:
@@ -273,6 +261,23 @@ class Gallery:
                                box=face.box if face else None, score=face.score if face else None,
                                detector=face.detector if face else None)
         return faces
+
+
+def list_photos(folder: Path, report: EnrollReport) -> list[tuple[str, Path]]:
+    """``(person, photo)`` for every ``folder/<person>/*`` image file, by person; other files go to ``report``."""
+    if not folder.is_dir():
+        raise FaceRecError(f"{folder} is not a folder")
+    people = sorted(p for p in folder.iterdir() if p.is_dir())
+    if not people:
+        raise FaceRecError(f"{folder} has no sub-folders (expected one folder per person)")
+    photos: list[tuple[str, Path]] = []
+    for person in people:
+        for path in sorted(p for p in person.iterdir() if p.is_file()):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                photos.append((person.name, path))
+            else:
+                report.failed.append((str(path), "not an image file name"))
+    return photos
 
 
 def _source(image: ImageInput) -> str | None:

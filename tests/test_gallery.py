@@ -185,16 +185,6 @@ def people_tree(tmp_path: Path, people: range, bad_file: bool = False) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def att_faces(recognizer) -> dict[str, int]:
-    """How many photos of AT&T s1-s15 have a detectable face (an enrollment can only add those)."""
-    counts = {}
-    for number in range(1, 16):
-        images = [recognizer.load(p) for p in sorted((ATT / f"s{number}").iterdir())]
-        counts[f"s{number}"] = sum(bool(faces) for faces in recognizer.detector.detect(images))
-    return counts
-
-
 def test_enroll_from_dir_reports_bad_files(tmp_path, att_faces):
     root = people_tree(tmp_path, range(1, 4), bad_file=True)
     expected = sum(att_faces[f"s{n}"] for n in range(1, 4))

@@ -204,6 +204,15 @@ class GalleryOptions:
         return gallery
 
 
+    def recipe(self) -> dict[str, Any]:
+        """The recognizer these options make, as arguments a Ray actor can rebuild it from."""
+        from facerec.cli.common import PIPELINE_KEY
+
+        pipeline = dict(click.get_current_context().meta.get(PIPELINE_KEY, {}))
+        return {"model": self.model, "tag": self.tag, "weights": self.weights, "flip": not self.no_flip,
+                "robust": self.robust, **pipeline}
+
+
 def _shown(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -265,14 +274,25 @@ THRESHOLD = click.FloatRange(-1.0, 1.0)
 @click.option("--name-is-path", is_flag=True, help="Accept a NAME that is also the path of an existing file.")
 @click.option("--allow-duplicate", is_flag=True,
               help="Enroll even when the face matches another enrolled person (the same person under two names).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="With --from-dir: decode, detect and embed on Ray (one model per actor), on a local Ray, or "
+                   "the cluster at ADDRESS (ray://host:10001); resumable, needs facerec[ray]. No duplicate check.")
+@click.option("--workers", type=click.IntRange(1, None), default=1, show_default=True,
+              help="With --ray: how many actors (each one model, one CPU).")
+@click.option("--write-batch", type=click.IntRange(1, None), default=256, show_default=True,
+              help="With --ray: faces written per transaction.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | None, options: GalleryOptions,
-                   require_single: bool, name_is_path: bool, allow_duplicate: bool, as_json: bool) -> None:
+                   require_single: bool, name_is_path: bool, allow_duplicate: bool, ray_address: str | None,
+                   workers: int, write_batch: int, as_json: bool) -> None:
     """Enroll NAME from one or more IMAGES (one photo is enough), or a whole folder with --from-dir.
 
     With NAME and IMAGES, all photos are added in one transaction: if any photo cannot be
-    used, nothing is enrolled. With --from-dir, bad files are reported and skipped.
+    used, nothing is enrolled. With --from-dir, bad files are reported and skipped; with --ray
+    as well, the work runs on Ray, and a rerun of an interrupted job finishes it.
     """
+    if ray_address and not from_dir:
+        raise click.UsageError("--ray goes with --from-dir DIR")
     if from_dir and (name or images):
         raise click.UsageError("give either NAME IMAGE... or --from-dir, not both")
     if not from_dir and (not name or not images):
@@ -283,7 +303,15 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
     new = options.store.info() is None
     gallery = options.open(create=True, announce=not as_json)
     try:
-        _enroll(gallery, name, images, from_dir, require_single, allow_duplicate, as_json)
+        if ray_address:
+            from facerec.bulk import bulk_enroll
+
+            report = bulk_enroll(gallery, from_dir, recipe=options.recipe(),  # type: ignore[arg-type]
+                                 address=None if ray_address == "local" else ray_address, workers=workers,
+                                 write_batch=write_batch, require_single=require_single, progress=not as_json)
+            _enroll_summary(report, as_json)
+        else:
+            _enroll(gallery, name, images, from_dir, require_single, allow_duplicate, as_json)
     except BaseException:
         if new and gallery.store.count_identities() == 0:
             gallery.close()
@@ -305,21 +333,7 @@ def _enroll(gallery, name: str | None, images: tuple[str, ...], from_dir: str | 
     if from_dir:
         report = gallery.enroll_dir(from_dir, progress=not as_json, require_single=require_single,
                                     allow_duplicate=allow_duplicate)
-        if as_json:
-            emit(report.to_dict())
-        else:
-            for path, error in report.failed:
-                click.echo(f"skipped {path}: {error}", err=True)
-            for person, other, score in report.duplicates:
-                click.echo(f"skipped {person}: matches {other!r} already enrolled (score {score:.3f}); "
-                           "--allow-duplicate to enroll anyway", err=True)
-            click.echo(f"enrolled {_count(sum(report.added.values()), 'face')} of "
-                       f"{_count(len(report.added), 'person', 'people')}; {report.already_enrolled} already "
-                       f"enrolled; {_count(len(report.failed), 'file')} skipped"
-                       + (f"; {_count(len(report.duplicates), 'person', 'people')} skipped as duplicates"
-                          if report.duplicates else ""))
-        if report.failed and not report.added and not report.already_enrolled:
-            raise click.ClickException("nothing could be enrolled")
+        _enroll_summary(report, as_json)
         return
     assert name is not None  # noqa: S101 - checked by the command
     result = gallery.enroll(name, list(images), require_single=require_single, allow_duplicate=allow_duplicate)
@@ -328,6 +342,25 @@ def _enroll(gallery, name: str | None, images: tuple[str, ...], from_dir: str | 
     else:
         click.echo(f"enrolled {result.name}: {_count(len(result.added_ids), 'new face')}"
                    + (f", {result.skipped} already enrolled" if result.skipped else ""))
+
+
+def _enroll_summary(report, as_json: bool) -> None:  # noqa: ANN001 - an EnrollReport
+    """What enroll --from-dir did, as text or JSON; an error when nothing at all could be enrolled."""
+    if as_json:
+        emit(report.to_dict())
+    else:
+        for path, error in report.failed:
+            click.echo(f"skipped {path}: {error}", err=True)
+        for person, other, score in report.duplicates:
+            click.echo(f"skipped {person}: matches {other!r} already enrolled (score {score:.3f}); "
+                       "--allow-duplicate to enroll anyway", err=True)
+        click.echo(f"enrolled {_count(sum(report.added.values()), 'face')} of "
+                   f"{_count(len(report.added), 'person', 'people')}; {report.already_enrolled} already "
+                   f"enrolled; {_count(len(report.failed), 'file')} skipped"
+                   + (f"; {_count(len(report.duplicates), 'person', 'people')} skipped as duplicates"
+                      if report.duplicates else ""))
+    if report.failed and not report.added and not report.already_enrolled:
+        raise click.ClickException("nothing could be enrolled")
 
 
 def _count(number: int, singular: str, plural: str | None = None) -> str:
