@@ -102,7 +102,8 @@ class FaissStore:
     """
 
     def __init__(self, path: Path, *, model: str, dim: int, kind: IndexKind = "flat", **options: Any) -> None:
-        self.path, self.model, self.dim, self.kind = Path(path), model, dim, kind
+        self.path, self.model, self.dim = Path(path), model, dim
+        self.kind: str = kind
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._options = options
         self._lock = FileLock(str(self.path) + ".lock")
@@ -142,7 +143,7 @@ class FaissStore:
         return self.index.ids()
 
     def reset(self) -> None:
-        self.index = VectorIndex(self.dim, model=self.model, kind=self.kind, **self._options)
+        self.index = VectorIndex(self.dim, model=self.model, kind=self.kind, **self._options)  # type: ignore[arg-type]
         self._revision = None
 
     def commit(self, revision: int, *, durable: bool = True) -> None:
