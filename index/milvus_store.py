@@ -168,6 +168,9 @@ class MilvusStore:
         self._create()
 
     def commit(self, revision: int, *, durable: bool = True) -> None:
+        # Sealing the new rows matters for speed too: Milvus Lite searches unflushed rows row by row, about
+        # 40 times slower than flushed segments (measured, scripts/bench_vectors.py).
+        self.client.flush(self.collection)
         self._set({"facerec.revision": str(revision)})
         self._revision = revision
 

@@ -72,6 +72,7 @@ def run_one(method: str, size: int, queries: int, folder: Path, threads: int = 1
     start = time.perf_counter()
     for ids, vectors in chunks(size):
         store.add(ids, vectors)
+    store.commit(0)  # as the gallery does after every change (FAISS: writes the file; Milvus: flushes)
     build = time.perf_counter() - start
     found, times = [], []
     for row in query:
