@@ -92,17 +92,18 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--methods", default="faiss-flat,faiss-pq,milvus-flat,milvus-hnsw")
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads per query.")
     parser.add_argument("--out", default=None, help="Append each result as a JSON line to this file.")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one method here
     args = parser.parse_args()
     if args.one:
         with tempfile.TemporaryDirectory() as folder:
-            print(json.dumps(run_one(args.one, args.size, args.queries, Path(folder))))
+            print(json.dumps(run_one(args.one, args.size, args.queries, Path(folder), args.threads)))
         return
     rows = []
     for method in args.methods.split(","):
         out = subprocess.run([sys.executable, __file__, "--one", method, "--size", str(args.size), "--queries",
-                              str(args.queries)], capture_output=True, text=True)
+                              str(args.queries), "--threads", str(args.threads)], capture_output=True, text=True)
         if out.returncode:
             print(f"{method}: failed\n{out.stderr[-2000:]}", flush=True)
             continue
