@@ -1,8 +1,9 @@
-"""A gallery: the SQL store plus a FAISS index that follows it.
+"""A gallery: the SQL store plus a vector store (FAISS or Milvus) that follows it.
 
-The database is the truth. The index records the store revision it mirrors; when it
-is missing, stale (a crash between commit and save, another process's writes) or
-from another model, it is rebuilt from the database.
+The database is the truth. The vector store records the store revision it mirrors and
+catches up from the change log: on open, before each search (other processes may have
+written) and after each change. A store whose revision is unknown (missing, damaged, another
+model), or too far behind, is rebuilt from the database in batches.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
-from filelock import FileLock
 
-from enrollment.store import EnrollResult, GalleryStore, IdentitySummary, NewFace
-from index import IndexCorruptError, IndexKind, IndexMismatchError, VectorIndex
+from enrollment.store import Changes, EnrollResult, GalleryStore, IdentitySummary, NewFace
+from index import FaissStore, IndexKind, VectorStore, backend_of, open_vector_store
 
 __all__ = ["Candidate", "Gallery"]
+
+REBUILD_BATCH = 50_000  # faces read and added at a time: 25 MB of 128-d vectors
 
 
 @dataclass(frozen=True)
@@ -31,72 +33,107 @@ class Candidate:
 
 
 class Gallery:
-    """Enroll, remove, rename and search identities; the index is kept in step.
+    """Enroll, remove, rename and search identities; the vector store is kept in step.
 
-    >>> gallery = Gallery("sqlite://", model="demo", dim=2, index_path=Path("/tmp/demo.faiss"))  # doctest: +SKIP
+    ``vectors`` is a FAISS file path or a Milvus URI (see :func:`index.open_vector_store`).
+
+    >>> gallery = Gallery("sqlite://", model="demo", dim=2, vectors=Path("/tmp/demo.faiss"))  # doctest: +SKIP
     """
 
     def __init__(
-        self, url: str, *, model: str, dim: int, index_path: Path, index_kind: IndexKind = "flat",
+        self, url: str, *, model: str, dim: int, vectors: str | Path, index_kind: IndexKind = "flat",
         save_interval: float = 0.0,
     ) -> None:
         self.store = GalleryStore(url, model=model, dim=dim)
         self.model, self.dim, self.kind = model, dim, index_kind
-        self.index_path = Path(index_path)
-        self.index_path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(self.index_path) + ".lock")
+        self.backend = backend_of(str(vectors))
+        self.index: VectorStore = open_vector_store(vectors, model=model, dim=dim, kind=index_kind)
         self.save_interval = save_interval
         self._last_save = 0.0
-        self.rebuilt = False
-        self.index, self.revision = self._load_or_rebuild()
+        #: How the vector store was last brought in step: "none" (it was), "catch-up" (from the log), "rebuild".
+        self.last_sync: Literal["none", "catch-up", "rebuild"] = "none"
+        self.sync(durable=True)
 
-    # -- keeping the index in step -------------------------------------------------
+    @property
+    def rebuilt(self) -> bool:
+        return self.last_sync == "rebuild"
 
-    def _load_or_rebuild(self) -> tuple[VectorIndex, int]:
-        revision = self.store.revision()
-        with self._lock:
-            try:
-                index = VectorIndex.load(self.index_path, model=self.model, dim=self.dim, revision=str(revision))
-                if index.kind == self.kind:
-                    return index, revision
-            except (IndexCorruptError, IndexMismatchError):
-                pass
-        return self.rebuild()
+    @property
+    def revision(self) -> int | None:
+        """The database revision the vector store mirrors."""
+        return self.index.revision
 
-    def rebuild(self) -> tuple[VectorIndex, int]:
-        """Rebuild the index from the database and save it."""
-        revision, ids, vectors = self.store.snapshot()
-        index = VectorIndex(self.dim, model=self.model, kind=self.kind)
-        index.add(ids, vectors)
-        self.index, self.revision, self.rebuilt = index, revision, True
-        self.save()
-        return index, revision
+    @property
+    def index_path(self) -> Path | None:
+        """The FAISS file, for the FAISS backend."""
+        return self.index.path if isinstance(self.index, FaissStore) else None
 
-    def save(self) -> None:
-        """Write the index (atomically) under a file lock shared with other processes."""
-        with self._lock:
-            self.index.save(self.index_path, revision=str(self.revision))
-        self._last_save = time.monotonic()
+    # -- keeping the vector store in step ---------------------------------------------
+
+    def sync(self, *, durable: bool | None = None) -> None:
+        """Catch up with the database: replay the change log from the store's revision, or rebuild."""
+        current = self.store.revision()
+        have = self.index.revision
+        if have == current:
+            return
+        changes = self.store.changes_since(have) if have is not None else None
+        if changes is None:
+            self.rebuild()
+            return
+        self._apply(changes, durable=self._due() if durable is None else durable)
+        self.last_sync = "catch-up"
 
     def refresh(self) -> None:
         """Catch up with changes made by other processes."""
-        if self.store.revision() != self.revision:
-            self.index, self.revision = self._load_or_rebuild()
+        self.sync()
+
+    def rebuild(self) -> None:
+        """Rebuild the vector store from the database, streamed in batches (bounded memory), and save it."""
+        revision = self.store.revision()
+        self.index.reset()
+        for ids, vectors in self.store.iter_faces(REBUILD_BATCH):
+            self.index.add(ids, vectors)
+        # Writes committed while the faces were streamed are replayed (applying a change twice is harmless).
+        changes = self.store.changes_since(revision)
+        if changes is not None and changes.revision != revision:
+            self._apply(changes, durable=True)
+        else:
+            self.index.commit(revision)
+            self._last_save = time.monotonic()
+        self.last_sync = "rebuild"
+
+    def _apply(self, changes: Changes, *, durable: bool) -> None:
+        if len(changes.touched):
+            self.index.remove(changes.touched)
+        if len(changes.added_ids):
+            self.index.add(changes.added_ids, changes.added_vectors)
+        self._commit(changes.revision, durable)
+
+    def _commit(self, revision: int, durable: bool) -> None:
+        self.index.commit(revision, durable=durable)
+        if durable:
+            self._last_save = time.monotonic()
+
+    def _due(self) -> bool:
+        return time.monotonic() - self._last_save >= self.save_interval
+
+    def save(self) -> None:
+        """Make the vector store's state durable (FAISS: write the file, atomically, under a file lock)."""
+        if self.index.revision is not None:
+            self._commit(self.index.revision, True)
 
     def _follow(self, before: int, after: int, add: tuple[Sequence[int], np.ndarray] | None = None,
                 remove: Sequence[int] | None = None, *, save: bool = True) -> None:
         if before == after:
             return
-        if self.revision != before:  # someone else wrote in between: start again from the database
-            self.rebuild()
+        if self.index.revision != before:  # someone else wrote in between: the log has both
+            self.sync(durable=save or None)
             return
         if remove:
             self.index.remove(np.asarray(remove, np.int64))
         if add is not None and len(add[0]):
             self.index.add(np.asarray(add[0], np.int64), add[1])
-        self.revision = after
-        if save or time.monotonic() - self._last_save >= self.save_interval:
-            self.save()
+        self._commit(after, save or self._due())
 
     # -- changes ---------------------------------------------------------------------
 
@@ -104,6 +141,13 @@ class Gallery:
                save: bool = True) -> EnrollResult:
         """Add faces to ``name`` (one transaction); ``save=False`` defers the index write."""
         result = self.store.enroll(name, faces, info=info)
+        self._follow(result.revision_before, result.revision, add=(result.added_ids, result.added_vectors),
+                     save=save)
+        return result
+
+    def enroll_many(self, faces: Sequence[tuple[str, NewFace]], *, save: bool = True) -> EnrollResult:
+        """Add faces of many identities in one transaction (see :meth:`GalleryStore.enroll_many`)."""
+        result = self.store.enroll_many(faces)
         self._follow(result.revision_before, result.revision, add=(result.added_ids, result.added_vectors),
                      save=save)
         return result
@@ -129,13 +173,15 @@ class Gallery:
     # -- search ----------------------------------------------------------------------
 
     def search(self, vectors: np.ndarray, k: int = 5) -> list[list[Candidate]]:
-        """For each query vector, the ``k`` best identities (best face each), best first."""
+        """For each query vector, the ``k`` best identities (best face each), best first.
+
+        Faces the vector store still holds but the database no longer has are ignored: the
+        database is the truth even while the store catches up.
+        """
         self.refresh()
         vectors = np.atleast_2d(np.asarray(vectors, np.float32))
-        faces_wanted = min(len(self.index), max(10 * k, 50))
-        if faces_wanted == 0:
-            return [[] for _ in vectors]
-        found = self.index.search(vectors, faces_wanted)
+        # No len(index) here: counting is a query of its own on Milvus. Missing neighbours come back as -1.
+        found = self.index.search(vectors, max(10 * k, 50))
         names = self.store.names_for(found.ids.ravel().tolist())
         results = []
         for scores, ids in zip(found.scores, found.ids):
@@ -152,7 +198,8 @@ class Gallery:
         revision = self.store.revision()
         open_set = self.store.setting("open_set")  # written by facerec.Gallery.calibration
         return {
-            "model": self.model, "dim": self.dim, "index_kind": self.index.kind, "index_path": str(self.index_path),
+            "model": self.model, "dim": self.dim, "backend": self.backend, "index_kind": self.index.kind,
+            "vectors": self.index.location, "index_path": self.index.location,
             "identities": len(identities), "faces": self.store.count_faces(), "indexed": len(self.index),
             "revision": self.revision, "in_step": revision == self.revision,
             "open_set": open_set[0] if open_set else None,
@@ -161,3 +208,4 @@ class Gallery:
 
     def close(self) -> None:
         self.store.close()
+        self.index.close()

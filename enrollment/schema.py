@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -20,10 +22,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "GalleryInfo", "GallerySetting", "Identity", "FaceRecord", "add_missing_columns"]
+__all__ = ["Base", "GalleryInfo", "GallerySetting", "Identity", "FaceRecord", "FaceChange", "add_missing_columns",
+           "create_tables"]
 
 # Columns added after galleries were first created: (table, column, SQL type), added on open.
-LATER_COLUMNS = (("faces", "detector", "VARCHAR(200)"),)
+LATER_COLUMNS = (("faces", "detector", "VARCHAR(200)"), ("gallery_info", "log_from", "INTEGER"))
 
 
 def utcnow() -> datetime:
@@ -38,7 +41,9 @@ class GalleryInfo(Base):
     """One row: the embedding model the gallery is bound to and its revision counter.
 
     ``revision`` goes up in the same transaction as every change, so an index whose
-    sidecar records another revision is known to be stale.
+    sidecar records another revision is known to be stale. ``log_from`` is the revision
+    from which :class:`FaceChange` rows are complete: a vector store at that revision or
+    later can catch up from the log instead of being rebuilt.
     """
 
     __tablename__ = "gallery_info"
@@ -47,6 +52,7 @@ class GalleryInfo(Base):
     model: Mapped[str] = mapped_column(String(200))
     dim: Mapped[int] = mapped_column(Integer)
     revision: Mapped[int] = mapped_column(Integer, default=0)
+    log_from: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -90,10 +96,36 @@ class FaceRecord(Base):
     identity: Mapped[Identity] = relationship(back_populates="faces")
 
 
-def add_missing_columns(engine: Engine) -> None:
-    """Bring a gallery created by an earlier facerec up to date (new nullable columns only)."""
-    present = {table: {c["name"] for c in inspect(engine).get_columns(table)} for table, _, _ in LATER_COLUMNS}
+class FaceChange(Base):
+    """The change log: face ``face_id`` was added (or ``removed``) by the change that made ``revision``.
+
+    Written in the same transaction as the change itself, so the log is exactly as durable as
+    the faces. A vector store that applied everything up to revision ``r`` catches up by
+    replaying the rows with ``revision > r``.
+    """
+
+    __tablename__ = "face_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, index=True)
+    face_id: Mapped[int] = mapped_column(Integer)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+def create_tables(engine: Engine) -> None:
+    """Create the gallery's tables, and add the columns of later versions, once even when several processes open
+    a new PostgreSQL gallery at the same moment (they queue on an advisory lock; SQLite's writers queue anyway)."""
     with engine.begin() as connection:
-        for table, column, kind in LATER_COLUMNS:
-            if column not in present[table]:
-                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(7217001)"))
+        Base.metadata.create_all(connection)
+        add_missing_columns(connection)
+
+
+def add_missing_columns(connection: Connection) -> None:
+    """Bring a gallery created by an earlier facerec up to date (new nullable columns only)."""
+    inspector = inspect(connection)
+    present = {table: {c["name"] for c in inspector.get_columns(table)} for table, _, _ in LATER_COLUMNS}
+    for table, column, kind in LATER_COLUMNS:
+        if column not in present[table]:
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))

@@ -1,7 +1,8 @@
 """The gallery store: identities and face embeddings in any SQLAlchemy database.
 
 Knows nothing of images or networks: it takes vectors and metadata. Every change is
-one transaction that also bumps the gallery's revision.
+one transaction that also bumps the gallery's revision and writes the change log
+(:class:`~enrollment.schema.FaceChange`), from which any vector store catches up.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from enrollment.errors import DuplicateIdentityError, GalleryError, ModelMismatchError, UnknownIdentityError
-from enrollment.schema import Base, FaceRecord, GalleryInfo, GallerySetting, Identity, add_missing_columns
+from enrollment.schema import FaceChange, FaceRecord, GalleryInfo, GallerySetting, Identity, create_tables
 
-__all__ = ["NewFace", "EnrollResult", "IdentitySummary", "GalleryStore", "make_engine", "read_info"]
+__all__ = ["NewFace", "EnrollResult", "IdentitySummary", "Changes", "GalleryStore", "make_engine", "read_info"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class EnrollResult:
     skipped: int  # images already enrolled for this identity
     revision_before: int
     revision: int
+    added_names: list[str] = field(default_factory=list)  # with enroll_many: the identity of each added face
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,19 @@ class IdentitySummary:
     faces: int
     created_at: Any
     info: dict[str, Any] | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed after revision ``since`` up to ``revision``: a vector store drops every ``touched`` face
+    id, then adds ``added_ids`` (the touched faces that still exist) with their vectors. Applying it
+    twice does no harm, so a crash between applying and recording the revision is safe."""
+
+    since: int
+    revision: int
+    touched: np.ndarray
+    added_ids: np.ndarray
+    added_vectors: np.ndarray
 
 
 def read_info(url: str) -> tuple[str, int] | None:
@@ -110,8 +125,7 @@ class GalleryStore:
         self.url, self.model, self.dim = url, model, dim
         try:
             self.engine = make_engine(url)
-            Base.metadata.create_all(self.engine)
-            add_missing_columns(self.engine)
+            create_tables(self.engine)
         except OperationalError as exc:
             raise GalleryError(f"cannot open gallery database {_safe(url)}: {exc.orig}") from None
         except ImportError as exc:
@@ -124,7 +138,7 @@ class GalleryStore:
             info = session.get(GalleryInfo, 1)
             if info is None:
                 try:
-                    session.add(GalleryInfo(id=1, model=self.model, dim=self.dim, revision=0))
+                    session.add(GalleryInfo(id=1, model=self.model, dim=self.dim, revision=0, log_from=0))
                     session.flush()
                 except IntegrityError:  # another process created it first
                     session.rollback()
@@ -134,6 +148,8 @@ class GalleryStore:
                     f"gallery {_safe(self.url)} holds {info.model} embeddings ({info.dim}-d); "
                     f"it cannot be used with {self.model} ({self.dim}-d): {_mismatch_hint(info.model, self.model)}"
                 )
+            if info is not None and info.log_from is None:  # a gallery from before the change log
+                info.log_from = info.revision
 
     def session(self) -> Session:
         return self._sessions()
@@ -145,7 +161,10 @@ class GalleryStore:
             return self.revision(fresh)
 
     def _bump(self, session: Session) -> tuple[int, int]:
-        before = self.revision(session)
+        """Take the next revision. The row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE does the same) makes
+        writers queue, so revisions are committed in order and none is handed out twice."""
+        before = int(session.scalar(
+            select(GalleryInfo.revision).where(GalleryInfo.id == 1).with_for_update()) or 0)
         session.execute(update(GalleryInfo).where(GalleryInfo.id == 1).values(revision=before + 1))
         return before, before + 1
 
@@ -177,9 +196,51 @@ class GalleryStore:
             session.add_all(records)
             session.flush()
             before, after = self._bump(session) if records else (self.revision(session),) * 2
+            session.add_all(FaceChange(revision=after, face_id=r.id, removed=False) for r in records)
             added = np.stack([np.frombuffer(r.embedding, np.float32) for r in records]) if records else \
                 np.zeros((0, self.dim), np.float32)
             return EnrollResult(name, [r.id for r in records], added, len(faces) - len(records), before, after)
+
+    def enroll_many(self, faces: Sequence[tuple[str, NewFace]]) -> EnrollResult:
+        """Add ``(name, face)`` pairs of many identities in one transaction (bulk enrollment).
+
+        As in :meth:`enroll`, an image already enrolled for that identity (same sha256) is skipped, so a
+        rerun of an interrupted job adds exactly what is missing. ``name`` of the result is empty.
+        """
+        checked = [(_check_name(name), face, self._check_vector(face.embedding)) for name, face in faces]
+        with self._sessions.begin() as session:
+            before = int(session.scalar(
+                select(GalleryInfo.revision).where(GalleryInfo.id == 1).with_for_update()) or 0)
+            names = sorted({name for name, _, _ in checked})
+            identities = {i.name: i for i in session.scalars(select(Identity).where(Identity.name.in_(names)))}
+            for name in names:
+                if name not in identities:
+                    identities[name] = Identity(name=name)
+                    session.add(identities[name])
+            session.flush()
+            known = set(session.execute(select(FaceRecord.identity_id, FaceRecord.image_sha256).where(
+                FaceRecord.identity_id.in_([i.id for i in identities.values()]))).tuples())
+            records = []
+            for name, face, vector in checked:
+                key = (identities[name].id, face.image_sha256)
+                if key in known:
+                    continue
+                known.add(key)
+                records.append(FaceRecord(
+                    identity_id=key[0], embedding=vector.tobytes(), model=self.model, dim=self.dim,
+                    image_sha256=face.image_sha256, source=face.source,
+                    box=[float(v) for v in face.box] if face.box is not None else None, score=face.score,
+                    detector=face.detector,
+                ))
+            session.add_all(records)
+            session.flush()
+            before, after = self._bump(session) if records else (before, before)
+            session.add_all(FaceChange(revision=after, face_id=r.id, removed=False) for r in records)
+            added = np.stack([np.frombuffer(r.embedding, np.float32) for r in records]) if records else \
+                np.zeros((0, self.dim), np.float32)
+            by_id = {identity.id: name for name, identity in identities.items()}
+            return EnrollResult("", [r.id for r in records], added, len(faces) - len(records), before, after,
+                                [by_id[r.identity_id] for r in records])
 
     def remove(self, name: str) -> tuple[list[int], int, int]:
         """Delete identity ``name`` and its faces; returns the removed face ids and the revisions."""
@@ -188,7 +249,9 @@ class GalleryStore:
             ids = list(session.scalars(select(FaceRecord.id).where(FaceRecord.identity_id == identity.id)))
             session.execute(delete(FaceRecord).where(FaceRecord.identity_id == identity.id))
             session.delete(identity)
-            return (ids, *self._bump(session))
+            before, after = self._bump(session)
+            session.add_all(FaceChange(revision=after, face_id=face_id, removed=True) for face_id in ids)
+            return ids, before, after
 
     def rename(self, old: str, new: str) -> tuple[int, int]:
         """Rename an identity; returns the revisions before and after."""
@@ -257,6 +320,48 @@ class GalleryStore:
         with self._sessions.begin() as session:
             if self.revision(session) == revision:
                 session.merge(GallerySetting(name=name, value=value, revision=revision))
+
+    def iter_faces(self, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Face ids and embeddings in batches of ``batch`` rows, streamed (a server-side cursor where the
+        driver has one), so that rebuilding an index of any size runs in bounded memory."""
+        with self._sessions() as session:
+            rows = session.execute(select(FaceRecord.id, FaceRecord.embedding).order_by(FaceRecord.id)
+                                   .execution_options(yield_per=batch))
+            for chunk in rows.partitions(batch):
+                yield (np.array([row[0] for row in chunk], np.int64),
+                       np.stack([np.frombuffer(row[1], np.float32) for row in chunk]))
+
+    def changes_since(self, since: int, *, limit: int = 200_000) -> Changes | None:
+        """The changes after revision ``since``, or None when the log cannot say (``since`` is older than
+        the log or newer than the store) or more than ``limit`` faces changed (a rebuild is then cheaper)."""
+        with self._sessions() as session:
+            info = session.get(GalleryInfo, 1)
+            if info is None or info.log_from is None or not info.log_from <= since <= info.revision:
+                return None
+            revision = info.revision
+            touched = sorted(set(session.scalars(select(FaceChange.face_id).where(
+                FaceChange.revision > since, FaceChange.revision <= revision))))
+            if len(touched) > limit:
+                return None
+            ids: list[int] = []
+            vectors: list[np.ndarray] = []
+            for start in range(0, len(touched), 10_000):
+                for face_id, blob in session.execute(select(FaceRecord.id, FaceRecord.embedding).where(
+                        FaceRecord.id.in_(touched[start : start + 10_000]))):
+                    ids.append(face_id)
+                    vectors.append(np.frombuffer(blob, np.float32))
+        return Changes(since, revision, np.array(touched, np.int64), np.array(ids, np.int64),
+                       np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32))
+
+    def enrolled_images(self) -> dict[str, set[str]]:
+        """The image sha256 of every enrolled face, per identity name (what a resumed bulk enrollment skips)."""
+        enrolled: dict[str, set[str]] = {}
+        with self._sessions() as session:
+            rows = session.execute(select(Identity.name, FaceRecord.image_sha256).join(FaceRecord)
+                                   .execution_options(yield_per=50_000))
+            for name, digest in rows:
+                enrolled.setdefault(name, set()).add(digest)
+        return enrolled
 
     def count_faces(self) -> int:
         with self._sessions() as session:

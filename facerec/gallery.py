@@ -1,7 +1,7 @@
 """Face-level gallery: enroll people from photos, identify faces, open set.
 
 Joins :class:`~facerec.recognizer.FaceRecognizer` (images to embeddings) with
-:class:`enrollment.Gallery` (SQL store plus FAISS index).
+:class:`enrollment.Gallery` (SQL store plus a vector store: FAISS by default, or Milvus).
 
 >>> gallery = Gallery()  # doctest: +SKIP
 >>> gallery.enroll("Ada", ["ada.jpg"])  # doctest: +SKIP
@@ -32,7 +32,8 @@ from facerec.open_set import MAX_PROBES, MIN_PEOPLE, OpenSetCalibration, calibra
 from facerec.recognizer import FaceRecognizer
 from index import IndexKind
 
-__all__ = ["Gallery", "Identification", "EnrollReport", "db_url", "default_db_url", "IMAGE_SUFFIXES"]
+__all__ = ["Gallery", "Identification", "EnrollReport", "db_url", "default_db_url", "default_vectors",
+           "IMAGE_SUFFIXES", "list_photos"]
 
 _CALIBRATION = "open_set"  # the gallery setting that holds the open-set calibration
 
@@ -61,6 +62,11 @@ def default_index_path(url: str) -> Path:
         return Path(parsed.database).with_suffix(".faiss")
     digest = hashlib.sha256(parsed.render_as_string(hide_password=True).encode()).hexdigest()[:12]
     return Path(user_data_dir("facerec")) / f"index-{digest}.faiss"
+
+
+def default_vectors(url: str) -> str:
+    """``$FACEREC_VECTORS`` (a FAISS file or a Milvus URI), else the FAISS file of :func:`default_index_path`."""
+    return os.environ.get("FACEREC_VECTORS") or str(default_index_path(url))
 
 
 @dataclass(frozen=True)
@@ -110,12 +116,16 @@ class Gallery:
 
     One gallery may be shared by threads (a web service): detection and embedding run in
     parallel, while reads and changes of the store and its index take turns under a lock.
+
+    ``vectors`` picks the vector store: a FAISS file (``index_path`` says the same) or a Milvus URI,
+    ``milvus:///path/faces.db`` (Milvus Lite, embedded) or ``http://host:19530`` (a server); the
+    default is ``$FACEREC_VECTORS``, else a FAISS file beside the database.
     """
 
     def __init__(
         self, recognizer: FaceRecognizer | None = None, *, db: str | Path | None = None,
         index_path: str | Path | None = None, threshold: float | None = None, index_kind: IndexKind = "flat",
-        fpir: float = 0.01,
+        fpir: float = 0.01, vectors: str | None = None,
     ) -> None:
         self.recognizer = recognizer or FaceRecognizer()
         url = db_url(db) if db else default_db_url()
@@ -124,7 +134,7 @@ class Gallery:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.store = Store(
             url, model=self.recognizer.model_key, dim=self.recognizer.weights.embedding_size,
-            index_path=Path(index_path) if index_path else default_index_path(url), index_kind=index_kind,
+            vectors=vectors or (str(index_path) if index_path else default_vectors(url)), index_kind=index_kind,
             save_interval=5.0,
         )
         self.fixed_threshold, self.fpir = threshold, fpir
@@ -226,11 +236,8 @@ class Gallery:
         """
         from tqdm import tqdm
 
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise FaceRecError(f"{folder} is not a folder")
         report = EnrollReport()
-        photos = _folder_photos(folder, report)
+        photos = list_photos(Path(folder), report)
         pending: dict[str, list[NewFace]] = {}
 
         def flush(name: str) -> None:
@@ -317,8 +324,11 @@ class Gallery:
         return faces
 
 
-def _folder_photos(folder: Path, report: EnrollReport) -> list[tuple[str, Path]]:
-    """(person, photo) in the folder's layout, which is recorded in ``report``; other files are reported."""
+def list_photos(folder: Path, report: EnrollReport) -> list[tuple[str, Path]]:
+    """``(person, photo)`` in the folder's layout (``<person>/*`` images, or, without sub-folders,
+    ``<person>.jpg`` files), recorded in ``report``; other files are reported there."""
+    if not folder.is_dir():
+        raise FaceRecError(f"{folder} is not a folder")
     people = sorted(p for p in folder.iterdir() if p.is_dir())
     photos: list[tuple[str, Path]] = []
     if people:

@@ -133,6 +133,9 @@ class VectorIndex:
             return 0
         if self.kind in ("flat", "ivf"):
             return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
+        held = faiss.vector_to_array(self._index.id_map)  # type: ignore[attr-defined]
+        if not np.isin(ids, held).any():  # nothing to remove: no rebuild
+            return 0
         keep_ids, keep_vectors = self._contents()
         mask = ~np.isin(keep_ids, ids)
         self._index = self._make(trained_on=0)

@@ -68,3 +68,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def att_faces(recognizer) -> dict[str, int]:
+    """How many photos of AT&T s1-s15 have a detectable face (an enrollment can only add those)."""
+    counts = {}
+    for number in range(1, 16):
+        images = [recognizer.load(p) for p in sorted((ATT / f"s{number}").iterdir())]
+        counts[f"s{number}"] = sum(bool(faces) for faces in recognizer.detector.detect(images))
+    return counts

@@ -17,10 +17,12 @@ from click.testing import CliRunner
 from facerec.cli import main
 from facerec.errors import ImageReadError
 from facerec.gallery import Gallery
-from index import VectorIndex
+from index import VectorIndex, backend_of
+from tests.backends import BACKENDS, DATABASES, database, database_face_ids, stored_ids, vectors_uri
 from tests.conftest import ATT, lfw
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PAIRS = {("sqlite", "milvus"), ("postgresql", "faiss")}
 
 
 @pytest.fixture()
@@ -82,7 +84,9 @@ def test_index_is_rebuilt_from_the_database(recognizer, tmp_path, damage):
     else:
         index_path.write_bytes(b"\0" * 100)
     g = Gallery(recognizer, db=f"sqlite:///{db}")
-    assert g.store.rebuilt and len(g.store.index) == 1 and in_step(db)
+    # a stale index catches up from the change log; the others are rebuilt from the database
+    assert g.store.last_sync == ("catch-up" if damage == "stale" else "rebuild")
+    assert len(g.store.index) == 1 and in_step(db)
     assert g.identify(lfw("Abel_Pacheco", 2))[0].name == "Abel_Pacheco"
     g.close()
 
@@ -105,6 +109,39 @@ def test_cli_gallery_commands(tmp_path):
     stats = json.loads(cli("index", "stats", "--json", db=db).output)
     assert stats["identities"] == 1 and stats["indexed"] == 1 and stats["in_step"]
     assert cli("index", "rebuild", db=db).exit_code == 0 and in_step(db)
+
+
+# One of each database and each backend by default (about 10 s each); the whole cross product with -m slow.
+@pytest.fixture(params=[pytest.param((d, b), id=f"{d}-{b}", marks=() if (d, b) in DEFAULT_PAIRS else pytest.mark.slow)
+                        for d in DATABASES for b in BACKENDS])
+def gallery_at(request, tmp_path):
+    """A gallery's --db and --vectors on every database and vector backend."""
+    db, backend = request.param
+    for url in database(db, tmp_path):
+        yield url, vectors_uri(backend, tmp_path)
+
+
+def test_cli_enroll_identify_remove_rename_rebuild_on_every_backend(gallery_at):
+    url, vectors = gallery_at
+
+    def run(*args: object) -> str:
+        result = CliRunner().invoke(main, [*map(str, args), "--db", url, "--vectors", vectors])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("enroll", "Abel", lfw("Abel_Pacheco", 1))
+    run("enroll", "Amber", lfw("Amber_Tamblyn", 1))
+    out = json.loads(run("identify", lfw("Abel_Pacheco", 2), "--json"))
+    assert out["faces"][0]["name"] == "Abel" and out["faces"][0]["candidates"][1]["name"] == "Amber"
+    assert "not recognized" in run("identify", ATT / "s2" / "1.pgm")  # below the threshold: unknown
+    run("rename", "Abel", "Abel Pacheco")
+    assert json.loads(run("identify", lfw("Abel_Pacheco", 2), "--json"))["faces"][0]["name"] == "Abel Pacheco"
+    run("remove", "Amber")
+    assert [c["name"] for c in json.loads(run("identify", lfw("Amber_Tamblyn", 2), "--json"))["faces"][0][
+        "candidates"]] == ["Abel Pacheco"]
+    stats = json.loads(run("index", "rebuild", "--json"))
+    assert stats["backend"] == backend_of(vectors) and stats["indexed"] == 1 and stats["in_step"]
+    assert stored_ids(vectors, model=stats["model"], dim=stats["dim"]) == database_face_ids(url)
 
 
 def test_cli_gallery_errors(tmp_path, no_face_photo):
@@ -146,16 +183,6 @@ def people_tree(tmp_path: Path, people: range, bad_file: bool = False) -> Path:
         (root / f"s{people[0]}" / "broken.jpg").write_bytes(b"\xff\xd8\xff truncated")
         (root / f"s{people[0]}" / "notes.txt").write_text("x")
     return root
-
-
-@pytest.fixture(scope="module")
-def att_faces(recognizer) -> dict[str, int]:
-    """How many photos of AT&T s1-s15 have a detectable face (an enrollment can only add those)."""
-    counts = {}
-    for number in range(1, 16):
-        images = [recognizer.load(p) for p in sorted((ATT / f"s{number}").iterdir())]
-        counts[f"s{number}"] = sum(bool(faces) for faces in recognizer.detector.detect(images))
-    return counts
 
 
 def test_enroll_from_dir_reports_bad_files(tmp_path, att_faces):

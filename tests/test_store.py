@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, text
 
 from enrollment import (
     DuplicateIdentityError,
@@ -14,35 +13,12 @@ from enrollment import (
     NewFace,
     UnknownIdentityError,
 )
-from enrollment.schema import Base
-
-POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+from tests.backends import DATABASES, database
 
 
-def postgres_available() -> str | None:
-    try:
-        engine = create_engine(POSTGRES, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(text("select 1"))
-        Base.metadata.drop_all(engine)
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
-        return f"no PostgreSQL at 127.0.0.1:5432 ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'gallery.db'}"
-        return
-    reason = postgres_available()
-    if reason:
-        pytest.skip(reason)
-    yield POSTGRES
-    engine = create_engine(POSTGRES)
-    Base.metadata.drop_all(engine)
-    engine.dispose()
+    yield from database(request.param, tmp_path)
 
 
 def face(seed: int, sha: str | None = None) -> NewFace:
@@ -100,3 +76,41 @@ def test_names_are_checked(url):
 def test_unreachable_database_is_a_clear_error(tmp_path):
     with pytest.raises(GalleryError, match="cannot open"):
         GalleryStore(f"sqlite:///{tmp_path}/missing-dir/x.db", model="m", dim=4)
+
+
+def test_change_log_replays_every_change(url):
+    store = GalleryStore(url, model="m:1", dim=4)
+    ada = store.enroll("ada", [face(1), face(2)])
+    bob = store.enroll("bob", [face(3)])
+    nothing = store.changes_since(bob.revision)
+    assert nothing is not None and nothing.revision == bob.revision and len(nothing.touched) == 0
+    removed, _, after_remove = store.remove("ada")
+    store.rename("bob", "rob")
+    cat = store.enroll("cat", [face(4)])
+    changes = store.changes_since(ada.revision)
+    assert changes is not None and (changes.since, changes.revision) == (ada.revision, cat.revision)
+    assert sorted(changes.touched.tolist()) == sorted(removed + bob.added_ids + cat.added_ids)
+    assert sorted(changes.added_ids.tolist()) == sorted(bob.added_ids + cat.added_ids)
+    assert np.allclose(changes.added_vectors[changes.added_ids.tolist().index(cat.added_ids[0])], face(4).embedding)
+    assert store.changes_since(cat.revision + 1) is None  # ahead of the database: only a rebuild can say
+    assert store.changes_since(0, limit=1) is None  # too many changes: a rebuild is cheaper
+    batches = list(store.iter_faces(batch=1))
+    assert [ids.tolist() for ids, _ in batches] == [[i] for i in sorted(bob.added_ids + cat.added_ids)]
+    assert all(vectors.shape == (1, 4) for _, vectors in batches) and after_remove < cat.revision
+    store.close()
+
+
+def test_a_gallery_from_before_the_log_starts_it_at_its_revision(url):
+    from sqlalchemy import delete, update
+
+    from enrollment.schema import FaceChange, GalleryInfo
+
+    store = GalleryStore(url, model="m:1", dim=4)
+    store.enroll("ada", [face(1)])
+    with store.session() as session, session.begin():  # what an older facerec left behind
+        session.execute(delete(FaceChange))
+        session.execute(update(GalleryInfo).values(log_from=None))
+    store.close()
+    store = GalleryStore(url, model="m:1", dim=4)
+    assert store.changes_since(0) is None and store.changes_since(1) is not None
+    store.close()

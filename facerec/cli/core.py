@@ -155,11 +155,19 @@ def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, 
 
 @dataclass(frozen=True)
 class StoreOptions:
-    """Where the gallery is: --db, --index and --index-kind."""
+    """Where the gallery is: --db, --vectors (or --index) and --index-kind."""
 
     db: str | None
     index_path: str | None
     index_kind: IndexKind
+    vectors: str | None = None
+
+    @property
+    def vectors_uri(self) -> str:
+        """--vectors, else --index, else FACEREC_VECTORS, else the FAISS file beside the database."""
+        from facerec.gallery import default_vectors
+
+        return self.vectors or self.index_path or default_vectors(self.url)
 
     @property
     def url(self) -> str:
@@ -185,11 +193,9 @@ class StoreOptions:
     def open_store(self):  # noqa: ANN201 - an enrollment.Gallery
         """The gallery's store and index, without the model: for commands that do not embed."""
         from enrollment import Gallery as Store
-        from facerec.gallery import default_index_path
 
         model, dim = self.require()
-        index = Path(self.index_path) if self.index_path else default_index_path(self.url)
-        return Store(self.url, model=model, dim=dim, index_path=index, index_kind=self.index_kind)  # type: ignore[arg-type]
+        return Store(self.url, model=model, dim=dim, vectors=self.vectors_uri, index_kind=self.index_kind)
 
 
 @dataclass(frozen=True)
@@ -212,11 +218,20 @@ class GalleryOptions:
         if not exists and not create:
             self.store.require()
         recognizer = make_recognizer(self.model, self.tag, self.weights, self.no_flip, robust=self.robust)
-        gallery = Gallery(recognizer, db=self.store.url, index_path=self.store.index_path, threshold=threshold,
+        gallery = Gallery(recognizer, db=self.store.url, vectors=self.store.vectors_uri, threshold=threshold,
                           index_kind=self.store.index_kind)
         if not exists and announce:
             click.echo(f"created a new gallery at {_shown(self.store.url)}", err=True)
         return gallery
+
+
+    def recipe(self) -> dict[str, Any]:
+        """The recognizer these options make, as arguments a Ray actor can rebuild it from."""
+        from facerec.cli.common import PIPELINE_KEY
+
+        pipeline = dict(click.get_current_context().meta.get(PIPELINE_KEY, {}))
+        return {"model": self.model, "tag": self.tag, "weights": self.weights, "flip": not self.no_flip,
+                "robust": self.robust, **pipeline}
 
 
 def _shown(url: str) -> str:
@@ -232,6 +247,10 @@ _STORE_OPTIONS = [
                       "(default: gallery.db in the user data folder)."),
     click.option("--index", "index_path", type=click.Path(dir_okay=False), default=None,
                  help="FAISS index file (default: beside a SQLite file, else in the user data folder)."),
+    click.option("--vectors", default=None,
+                 help="Vector store: a FAISS file, milvus:///path/faces.db (Milvus Lite, embedded; needs "
+                      "facerec[milvus]) or http://host:19530 (a Milvus server). Default: FACEREC_VECTORS, "
+                      "else the FAISS file of --index."),
     click.option("--index-kind", type=click.Choice(list(KINDS)), default="flat",
                  envvar="FACEREC_INDEX_KIND", show_default=True,
                  help="Exact search (flat), or for galleries of 100k+ faces pq (recommended: PQ shortlist, "
@@ -240,11 +259,11 @@ _STORE_OPTIONS = [
 
 
 def store_options(command: Callable) -> Callable:
-    """--db, --index and --index-kind, handed to the command as ``store``: no model is loaded."""
+    """--db, --index, --vectors and --index-kind, handed to the command as ``store``: no model is loaded."""
 
     @functools.wraps(command)
-    def with_options(*args, db, index_path, index_kind, **kwargs):  # noqa: ANN202
-        return command(*args, store=StoreOptions(db, index_path, index_kind), **kwargs)
+    def with_options(*args, db, index_path, vectors, index_kind, **kwargs):  # noqa: ANN202
+        return command(*args, store=StoreOptions(db, index_path, index_kind, vectors), **kwargs)
 
     return functools.reduce(lambda f, option: option(f), reversed(_STORE_OPTIONS), with_options)
 
@@ -253,8 +272,10 @@ def gallery_options(command: Callable) -> Callable:
     """The store options plus the model and pipeline options and --robust, handed to the command as ``options``."""
 
     @functools.wraps(command)
-    def with_options(*args, db, index_path, index_kind, model, tag, weights, no_flip, robust, **kwargs):  # noqa: ANN202
-        options = GalleryOptions(StoreOptions(db, index_path, index_kind), model, tag, weights, no_flip, robust)
+    def with_options(*args, db, index_path, vectors, index_kind, model, tag, weights, no_flip, robust,  # noqa: ANN202
+                     **kwargs):
+        options = GalleryOptions(StoreOptions(db, index_path, index_kind, vectors), model, tag, weights, no_flip,
+                                 robust)
         return command(*args, options=options, **kwargs)
 
     options = [*_STORE_OPTIONS, click.option("--robust", is_flag=True, help=ROBUST_HELP)]
@@ -275,16 +296,26 @@ THRESHOLD = click.FloatRange(-1.0, 1.0)
 @click.option("--name-is-path", is_flag=True, help="Accept a NAME that is also the path of an existing file.")
 @click.option("--allow-duplicate", is_flag=True,
               help="Enroll even when the face matches another enrolled person (the same person under two names).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="With --from-dir: decode, detect and embed on Ray (one model per actor), on a local Ray, or "
+                   "the cluster at ADDRESS (ray://host:10001); resumable, needs facerec[ray]. No duplicate check.")
+@click.option("--workers", type=click.IntRange(1, None), default=1, show_default=True,
+              help="With --ray: how many actors (each one model, one CPU).")
+@click.option("--write-batch", type=click.IntRange(1, None), default=256, show_default=True,
+              help="With --ray: faces written per transaction.")
 @QUIET
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | None, options: GalleryOptions,
-                   require_single: bool, name_is_path: bool, allow_duplicate: bool, quiet: bool,
-                   as_json: bool) -> None:
+                   require_single: bool, name_is_path: bool, allow_duplicate: bool, ray_address: str | None,
+                   workers: int, write_batch: int, quiet: bool, as_json: bool) -> None:
     """Enroll NAME from one or more IMAGES (one photo is enough), or a whole folder with --from-dir.
 
     With NAME and IMAGES, all photos are added in one transaction: if any photo cannot be
-    used, nothing is enrolled. With --from-dir, bad files are reported and skipped.
+    used, nothing is enrolled. With --from-dir, bad files are reported and skipped; with --ray
+    as well, the work runs on Ray, and a rerun of an interrupted job finishes it.
     """
+    if ray_address and not from_dir:
+        raise click.UsageError("--ray goes with --from-dir DIR")
     if from_dir and (name or images):
         raise click.UsageError("give either NAME IMAGE... or --from-dir, not both")
     if not from_dir and (not name or not images):
@@ -295,7 +326,16 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
     new = options.store.info() is None
     gallery = options.open(create=True, announce=not as_json)
     try:
-        _enroll(gallery, name, images, from_dir, require_single, allow_duplicate, as_json, quiet)
+        if ray_address:
+            from facerec.bulk import bulk_enroll
+
+            report = bulk_enroll(gallery, from_dir, recipe=options.recipe(),  # type: ignore[arg-type]
+                                 address=None if ray_address == "local" else ray_address, workers=workers,
+                                 write_batch=write_batch, require_single=require_single,
+                                 progress=not (as_json or quiet))
+            _enroll_summary(gallery, report, as_json)
+        else:
+            _enroll(gallery, name, images, from_dir, require_single, allow_duplicate, as_json, quiet)
     except BaseException:
         if new and gallery.store.count_identities() == 0:
             gallery.close()
@@ -303,11 +343,13 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
         raise
 
 
-def _remove_new_gallery(url: str, index: Path) -> None:
+def _remove_new_gallery(url: str, index: Path | None) -> None:
     """Undo the creation of a gallery that a failed first enrollment left empty (SQLite files only)."""
     if url.startswith("sqlite:///"):
-        for path in (Path(url.removeprefix("sqlite:///")), index, Path(f"{index}.json"), Path(f"{index}.lock")):
-            path.unlink(missing_ok=True)
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        if index is not None:
+            for path in (index, Path(f"{index}.json"), Path(f"{index}.lock")):
+                path.unlink(missing_ok=True)
 
 
 def _enroll(gallery, name: str | None, images: tuple[str, ...], from_dir: str | None,  # noqa: ANN001
@@ -315,24 +357,7 @@ def _enroll(gallery, name: str | None, images: tuple[str, ...], from_dir: str | 
     if from_dir:
         report = gallery.enroll_dir(from_dir, progress=not (as_json or quiet), require_single=require_single,
                                     allow_duplicate=allow_duplicate)
-        calibration = gallery.calibration() if report.added else None  # refreshed now, stored in the gallery
-        if as_json:
-            emit({**report.to_dict(), "open_set": calibration.to_dict() if calibration else None})
-        else:
-            for path, error in report.failed:
-                click.echo(f"skipped {path}: {error}", err=True)
-            for person, other, score in report.duplicates:
-                click.echo(f"skipped {person}: matches {other!r} already enrolled (score {score:.3f}); "
-                           "--allow-duplicate to enroll anyway", err=True)
-            click.echo("read one sub-folder per person" if report.layout == "folders" else
-                       "no sub-folders: read one person per photo, named by the file name", err=True)
-            click.echo(f"enrolled {_count(sum(report.added.values()), 'face')} of "
-                       f"{_count(len(report.added), 'person', 'people')}; {report.already_enrolled} already "
-                       f"enrolled; {_count(len(report.failed), 'file')} skipped"
-                       + (f"; {_count(len(report.duplicates), 'person', 'people')} skipped as duplicates"
-                          if report.duplicates else ""))
-        if report.failed and not report.added and not report.already_enrolled:
-            raise click.ClickException("nothing could be enrolled")
+        _enroll_summary(gallery, report, as_json)
         return
     assert name is not None  # noqa: S101 - checked by the command
     result = gallery.enroll(name, list(images), require_single=require_single, allow_duplicate=allow_duplicate)
@@ -353,6 +378,29 @@ def _chosen(calibration) -> str:  # noqa: ANN001 - an OpenSetCalibration
     if calibration.gallery_threshold is None:
         return f"the model's, for {calibration.people} people; the gallery's own from 10 people on"
     return f"the model's, for {calibration.people} people; the gallery's own is lower"
+
+
+def _enroll_summary(gallery, report, as_json: bool) -> None:  # noqa: ANN001 - a Gallery, an EnrollReport
+    """What enroll --from-dir did, as text or JSON (with the refreshed open-set calibration); an error when
+    nothing at all could be enrolled."""
+    calibration = gallery.calibration() if report.added else None  # refreshed now, stored in the gallery
+    if as_json:
+        emit({**report.to_dict(), "open_set": calibration.to_dict() if calibration else None})
+    else:
+        for path, error in report.failed:
+            click.echo(f"skipped {path}: {error}", err=True)
+        for person, other, score in report.duplicates:
+            click.echo(f"skipped {person}: matches {other!r} already enrolled (score {score:.3f}); "
+                       "--allow-duplicate to enroll anyway", err=True)
+        click.echo("read one sub-folder per person" if report.layout == "folders" else
+                   "no sub-folders: read one person per photo, named by the file name", err=True)
+        click.echo(f"enrolled {_count(sum(report.added.values()), 'face')} of "
+                   f"{_count(len(report.added), 'person', 'people')}; {report.already_enrolled} already "
+                   f"enrolled; {_count(len(report.failed), 'file')} skipped"
+                   + (f"; {_count(len(report.duplicates), 'person', 'people')} skipped as duplicates"
+                      if report.duplicates else ""))
+    if report.failed and not report.added and not report.already_enrolled:
+        raise click.ClickException("nothing could be enrolled")
 
 
 def _count(number: int, singular: str, plural: str | None = None) -> str:
@@ -436,14 +484,14 @@ def rename_command(old: str, new: str, store: StoreOptions, as_json: bool) -> No
 
 @main.group("index", cls=FaceRecGroup)
 def index_group() -> None:
-    """Inspect or rebuild the gallery's FAISS index."""
+    """Inspect or rebuild the gallery's vector store (FAISS or Milvus)."""
 
 
 @index_group.command("rebuild")
 @store_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def index_rebuild_command(store: StoreOptions, as_json: bool) -> None:
-    """Rebuild the index from the database."""
+    """Rebuild the vector store from the database (streamed in batches: bounded memory)."""
     gallery = store.open_store()
     gallery.rebuild()
     stats = gallery.stats()

@@ -1,0 +1,91 @@
+"""Bulk enrollment on Ray: the actor's work in-process (fast), and a real Ray job killed with kill -9 (slow)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facerec.gallery import Gallery
+from tests.backends import faces_per_person
+from tests.conftest import ATT
+from tests.test_gallery import people_tree
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def needs_ray() -> None:
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("ray is not installed (pip install 'facerec[ray]')")
+
+
+def test_actor_skips_enrolled_photos_and_names_bad_files(recognizer, tmp_path):
+    from facerec.bulk import EmbedActor
+
+    good, faceless = ATT / "s1" / "1.pgm", tmp_path / "flat.png"
+    from PIL import Image
+
+    Image.new("RGB", (120, 120), (90, 90, 90)).save(faceless)
+    actor = EmbedActor({"model": "mobilefacenet"}, {}, require_single=False)
+    first = actor({"name": np.array(["s1", "s1", "x"]), "path": np.array([str(good), str(faceless), "/nope.jpg"])})
+    assert not first["skipped"].any() and first["error"][0] == ""
+    assert str(faceless) in first["error"][1] and "no face" in first["error"][1]
+    assert "/nope.jpg" in first["error"][2]
+    assert np.isclose(np.linalg.norm(first["embedding"][0]), 1.0, atol=1e-3)
+    again = EmbedActor({"model": "mobilefacenet"}, {"s1": {str(first["sha256"][0])}}, require_single=False)
+    second = again({"name": np.array(["s1", "s2"]), "path": np.array([str(good), str(good)])})
+    assert second["skipped"].tolist() == [True, False]  # skipped only for the person it is enrolled for
+    gallery = Gallery(recognizer, db=tmp_path / "g.db")
+    from enrollment import NewFace
+
+    face = NewFace(first["embedding"][0], str(first["sha256"][0]))
+    result = gallery.store.enroll_many([("s1", face), ("s2", face), ("s1", face)])
+    assert result.added_names == ["s1", "s2"] and result.skipped == 1
+    assert gallery.store.enroll_many([("s1", face)]).skipped == 1 and len(gallery.store.index) == 2
+    gallery.close()
+
+
+def bulk_process(root: Path, db: Path) -> subprocess.Popen:
+    env = {**os.environ, "FACEREC_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "facerec.cli", "enroll", "--from-dir", str(root), "--db", str(db),
+                             "--ray", "--workers", "1", "--write-batch", "4", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
+
+
+@pytest.mark.slow  # two Ray start-ups: about 3 minutes on 2 cores
+def test_ray_bulk_enrollment_killed_halfway_finishes_on_rerun(recognizer, tmp_path, att_faces):
+    needs_ray()
+    people = range(1, 9)
+    root = people_tree(tmp_path, people)
+    db = tmp_path / "g.db"
+    child = bulk_process(root, db)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            if sum(faces_per_person(f"sqlite:///{db}").values()) >= 1:
+                break
+        except Exception:  # noqa: BLE001 - no tables yet
+            pass
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    expected = {f"s{n}": att_faces[f"s{n}"] for n in people}
+    halfway = faces_per_person(f"sqlite:///{db}")
+    assert 0 < sum(halfway.values()) < sum(expected.values()), "the kill must land in the middle of the run"
+    finish = bulk_process(root, db)
+    out, err = finish.communicate(timeout=600)
+    assert finish.returncode == 0, err.decode()[-2000:]
+    report = json.loads(out)
+    assert report["already_enrolled"] == sum(halfway.values())  # resumed: the committed photos were skipped
+    assert faces_per_person(f"sqlite:///{db}") == expected  # every detectable face, exactly once
+    gallery = Gallery(recognizer, db=db)
+    assert gallery.store.stats()["in_step"] and gallery.identify(ATT / "s5" / "3.pgm")[0].name == "s5"
+    gallery.close()

@@ -1,0 +1,72 @@
+"""Every vector backend (FAISS file, Milvus Lite) behind the same protocol, with the same answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index import FaissStore, IndexMismatchError, VectorIndexError, VectorStore, backend_of, open_vector_store
+from tests.backends import BACKENDS, vectors_uri
+from tests.test_index import unit
+
+
+@pytest.fixture(params=BACKENDS)
+def uri(request, tmp_path) -> str:
+    return vectors_uri(request.param, tmp_path)
+
+
+def test_add_search_remove_reset(uri):
+    store = open_vector_store(uri, model="m", dim=16)
+    assert isinstance(store, VectorStore) and store.revision is None and len(store) == 0
+    vectors = unit(300)
+    store.add(np.arange(1000, 1300), vectors)
+    assert len(store) == 300
+    found = store.search(vectors[:5], k=3)
+    assert found.ids[:, 0].tolist() == [1000, 1001, 1002, 1003, 1004]
+    assert np.allclose(found.scores[:, 0], 1.0, atol=1e-5)
+    exact = np.argsort(-(vectors[:5] @ vectors.T), axis=1)[:, :3] + 1000
+    assert found.ids.tolist() == exact.tolist()  # inner product, best first, as FAISS exact search
+    assert store.remove(np.array([1000, 1001, 99999])) == 2
+    assert len(store) == 298 and 1000 not in store.search(vectors[:1], k=5).ids
+    assert store.ids().tolist() == list(range(1002, 1300))
+    short = store.search(vectors[:1], k=400)
+    assert (short.ids[0, 298:] == -1).all() and np.isneginf(short.scores[0, 298:]).all()
+    with pytest.raises(IndexMismatchError):
+        store.add(np.array([1]), unit(1, dim=8))
+    with pytest.raises(VectorIndexError):
+        store.search(vectors[:1], k=0)
+    store.reset()
+    assert len(store) == 0 and store.revision is None
+    store.close()
+
+
+def test_revision_model_and_dimension_survive_a_reopen(uri):
+    store = open_vector_store(uri, model="m", dim=16)
+    store.add(np.arange(5), unit(5))
+    store.commit(7)
+    store.close()
+    again = open_vector_store(uri, model="m", dim=16)
+    assert again.revision == 7 and again.ids().tolist() == [0, 1, 2, 3, 4]
+    again.close()
+    other = open_vector_store(uri, model="other", dim=16)  # another model's vectors are not reused
+    assert other.revision is None and len(other) == 0
+    other.close()
+    wider = open_vector_store(uri, model="other", dim=32)
+    assert wider.revision is None and len(wider) == 0
+    wider.close()
+
+
+def test_uris_pick_the_backend(tmp_path):
+    assert isinstance(open_vector_store(tmp_path / "g.faiss", model="m", dim=4), FaissStore)
+    assert backend_of("http://milvus:19530") == backend_of(f"milvus://{tmp_path}/v.db") == "milvus"
+    assert backend_of(str(tmp_path / "g.faiss")) == "faiss"
+
+
+def test_faiss_path_imports_no_milvus_or_ray():
+    import subprocess
+    import sys
+
+    code = ("import sys, enrollment, index, facerec.gallery; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pymilvus', 'milvus_lite', 'ray')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
