@@ -119,7 +119,7 @@ def resolve_weights(entry: WeightsFile, path: str | Path | None = None, *, downl
     candidates = []
     env_dir = os.environ.get("FACEREC_WEIGHTS_DIR")
     if env_dir:
-        base = Path(env_dir).expanduser().resolve()  # a relative folder is taken from here, once, and shown so
+        base = Path(os.path.abspath(Path(env_dir).expanduser()))  # a relative folder is taken from here, once
         candidates += [base / entry.filename, base / entry.model / entry.filename]
     cached = weights_cache_dir() / entry.filename
     candidates.append(cached)

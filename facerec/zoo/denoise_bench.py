@@ -55,9 +55,11 @@ def bench_denoisers(checkpoint: str, *, sigmas: tuple[float, ...] = (15.0, 25.0,
 
     The photos are the test people of the checkpoint's own split (its data and seed).
     """
-    from skimage.metrics import structural_similarity
-
     model, facts = load_dense(checkpoint, kinds=("dncnn",))
+    try:
+        from skimage.metrics import structural_similarity
+    except ImportError:
+        raise FaceRecError("the denoising benchmark needs scikit-image: pip install 'facerec[dense]'") from None
     seed = int(facts.get("seed", 0)) if seed is None else seed
     data = str(facts.get("data", "lfw"))
     clean = [_centre(p, crop) for p in load_photos(data, split="test", limit=photos, seed=seed)]
