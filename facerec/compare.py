@@ -86,17 +86,6 @@ def compare_folders(recognizer: FaceRecognizer, known: str | Path, unknown: str 
 
 def _embed(recognizer: FaceRecognizer, photos: list[Path], progress: bool) -> tuple[np.ndarray, dict[str, str]]:
     """One embedding row per photo (zeros where it has no usable face), and the error of each such photo."""
-    from tqdm import tqdm
-
-    vectors = np.zeros((len(photos), recognizer.weights.embedding_size), np.float32)
-    errors: dict[str, str] = {}
-    with tqdm(total=len(photos), unit="photo", disable=not progress, desc="embedding") as bar:
-        for start, aligned in recognizer.iter_aligned(photos, fallback=None, collect_errors=True):
-            embedded = recognizer.embed_crops(aligned.crops)
-            for i, error in enumerate(aligned.errors):
-                if error is None:
-                    vectors[start + i] = embedded[i]
-                else:
-                    errors[str(photos[start + i])] = error
-            bar.update(len(aligned.crops))
-    return vectors, errors
+    embedded = recognizer.embed_images(photos, fallback=False, collect_errors=True, progress=progress)
+    errors = {str(photo): error for photo, error in zip(photos, embedded.errors) if error is not None}
+    return embedded.embeddings, errors

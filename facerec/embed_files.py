@@ -125,15 +125,13 @@ def _embed_chunk(recognizer: FaceRecognizer, photos: list[Path], all_faces: bool
                 rows.append(_row(photo, number, item.face))
                 vectors.append(item.embedding)
     else:
-        for start, aligned in recognizer.iter_aligned(photos, fallback=None, collect_errors=True):
-            embedded = recognizer.embed_crops(aligned.crops)
-            for i, (face, error) in enumerate(zip(aligned.faces, aligned.errors)):
-                photo = photos[start + i]
-                if error is not None or face is None:
-                    errors.append((str(photo), error or "no face"))
-                    continue
-                rows.append(_row(photo, 0, face))
-                vectors.append(embedded[i])
+        embedded = recognizer.embed_images(photos, fallback=False, collect_errors=True)
+        for photo, face, error, vector in zip(photos, embedded.faces, embedded.errors, embedded.embeddings):
+            if error is not None or face is None:
+                errors.append((str(photo), error or "no face"))
+                continue
+            rows.append(_row(photo, 0, face))
+            vectors.append(vector)
     dim = recognizer.weights.embedding_size
     return rows, np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32), errors
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -67,10 +67,14 @@ class VerifyResult:
 
 @dataclass(frozen=True)
 class BatchEmbeddings:
-    """One embedding per image; ``detected[i]`` is False where a fallback crop was used."""
+    """One embedding per image; ``detected[i]`` is False where a fallback crop was used. With
+    ``collect_errors``, ``errors[i]`` says why image ``i`` has none (its row is then zeros) and
+    ``faces[i]`` is the face each row comes from."""
 
     embeddings: np.ndarray
     detected: np.ndarray
+    errors: list[str | None] = field(default_factory=list)
+    faces: list[Face | None] = field(default_factory=list)
 
 
 class FaceRecognizer:
@@ -233,18 +237,27 @@ class FaceRecognizer:
         fallback: bool = True,
         batch_size: int = 32,
         progress: bool = False,
+        collect_errors: bool = False,
     ) -> BatchEmbeddings:
-        """One embedding per image, in pipelined batches: the face chosen by ``select`` (see :meth:`align`)."""
+        """One embedding per image, in pipelined batches: the face chosen by ``select`` (see :meth:`align`).
+
+        Without ``fallback`` an image with no face raises :class:`NoFaceError`, or with ``collect_errors``
+        is recorded in ``errors`` (and every other unusable image too) while the rest go on."""
         vectors = np.zeros((len(images), self.weights.embedding_size), dtype=np.float32)
         detected = np.zeros(len(images), dtype=bool)
+        errors: list[str | None] = []
+        faces: list[Face | None] = []
         with tqdm(total=len(images), unit="img", disable=not progress, desc="embedding") as bar:
             for start, aligned in self.iter_aligned(images, select=select, fallback="center" if fallback else None,
-                                                    batch_size=batch_size):
+                                                    batch_size=batch_size, collect_errors=collect_errors):
                 count = len(aligned.crops)
                 vectors[start : start + count] = self.embed_crops(aligned.crops)
+                vectors[[start + i for i, error in enumerate(aligned.errors) if error is not None]] = 0.0
                 detected[start : start + count] = aligned.detected
+                errors += aligned.errors
+                faces += aligned.faces
                 bar.update(count)
-        return BatchEmbeddings(vectors, detected)
+        return BatchEmbeddings(vectors, detected, errors, faces)
 
 
 def check_faces(source: str, faces: Sequence[Face], require_single: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from facerec.cli import zoo_denoise, zoo_detect, zoo_segment
 from facerec.cli.common import CONTEXT, FaceRecGroup, emit
 from facerec.cli.zoo_generative import gan_group, style_command
 
@@ -161,24 +162,7 @@ def _parse_shape(text: str, parts: int = 3) -> tuple[int, ...]:
     return shape
 
 
-zoo_group.add_command(style_command)
-zoo_group.add_command(gan_group)
+# the generative and dense-prediction wings live in sibling modules
+for _command in (style_command, gan_group, *zoo_denoise.COMMANDS, *zoo_segment.COMMANDS, *zoo_detect.COMMANDS):
+    zoo_group.add_command(_command)
 COMMAND = zoo_group
-
-
-def _add_dense_commands() -> None:
-    """The dense-prediction wing (denoising, segmentation, grid detection) lives in sibling modules."""
-    import importlib
-
-    for name in ("zoo_denoise", "zoo_segment", "zoo_detect"):
-        try:
-            module = importlib.import_module(f"facerec.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"facerec.cli.{name}":
-                raise
-            continue
-        for command in module.COMMANDS:
-            zoo_group.add_command(command)
-
-
-_add_dense_commands()

@@ -29,11 +29,12 @@ class Detector(ABC):
     """Faces in images. ``name`` identifies it; ``settings`` (JSON-able) keys every cache of its output."""
 
     name: str = ""
+    _settings: dict[str, Any]  # set by each detector's __init__, unless it overrides ``settings``
 
     @property
-    @abstractmethod
     def settings(self) -> dict[str, Any]:
         """Everything that changes the output, plus a version number; caches key on it."""
+        return dict(self._settings)
 
     @abstractmethod
     def _detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:

@@ -32,10 +32,6 @@ class MTCNNDetector(Detector):
         self._settings = {"name": self.name, "min_face_size": min_face_size, "thresholds": list(thresholds),
                           "min_score": min_score, "max_side": max_side, "version": 3}
 
-    @property
-    def settings(self) -> dict[str, Any]:
-        return dict(self._settings)
-
     def _detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         scaled = [shrink(image, self.max_side) for image in images]
         results: list[list[Face]] = [[] for _ in images]

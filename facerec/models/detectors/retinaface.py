@@ -14,7 +14,6 @@ import math
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -209,10 +208,6 @@ class RetinaFaceDetector(Detector):
             self.session = onnx_session(onnx, threads)
         self._settings = {"name": self.name, "weights_sha256": digest, "min_score": min_score, "nms_iou": nms_iou,
                           "max_side": max_side, "version": 1}
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return dict(self._settings)
 
     def _detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         results: list[list[Face]] = [[] for _ in images]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -45,10 +45,6 @@ class YoloFaceDetector(Detector):
         self.min_score, self.nms_iou = min_score, nms_iou
         self._settings = {"name": self.name, "weights": str(weights_path), "mtime": Path(weights_path).stat().st_mtime,
                           "min_score": min_score, "nms_iou": nms_iou, "version": 1}
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return dict(self._settings)
 
     def _detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         from facerec.zoo.yolo import decode

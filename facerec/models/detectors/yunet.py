@@ -9,7 +9,7 @@ size = exp(log-size) * stride, then non-maximum suppression.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -34,10 +34,6 @@ class YuNetDetector(Detector):
         self.min_score, self.nms_iou, self.max_side = min_score, nms_iou, max_side
         self._settings = {"name": self.name, "variant": variant, "min_score": min_score, "nms_iou": nms_iou,
                           "max_side": max_side, "version": 1}
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return dict(self._settings)
 
     def _detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         scaled = [shrink(image, self.max_side) for image in images]
