@@ -373,11 +373,12 @@ def _enroll(gallery, name: str | None, images: tuple[str, ...], from_dir: str | 
 
 def _chosen(calibration) -> str:  # noqa: ANN001 - an OpenSetCalibration
     """How the open-set threshold was chosen, in words."""
+    people = _count(calibration.people, "person", "people")
     if calibration.source == "gallery":
-        return f"from this gallery's own impostors, {calibration.people} people"
+        return f"from this gallery's own impostors, {people}"
     if calibration.gallery_threshold is None:
-        return f"the model's, for {calibration.people} people; the gallery's own from 10 people on"
-    return f"the model's, for {calibration.people} people; the gallery's own is lower"
+        return f"the model's, for {people}; the gallery's own from 10 people on"
+    return f"the model's, for {people}; the gallery's own is lower"
 
 
 def _enroll_summary(gallery, report, as_json: bool) -> None:  # noqa: ANN001 - a Gallery, an EnrollReport
