@@ -167,15 +167,15 @@ class Gallery:
             if calibration is not None and calibration.fpir == self.fpir and \
                     abs(calibration.model_threshold - model_threshold) < 1e-6:
                 return calibration
-        calibration = calibrate(model_threshold, self._impostor_maxima(), people=people, fpir=self.fpir,
+        calibration = calibrate(model_threshold, self._impostor_maxima(people), people=people, fpir=self.fpir,
                                 revision=revision)
         store.put_setting(_CALIBRATION, calibration.to_dict(), revision)
         return calibration
 
-    def _impostor_maxima(self) -> np.ndarray:
+    def _impostor_maxima(self, people: int) -> np.ndarray:
         """For enrolled faces (all, or a seeded sample of MAX_PROBES), the best score against other people."""
         store = self.store.store
-        if store.count_identities() < MIN_PEOPLE:
+        if people < MIN_PEOPLE:
             return np.zeros(0)
         ids = store.face_ids()
         if len(ids) > MAX_PROBES:
