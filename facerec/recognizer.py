@@ -84,7 +84,8 @@ class FaceRecognizer:
     :func:`facerec.models.get_detector`) or a :class:`Detector`; ``detect=False`` treats every
     input as a face crop already (no detection; the model's landmark template on the whole image).
     ``landmarks="mtcnn"`` places the landmarks of faces found by other detectors with MTCNN's
-    refinement networks; ``"detector"`` (the default) keeps the detector's own.
+    refinement networks where they agree with the detector's (within 0.3 eye distances);
+    ``"detector"`` (the default) keeps the detector's own.
     ``backend`` runs the embedder (and detectors that can) in ``"onnx"`` (onnxruntime, the default)
     or ``"torch"``; ``threads`` caps both (default: ``FACEREC_THREADS`` or the cores).
     ``threshold`` defaults to the calibrated threshold of the model's weights. ``defence``

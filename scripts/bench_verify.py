@@ -3,7 +3,8 @@
 One run, one table, the same photos for every pipeline; each pipeline runs in its own process
 (so its peak memory is its own), is warmed up on the same 8 photos, then timed:
   * photos/s end to end (decode, detect, align/crop, embed), with and without flip TTA;
-  * aligned faces/s for the embedder alone (batch 64), and photos/s for the detector alone;
+  * aligned faces/s for the embedder alone (batch 64, the best of three passes), and photos/s for the
+    detector alone;
   * peak resident memory of the process (MB).
 
 facenet-pytorch runs its documented pipeline (MTCNN(image_size=160, margin=0) -> crop ->
@@ -55,9 +56,11 @@ def facerec_run(config: dict, photos: list[Path], crops: int) -> dict[str, float
     recognizer.embed_images(photos, select="largest", fallback=True)
     e2e = len(photos) / (time.perf_counter() - start)
     faces = np.random.default_rng(0).integers(0, 255, (crops, 112, 112, 3), dtype=np.uint8)
-    start = time.perf_counter()
-    recognizer.embedder.embed(faces, flip=config["flip"])
-    embed = crops / (time.perf_counter() - start)
+    embed = 0.0
+    for _ in range(3):  # the best of three passes: one pass of a few batches is at the mercy of a busy machine
+        start = time.perf_counter()
+        recognizer.embedder.embed(faces, flip=config["flip"])
+        embed = max(embed, crops / (time.perf_counter() - start))
     pixels = [recognizer.load(p) for p in photos]
     start = time.perf_counter()
     for i in range(0, len(pixels), 32):
@@ -110,12 +113,15 @@ def facenet_batched(photos: list[Path], batch: int = 32) -> float:
 def facenet_embedder(count: int) -> float:
     _, resnet = facenet_models()
     crops = torch.rand(count, 3, 160, 160)
+    best = float("inf")
     with torch.no_grad():
         resnet(crops[:8])
-        start = time.perf_counter()
-        for i in range(0, count, 64):
-            resnet(crops[i : i + 64])
-    return time.perf_counter() - start
+        for _ in range(3):  # the best of three passes, as for the other embedders
+            start = time.perf_counter()
+            for i in range(0, count, 64):
+                resnet(crops[i : i + 64])
+            best = min(best, time.perf_counter() - start)
+    return best
 
 
 # -- dlib (face_recognition's models) ---------------------------------------------------
@@ -168,10 +174,13 @@ class Dlib:
                 items.append((image, self.shapes(image, boxes[0])))
             if len(items) == count:
                 break
-        start = time.perf_counter()
-        for image, shape in items:
-            self.encoder.compute_face_descriptor(image, shape, 1)
-        return (time.perf_counter() - start) * count / max(1, len(items))
+        best = float("inf")
+        for _ in range(3):  # the best of three passes, as for the other embedders
+            start = time.perf_counter()
+            for image, shape in items:
+                self.encoder.compute_face_descriptor(image, shape, 1)
+            best = min(best, time.perf_counter() - start)
+        return best * count / max(1, len(items))
 
 
 def peak_mb() -> float:

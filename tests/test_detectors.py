@@ -135,3 +135,16 @@ def test_retinaface_finds_the_same_faces_in_both_backends(photos):
     for a, b in zip(onnx, torch_):
         assert len(a) == len(b) == 1
         assert np.allclose(a[0].landmarks, b[0].landmarks, atol=0.05) and abs(a[0].score - b[0].score) < 1e-4
+
+
+def test_mtcnn_landmarks_replace_the_detector_s_unless_they_move_too_far(photos):
+    """O-Net re-places LFW landmarks a little; on Yale B it is confidently wrong, and the gate keeps YuNet's."""
+    plain, refined = get_detector("yunet", retry=False), get_detector("yunet", retry=False, landmarks="mtcnn")
+    lfw_face, = plain.detect([photos[0]])[0]
+    lfw_refined, = refined.detect([photos[0]])[0]
+    moved = np.linalg.norm(np.subtract(lfw_refined.landmarks, lfw_face.landmarks), axis=1).max()
+    eyes = np.linalg.norm(np.subtract(*lfw_face.landmarks[:2]))
+    assert 0 < moved <= 0.3 * eyes and lfw_refined.box == lfw_face.box
+    yale = load_image(YALE / "yaleB01" / "yaleB01_P00A+000E+00.pgm")
+    yale_face, = plain.detect([yale])[0]
+    assert refined.detect([yale])[0] == [yale_face]

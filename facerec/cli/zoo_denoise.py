@@ -50,10 +50,12 @@ def _sigmas(text: str) -> tuple[float, ...]:
 @click.option("--log-every", type=int, default=100, show_default=True, help="Steps per averaged loss entry.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
 @click.option("--out", "out_dir", default="runs/dncnn", show_default=True, help="Output folder.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def denoise_command(data: str, depth: int, width: float, loss: str, sigma: float, sigma_range: str | None,
                     patch: int, batch_size: int, steps: int, lr: float, train_photos: int, seed: int,
-                    init: str | None, log_every: int, threads: int | None, out_dir: str, as_json: bool) -> None:
+                    init: str | None, log_every: int, threads: int | None, out_dir: str, quiet: bool,
+                    as_json: bool) -> None:
     """Train DnCNN on noisy patches of grayscale photos; test people are never seen."""
     import torch
 
@@ -64,7 +66,7 @@ def denoise_command(data: str, depth: int, width: float, loss: str, sigma: float
     config = DenoiseConfig(data=data, depth=depth, width=width, loss=loss, sigma=sigma,
                            sigma_range=_sigma_range(sigma_range), patch=patch, batch_size=batch_size, steps=steps,
                            lr=lr, train_photos=train_photos, seed=seed, out_dir=out_dir, log_every=log_every,
-                           init=init)
+                           init=init, progress=not quiet and not as_json)
     result = train_denoiser(config)
     if as_json:
         emit(result.to_dict())

@@ -23,10 +23,11 @@ __all__ = ["COMMANDS"]
               help="Registered detectors measured on the same test mosaics ('' for none).")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
 @click.option("--out", "out_dir", default="runs/yolo", show_default=True, help="Output folder (mosaics are cached).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def detect_command(train_size: int, test_size: int, size: int, anchors: int, width: float, epochs: int,
                    batch_size: int, lr: float, seed: int, compare: str, threads: int | None, out_dir: str,
-                   as_json: bool) -> None:
+                   quiet: bool, as_json: bool) -> None:
     """Train the grid face detector on mosaics labelled by the default detector; AP@0.5 beside others."""
     import os
 
@@ -41,7 +42,8 @@ def detect_command(train_size: int, test_size: int, size: int, anchors: int, wid
     if threads:
         torch.set_num_threads(threads)
     config = DetectConfig(train_size=train_size, test_size=test_size, size=size, anchors=anchors, width=width,
-                          epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out_dir=out_dir)
+                          epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, out_dir=out_dir,
+                          progress=not quiet and not as_json)
     result = train_detector(config)
     os.environ["FACEREC_YOLO_WEIGHTS"] = result.checkpoint
     test = make_mosaics("test", test_size, size=size, seed=seed, cache_dir=out_dir)

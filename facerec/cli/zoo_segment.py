@@ -30,10 +30,11 @@ __all__ = ["COMMANDS"]
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
 @click.option("--out", "out_dir", default="runs/unet", show_default=True, help="Output folder.")
 @click.option("--figure", default=None, help="Save a PNG of inputs, truth and predictions here.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def segment_command(arch: str, compare: bool, data: str, depth: int, width: float, loss: str, train_size: int,
                     test_size: int, epochs: int, batch_size: int, lr: float, seed: int, threads: int | None,
-                    out_dir: str, figure: str | None, as_json: bool) -> None:
+                    out_dir: str, figure: str | None, quiet: bool, as_json: bool) -> None:
     """Train a U-Net for per-pixel labels and report mean IoU on held-out images."""
     import torch
 
@@ -45,7 +46,7 @@ def segment_command(arch: str, compare: bool, data: str, depth: int, width: floa
     for name in (["unet", "unet-noskip"] if compare else [arch]):
         config = SegmentConfig(arch=name, data=data, depth=depth, width=width, loss=loss, train_size=train_size,
                                test_size=test_size, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                               out_dir=out_dir)
+                               out_dir=out_dir, progress=not quiet and not as_json)
         results.append(train_segmenter(config))
     if figure:
         from facerec.zoo.segment_figure import save_segmentation_figure

@@ -13,13 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from tqdm import tqdm
 
 from facerec.errors import DatasetError
 from facerec.io import IMAGE_SUFFIXES
@@ -28,6 +31,14 @@ from facerec.zoo.dense_checkpoint import save_dense
 from facerec.zoo.dncnn import add_noise, dncnn
 
 __all__ = ["DenoiseConfig", "DenoiseResult", "load_photos", "sample_patches", "train_denoiser"]
+
+
+class _DnCNNOptions(TypedDict):
+    """The :func:`dncnn` options a checkpoint stores."""
+
+    depth: int
+    width: float
+    in_channels: int
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,7 @@ class DenoiseConfig:
     init: str | None = None
     out_dir: str = "runs/dncnn"
     log_every: int = 100
+    progress: bool = True  # a step bar on stderr with the running loss
 
 
 @dataclass(frozen=True)
@@ -117,7 +129,7 @@ def train_denoiser(config: DenoiseConfig) -> DenoiseResult:
     rng = np.random.default_rng(config.seed)
     train_photos = load_photos(config.data, split="train", limit=config.train_photos, seed=config.seed)
     val_photos = load_photos(config.data, split="test", limit=16, seed=config.seed)
-    options = {"depth": config.depth, "width": config.width, "in_channels": 1}
+    options: _DnCNNOptions = {"depth": config.depth, "width": config.width, "in_channels": 1}
     model = dncnn(**options)
     if config.init:
         model.load_state_dict(_init_weights(config.init, options))
@@ -126,6 +138,7 @@ def train_denoiser(config: DenoiseConfig) -> DenoiseResult:
     criterion: nn.Module = nn.MSELoss() if config.loss == "mse" else nn.L1Loss()
     losses, running = [], 0.0
     model.train()
+    bar = tqdm(total=config.steps, desc="DnCNN", unit="step", disable=not config.progress)
     for step in range(1, config.steps + 1):
         clean = sample_patches(train_photos, config.batch_size, config.patch, rng)
         noisy = add_noise(clean, _sigmas(config, rng))
@@ -138,6 +151,9 @@ def train_denoiser(config: DenoiseConfig) -> DenoiseResult:
         if step % config.log_every == 0 or step == config.steps:
             losses.append(running / (config.log_every if step % config.log_every == 0 else step % config.log_every))
             running = 0.0
+            bar.set_postfix(loss=f"{losses[-1]:.5f}")
+        bar.update()
+    bar.close()
     noisy_db, denoised_db = _validate(model, val_photos, config)
     out = Path(config.out_dir)
     sigma = list(config.sigma_range) if config.sigma_range else config.sigma
@@ -149,7 +165,7 @@ def train_denoiser(config: DenoiseConfig) -> DenoiseResult:
     return result
 
 
-def _init_weights(path: str, options: dict[str, object]) -> dict[str, torch.Tensor]:
+def _init_weights(path: str, options: Mapping[str, object]) -> dict[str, torch.Tensor]:
     """The weights of an earlier dncnn.pt of the same shape, to fine-tune (e.g. a blind model to one sigma)."""
     from facerec.zoo.dense_checkpoint import DenseCheckpointError, load_dense
 

@@ -26,7 +26,8 @@ __all__ = ["noisy_verification", "pair_subset"]
 
 def pair_subset(pairs: Sequence[Pair], per_fold: int) -> list[Pair]:
     """The first ``per_fold`` matched and the first ``per_fold`` mismatched pairs of every fold."""
-    chosen, counts = [], {}
+    chosen: list[Pair] = []
+    counts: dict[tuple[int, bool], int] = {}
     for pair in pairs:
         key = (pair.fold, pair.same)
         if counts.get(key, 0) < per_fold:

@@ -7,6 +7,7 @@ few JSON-able facts (noise range, class names, anchors...). Written atomically, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ class DenseCheckpointError(FaceRecError):
     """A dense-zoo checkpoint that is missing, unreadable or of another architecture."""
 
 
-def save_dense(path: str | Path, arch: str, options: dict[str, Any], model: nn.Module, **extra: Any) -> Path:
+def save_dense(path: str | Path, arch: str, options: Mapping[str, Any], model: nn.Module, **extra: Any) -> Path:
     """Write ``model``'s weights with what rebuilds it (``arch`` and builder ``options``) to ``path``."""
     path = Path(path)
     payload = {"format": FORMAT, "arch": arch, "options": options,

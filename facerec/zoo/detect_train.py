@@ -12,21 +12,34 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from facerec.zoo.boxes import average_precision, box_iou, kmeans_anchors
 from facerec.zoo.dense_checkpoint import save_dense
 from facerec.zoo.mosaics import Mosaics, make_mosaics
-from facerec.zoo.yolo import decode, encode_targets, yolo_face, yolo_loss
+from facerec.zoo.yolo import YoloFace, decode, encode_targets, yolo_face, yolo_loss
 
 __all__ = ["DetectConfig", "DetectResult", "compare_detectors", "pick_threshold", "score_detections",
            "train_detector"]
 
 _FLIP_MARKS = [1, 0, 2, 4, 3]  # left/right eyes and mouth corners swap in a mirror image
+
+#: Per image: boxes (K x 4), scores (K) and landmarks (K x 5 x 2).
+Detections = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class _YoloOptions(TypedDict):
+    """The :func:`yolo_face` options a checkpoint stores."""
+
+    anchors: list[list[float]]
+    width: float
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,7 @@ class DetectConfig:
     lr: float = 2e-3
     seed: int = 0
     out_dir: str = "runs/yolo"
+    progress: bool = True  # a step bar on stderr with the epoch's loss
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,7 @@ def train_detector(config: DetectConfig) -> DetectResult:
     test = make_mosaics("test", config.test_size, size=config.size, seed=config.seed, cache_dir=out)
     sizes = np.concatenate([b[:, 2:] - b[:, :2] for b in train.boxes])
     anchors = kmeans_anchors(sizes, config.anchors, seed=config.seed)
-    options = {"anchors": [[float(w), float(h)] for w, h in anchors], "width": config.width}
+    options: _YoloOptions = {"anchors": [[float(w), float(h)] for w, h in anchors], "width": config.width}
     model = yolo_face(**options)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=5e-4)
     steps = config.epochs * (len(train.images) // config.batch_size)
@@ -77,6 +91,7 @@ def train_detector(config: DetectConfig) -> DetectResult:
     rng = np.random.default_rng(config.seed)
     grid = (config.size // 16, config.size // 16)
     losses = []
+    bar = tqdm(total=steps, desc="yolo-face", unit="step", disable=not config.progress)
     for _ in range(config.epochs):
         model.train()
         order, total, count = rng.permutation(len(train.images)), 0.0, 0
@@ -89,7 +104,10 @@ def train_detector(config: DetectConfig) -> DetectResult:
             optimizer.step()
             schedule.step()
             total, count = total + loss.item(), count + 1
+            bar.update()
         losses.append(total / max(1, count))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    bar.close()
     min_score = pick_threshold(_predict(model, train.images[:200]), train.boxes[:200])
     predictions = _predict(model, test.images)
     ap50, landmark_error = score_detections(predictions, test)
@@ -102,8 +120,11 @@ def train_detector(config: DetectConfig) -> DetectResult:
     return result
 
 
-def _batch(data: Mosaics, indices: np.ndarray, rng: np.random.Generator, size: int):  # noqa: ANN202 - a tuple
-    images, boxes, marks = [], [], []
+def _batch(data: Mosaics, indices: np.ndarray, rng: np.random.Generator,
+           size: int) -> tuple[torch.Tensor, list[np.ndarray], list[np.ndarray]]:
+    images: list[np.ndarray] = []
+    boxes: list[np.ndarray] = []
+    marks: list[np.ndarray] = []
     for i in indices:
         image, box, mark = data.images[i], data.boxes[i].copy(), data.landmarks[i].copy()
         if rng.random() < 0.5:
@@ -118,9 +139,9 @@ def _batch(data: Mosaics, indices: np.ndarray, rng: np.random.Generator, size: i
     return tensor, boxes, marks
 
 
-def _predict(model: torch.nn.Module, images: np.ndarray, batch_size: int = 64) -> list[tuple[np.ndarray, ...]]:
+def _predict(model: YoloFace, images: np.ndarray, batch_size: int = 64) -> list[Detections]:
     model.eval()
-    found = []
+    found: list[Detections] = []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
             batch = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2).float() / 255.0
@@ -129,7 +150,7 @@ def _predict(model: torch.nn.Module, images: np.ndarray, batch_size: int = 64) -
     return found
 
 
-def pick_threshold(predictions: list[tuple[np.ndarray, ...]], truths: list[np.ndarray]) -> float:
+def pick_threshold(predictions: Sequence[Detections], truths: Sequence[np.ndarray]) -> float:
     """The score threshold with the best F1 at IoU 0.5 on (training) mosaics: the detector's operating point."""
     best, best_f1 = 0.5, -1.0
     total = sum(len(t) for t in truths)
@@ -147,7 +168,7 @@ def pick_threshold(predictions: list[tuple[np.ndarray, ...]], truths: list[np.nd
     return best
 
 
-def score_detections(predictions: list[tuple[np.ndarray, ...]], truth: Mosaics) -> tuple[float, float]:
+def score_detections(predictions: Sequence[Detections], truth: Mosaics) -> tuple[float, float]:
     """AP at IoU 0.5 and the mean landmark error (over the true box width) of faces matched at IoU 0.5."""
     ap = average_precision([(p[0], p[1]) for p in predictions], truth.boxes, iou_threshold=0.5)
     errors = []

@@ -50,7 +50,7 @@ def make_canvases(split: str, count: int, *, size: tuple[int, int] = (64, 64), m
         for _ in range(int(rng.integers(1, max_digits + 1))):
             index = int(rng.integers(len(digits)))
             side = int(rng.integers(20, min(size) // 2 + 9))
-            digit = np.asarray(Image.fromarray(digits[index]).resize((side, side), Image.BILINEAR))
+            digit = np.asarray(Image.fromarray(digits[index]).resize((side, side), Image.Resampling.BILINEAR))
             spot = _free_spot(taken, side, rng)
             if spot is None:
                 continue
@@ -95,11 +95,13 @@ def load_mask_folder(folder: str | Path, *, size: tuple[int, int] | None = None)
         raise DatasetError(f"no image in {image_dir} has a mask of the same name in {mask_dir}")
     images, masks = [], []
     for image_path, mask_path in pairs:
-        image, mask = Image.open(image_path).convert("L"), Image.open(mask_path)
+        image: Image.Image = Image.open(image_path).convert("L")
+        mask: Image.Image = Image.open(mask_path)
         if mask.mode not in ("L", "P", "I"):
             raise DatasetError(f"{mask_path} is not a one-channel mask of class ids")
         if size is not None:
-            image, mask = image.resize(size[::-1], Image.BILINEAR), mask.resize(size[::-1], Image.NEAREST)
+            image = image.resize(size[::-1], Image.Resampling.BILINEAR)
+            mask = mask.resize(size[::-1], Image.Resampling.NEAREST)
         if image.size != mask.size:
             raise DatasetError(f"{image_path} and {mask_path} differ in size")
         images.append(np.asarray(image))

@@ -74,7 +74,8 @@ def _mosaic(files: list[Path], size: int, rng: np.random.Generator) -> np.ndarra
     cell = size // grid
     for slot in rng.choice(grid * grid, faces, replace=False):
         side = int(cell * rng.uniform(0.6, 1.0))
-        photo = Image.open(files[int(rng.integers(len(files)))]).convert("RGB").resize((side, side), Image.BILINEAR)
+        photo = Image.open(files[int(rng.integers(len(files)))]).convert("RGB")
+        photo = photo.resize((side, side), Image.Resampling.BILINEAR)
         row, col = divmod(int(slot), grid)
         y = row * cell + int(rng.integers(0, cell - side + 1))
         x = col * cell + int(rng.integers(0, cell - side + 1))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from torch import nn
 
@@ -29,11 +30,19 @@ from facerec.zoo.torchvision_archs import (
 from facerec.zoo.unet import unet, unet_noskip
 from facerec.zoo.yolo import yolo_face
 
-__all__ = ["ArchOptionError", "ArchSpec", "get_arch", "get_spec", "list_archs"]
+__all__ = ["ArchOptionError", "ArchOptions", "ArchSpec", "get_arch", "get_spec", "list_archs"]
 
 
 class ArchOptionError(UnknownModelError):
     """An option (dropout, width) that the architecture does not have."""
+
+
+class ArchOptions(TypedDict, total=False):
+    """The builder options :func:`get_arch` passes on, as a checkpoint stores them (absent = default)."""
+
+    dropout: float
+    width: float
+    depth: int
 
 
 @dataclass(frozen=True)

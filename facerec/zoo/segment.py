@@ -13,11 +13,13 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from facerec.errors import DatasetError
 from facerec.zoo.dense_checkpoint import save_dense
@@ -26,6 +28,15 @@ from facerec.zoo.registry import get_arch, get_spec
 from facerec.zoo.unet import dice_loss
 
 __all__ = ["SegmentConfig", "SegmentResult", "confusion", "load_segmentation", "mean_iou", "train_segmenter"]
+
+
+class _UNetOptions(TypedDict):
+    """The :func:`get_arch` options of a U-Net that a checkpoint stores."""
+
+    num_classes: int
+    in_channels: int
+    depth: int
+    width: float
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class SegmentConfig:
     lr: float = 2e-3
     seed: int = 0
     out_dir: str = "runs/unet"
+    progress: bool = True  # a step bar on stderr with the epoch's loss
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,7 @@ def train_segmenter(config: SegmentConfig) -> SegmentResult:
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     train_x, train_y, test_x, test_y, classes = load_segmentation(config)
-    options = {"num_classes": classes, "in_channels": 1, "depth": config.depth, "width": config.width}
+    options: _UNetOptions = {"num_classes": classes, "in_channels": 1, "depth": config.depth, "width": config.width}
     model = get_arch(config.arch, **options)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     steps = config.epochs * max(1, len(train_x) // config.batch_size)
@@ -108,6 +120,7 @@ def train_segmenter(config: SegmentConfig) -> SegmentResult:
     generator = torch.Generator().manual_seed(config.seed)
     losses = []
     model.train()
+    bar = tqdm(total=steps, desc=config.arch, unit="step", disable=not config.progress)
     for _ in range(config.epochs):
         order, total, count = torch.randperm(len(train_x), generator=generator), 0.0, 0
         for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
@@ -119,7 +132,10 @@ def train_segmenter(config: SegmentConfig) -> SegmentResult:
             optimizer.step()
             schedule.step()
             total, count = total + loss.item(), count + 1
+            bar.update()
         losses.append(total / max(count, 1))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    bar.close()
     predicted = predict(model, test_x)
     matrix = confusion(predicted, test_y, classes)
     miou, per_class = mean_iou(matrix)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from facerec.zoo.dense_checkpoint import load_dense
 from facerec.zoo.m2nist import BACKGROUND, make_canvases
@@ -28,7 +29,11 @@ def save_segmentation_figure(checkpoints: list[str], path: Path, *, data: str = 
         images, masks = make_canvases("test", count, seed=seed + 7)
     images, masks = images[:count], masks[:count]
     models = [(facts["arch"], model) for model, facts in (load_dense(c) for c in checkpoints)]
-    colours = ListedColormap(list(matplotlib.colormaps["tab10"].colors) + [(0.0, 0.0, 0.0)])
+    tab10 = matplotlib.colormaps["tab10"]
+    assert isinstance(tab10, ListedColormap)  # noqa: S101 - tab10 is a qualitative (listed) colormap
+    # the stub types ``colors`` as anything the constructor accepts; tab10 keeps its ten RGB tuples
+    tab10_colours = cast("tuple[tuple[float, float, float], ...]", tab10.colors)
+    colours = ListedColormap(list(tab10_colours) + [(0.0, 0.0, 0.0)])
     rows = [("input", None)] + [("truth", masks.numpy())] + [(name, predict(m, images).numpy()) for name, m in models]
     figure, axes = plt.subplots(len(rows), count, figsize=(1.4 * count, 1.45 * len(rows)), squeeze=False)
     for r, (label, labels) in enumerate(rows):

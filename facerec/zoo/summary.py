@@ -180,7 +180,9 @@ def transpose_notes(model: nn.Module, input_size: tuple[int, int, int]) -> list[
     for name, module in model.named_modules():
         if isinstance(module, nn.ConvTranspose2d):
             def hook(layer: nn.ConvTranspose2d, inputs: tuple[Tensor, ...], _output: Tensor, name: str = name) -> None:
-                n, f, s, p = inputs[0].shape[-1], layer.kernel_size[1], layer.stride[1], layer.padding[1]
+                padding = layer.padding
+                assert not isinstance(padding, str)  # noqa: S101 - a transpose convolution's padding is numeric
+                n, f, s, p = inputs[0].shape[-1], layer.kernel_size[1], layer.stride[1], padding[1]
                 out = transpose_output_size(n, f, s, p, layer.output_padding[1])
                 notes.append(f"{name}: ({n} - 1) * {s} - 2 * {p} + {f} = {out}")
 

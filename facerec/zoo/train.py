@@ -28,7 +28,7 @@ from facerec.optim import make_optimizer
 from facerec.zoo.augment import augment_batch
 from facerec.zoo.data import ImageData, load_data
 from facerec.zoo.googlenet import classification_loss, main_logits
-from facerec.zoo.registry import get_arch, get_spec
+from facerec.zoo.registry import ArchOptions, get_arch, get_spec
 from facerec.zoo.transfer import (
     Checkpoint,
     freeze_layers,
@@ -124,9 +124,11 @@ def train(config: TrainConfig) -> TrainResult:
     train_x, train_y, val_x, val_y = _validation_split(data, config)
     # A checkpoint's normalisation ships with its weights; a fresh model uses its training set's.
     mean, std = (source.mean, source.std) if source else _stats(train_x)
-    options = {k: v for k, v in (("dropout", config.dropout), ("width", config.width)) if v is not None}
-    if source:
-        options = {**source.options, **options}
+    options: ArchOptions = {**source.options} if source else {}
+    if config.dropout is not None:
+        options["dropout"] = config.dropout
+    if config.width is not None:
+        options["width"] = config.width
     optimizer = _optimizer(config, param_groups(model, arch, config.lr, config.head_lr))
     steps = config.epochs * math.ceil(len(train_x) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config.schedule, steps))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from torch import nn
 from facerec.errors import FaceRecError
 from facerec.fileio import atomic_path
 from facerec.optim import freeze_parameters, train_unfrozen
-from facerec.zoo.registry import get_arch, get_spec
+from facerec.zoo.registry import ArchOptions, get_arch, get_spec
 
 __all__ = ["PRETRAINED_PREFIX", "Checkpoint", "TransferError", "freeze_layers", "load_checkpoint", "param_groups",
            "pretrained_checkpoint", "replace_heads", "save_checkpoint", "set_train_mode"]
@@ -39,7 +40,7 @@ class Checkpoint:
     classes: tuple[str, ...]
     in_channels: int
     input_size: tuple[int, int]
-    options: dict[str, float]
+    options: ArchOptions
     mean: tuple[float, ...]
     std: tuple[float, ...]
     state_dict: dict[str, torch.Tensor]
@@ -98,8 +99,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise TransferError(f"cannot read checkpoint {path}: {exc}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise TransferError(f"{path} is not a facerec zoo checkpoint")
+    # the file's options are unchecked data: get_arch refuses any that the architecture does not take
+    options = cast(ArchOptions, dict(payload["options"]))
     return Checkpoint(payload["arch"], tuple(payload["classes"]), int(payload["in_channels"]),
-                      tuple(payload["input_size"]), dict(payload["options"]), tuple(payload["mean"]),
+                      tuple(payload["input_size"]), options, tuple(payload["mean"]),
                       tuple(payload["std"]), payload["state_dict"])
 
 

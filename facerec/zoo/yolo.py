@@ -37,6 +37,8 @@ def _conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential
 class YoloFace(nn.Module):
     """Backbone of strided 3x3 convolutions down to a 1/16 grid, and a 1x1 head; output N x B x 15 x S x S."""
 
+    anchors: Tensor  # B x 2 (w, h) in input pixels, a registered buffer
+
     def __init__(self, anchors: Sequence[Sequence[float]] = _DEFAULT_ANCHORS, *, in_channels: int = 3,
                  width: float = 1.0) -> None:
         super().__init__()

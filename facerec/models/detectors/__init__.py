@@ -74,8 +74,8 @@ def get_detector(name: str = DEFAULT_DETECTOR, *, backend: Backend = "onnx", thr
     found nothing, on a histogram-equalised copy with a black border (tight crops, side light);
     a second detector then looks at what is still missing, on an equalised and a gamma-lifted copy.
     ``landmarks="detector"`` (the default) keeps each detector's own landmarks; ``"mtcnn"`` re-places
-    the 5 landmarks of every face found by another detector with MTCNN's R-Net and O-Net (see
-    :mod:`facerec.models.detectors.landmarks`): better on LFW-like photos, worse under harsh light.
+    the 5 landmarks of every face found by another detector with MTCNN's R-Net and O-Net, where they
+    stay within 0.3 eye distances of the detector's (see :mod:`facerec.models.detectors.landmarks`).
 
     >>> get_detector("mtcnn").name  # doctest: +SKIP
     'mtcnn'

@@ -37,8 +37,11 @@ class YoloFaceDetector(Detector):
 
     def __init__(self, weights_path: str | Path, *, min_score: float | None = None, nms_iou: float = 0.4) -> None:
         from facerec.zoo.dense_checkpoint import load_dense
+        from facerec.zoo.yolo import YoloFace
 
-        self.model, facts = load_dense(weights_path, kinds=("yolo-face",))
+        model, facts = load_dense(weights_path, kinds=("yolo-face",))
+        assert isinstance(model, YoloFace)  # noqa: S101 - load_dense built the "yolo-face" kind
+        self.model = model
         # the operating point chosen on training mosaics (best F1), unless given
         min_score = float(facts.get("min_score", 0.5)) if min_score is None else min_score
         self.size = int(facts.get("input_size", 192))
@@ -54,7 +57,7 @@ class YoloFaceDetector(Detector):
         with torch.inference_mode():
             found = decode(self.model(batch), self.model.anchors, min_score=self.min_score, nms_iou=self.nms_iou)
         return [
-            [Face(box=tuple(float(v) / scale for v in box), score=float(score),  # type: ignore[arg-type]
+            [Face(box=tuple(float(v) / scale for v in box), score=float(score),
                   landmarks=tuple((float(x) / scale, float(y) / scale) for x, y in marks), detector=self.name)
              for box, score, marks in zip(boxes, scores, landmarks)]
             for (boxes, scores, landmarks), scale in zip(found, scales)
