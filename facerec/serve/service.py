@@ -87,7 +87,8 @@ class Service:
 
 def get_service(request: Request) -> Service:
     """A route dependency: the service of the app that took the request."""
-    return request.app.state.service  # type: ignore[no-any-return]
+    service: Service = request.app.state.service
+    return service
 
 
 #: A route parameter: the service.
