@@ -148,3 +148,15 @@ def test_mtcnn_landmarks_replace_the_detector_s_unless_they_move_too_far(photos)
     yale = load_image(YALE / "yaleB01" / "yaleB01_P00A+000E+00.pgm")
     yale_face, = plain.detect([yale])[0]
     assert refined.detect([yale])[0] == [yale_face]
+
+
+def test_mtcnn_landmarks_place_a_batch_as_they_place_each_photo(photos):
+    """R-Net and O-Net run once over a whole batch: each photo's points are those it gets alone."""
+    refined = get_detector("yunet", retry=False, landmarks="mtcnn")
+    batch = [photos[0], np.zeros((40, 40, 3), np.uint8), photos[1], photos[2]]
+    together = refined.detect(batch)
+    for image, faces in zip(batch, together):
+        alone = refined.detect([image])[0]
+        assert len(faces) == len(alone)
+        for face, single in zip(faces, alone):
+            assert np.allclose(face.landmarks, single.landmarks, atol=1e-2)

@@ -41,30 +41,36 @@ class MTCNNLandmarks:
         self.max_shift = max_shift
 
     def refine(self, images: Sequence[np.ndarray], found: Sequence[Sequence[Face]]) -> list[list[Face]]:
-        """The same faces (boxes, scores, detector names) with MTCNN's landmarks."""
+        """The same faces (boxes, scores, detector names) with MTCNN's landmarks.
+
+        Each network runs once over the faces of all ``images`` (one call per image would cost more
+        than the networks themselves).
+        """
         from facenet_pytorch.models.utils.detect_face import bbreg, rerec
 
-        refined: list[list[Face]] = []
+        faces = [face for image_faces in found for face in image_faces]
+        if not faces:
+            return [[] for _ in found]
         with torch.inference_mode():
-            for image, faces in zip(images, found):
-                if not faces:
-                    refined.append([])
-                    continue
-                pixels = torch.tensor(image).permute(2, 0, 1).float()  # a copy: images may be read-only
-                boxes = rerec(torch.tensor([f.box for f in faces], dtype=torch.float32))
-                reg, prob = self.rnet(_crops(pixels, boxes, 24))
-                trusted = prob[:, 1] >= self.thresholds[0]
-                boxes = rerec(bbreg(torch.cat([boxes, prob[:, 1:2]], 1), reg)[:, :4].clone())
-                _, points, prob = self.onet(_crops(pixels, boxes, 48))
-                trusted &= prob[:, 1] >= self.thresholds[1]
-                width = boxes[:, 2:3] - boxes[:, 0:1] + 1
-                height = boxes[:, 3:4] - boxes[:, 1:2] + 1
-                xs = (width * points[:, :5] + boxes[:, 0:1] - 1).tolist()
-                ys = (height * points[:, 5:] + boxes[:, 1:2] - 1).tolist()
-                shift = _shift(np.stack([np.array(xs), np.array(ys)], -1), [f.landmarks for f in faces])
-                trusted &= torch.from_numpy(shift <= self.max_shift)
-                refined.append([Face(face.box, face.score, tuple(zip(x, y)), face.detector) if ok else face
-                                for face, x, y, ok in zip(faces, xs, ys, trusted.tolist())])
+            # float copies (the images may be read-only), only of images with faces
+            pixels = [torch.tensor(image).permute(2, 0, 1).float() if image_faces else None
+                      for image, image_faces in zip(images, found)]
+            owner = [i for i, image_faces in enumerate(found) for _ in image_faces]
+            boxes = rerec(torch.tensor([f.box for f in faces], dtype=torch.float32))
+            reg, prob = self.rnet(_crops_of(pixels, owner, boxes, 24))
+            trusted = prob[:, 1] >= self.thresholds[0]
+            boxes = rerec(bbreg(torch.cat([boxes, prob[:, 1:2]], 1), reg)[:, :4].clone())
+            _, points, prob = self.onet(_crops_of(pixels, owner, boxes, 48))
+            trusted &= prob[:, 1] >= self.thresholds[1]
+            width = boxes[:, 2:3] - boxes[:, 0:1] + 1
+            height = boxes[:, 3:4] - boxes[:, 1:2] + 1
+            xs = (width * points[:, :5] + boxes[:, 0:1] - 1).numpy()
+            ys = (height * points[:, 5:] + boxes[:, 1:2] - 1).numpy()
+        placed = np.stack([xs, ys], -1).astype(np.float64)
+        trusted = trusted.numpy() & (_shift(placed, [f.landmarks for f in faces]) <= self.max_shift)
+        refined: list[list[Face]] = [[] for _ in found]
+        for i, face, points_i, ok in zip(owner, faces, placed.tolist(), trusted.tolist()):
+            refined[i].append(Face(face.box, face.score, tuple(map(tuple, points_i)), face.detector) if ok else face)
         return refined
 
 
@@ -73,6 +79,18 @@ def _shift(points: np.ndarray, landmarks: Sequence[Any]) -> np.ndarray:
     own = np.asarray(landmarks, dtype=np.float64).reshape(len(landmarks), 5, 2)
     eyes = np.maximum(np.linalg.norm(own[:, 0] - own[:, 1], axis=1), 1.0)
     return np.linalg.norm(points - own, axis=2).max(axis=1) / eyes
+
+
+def _crops_of(pixels: Sequence[torch.Tensor | None], owner: Sequence[int], boxes: torch.Tensor,
+              size: int) -> torch.Tensor:
+    """The crops of every face, each from its own image (``owner``), in face order."""
+    out = torch.empty(len(owner), 3, size, size)
+    for i in sorted(set(owner)):
+        rows = [k for k, o in enumerate(owner) if o == i]
+        image = pixels[i]
+        assert image is not None  # noqa: S101 - an owner always has faces, so its pixels were made
+        out[rows] = _crops(image, boxes[rows], size)
+    return out
 
 
 def _crops(pixels: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
