@@ -41,6 +41,17 @@ def sample_photos(pairs, count: int) -> list[Path]:
     return photos[:count]
 
 
+def best_seconds(run, passes: int = 3) -> float:
+    """The fastest of ``passes`` timed calls of ``run()``: one pass of a few batches is at the mercy
+    of a busy machine."""
+    best = float("inf")
+    for _ in range(passes):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def rate(count: int, seconds: float) -> str:
     return f"{count / seconds:.1f}"
 
@@ -56,11 +67,7 @@ def facerec_run(config: dict, photos: list[Path], crops: int) -> dict[str, float
     recognizer.embed_images(photos, select="largest", fallback=True)
     e2e = len(photos) / (time.perf_counter() - start)
     faces = np.random.default_rng(0).integers(0, 255, (crops, 112, 112, 3), dtype=np.uint8)
-    embed = 0.0
-    for _ in range(3):  # the best of three passes: one pass of a few batches is at the mercy of a busy machine
-        start = time.perf_counter()
-        recognizer.embedder.embed(faces, flip=config["flip"])
-        embed = max(embed, crops / (time.perf_counter() - start))
+    embed = crops / best_seconds(lambda: recognizer.embedder.embed(faces, flip=config["flip"]))
     pixels = [recognizer.load(p) for p in photos]
     start = time.perf_counter()
     for i in range(0, len(pixels), 32):
@@ -113,15 +120,13 @@ def facenet_batched(photos: list[Path], batch: int = 32) -> float:
 def facenet_embedder(count: int) -> float:
     _, resnet = facenet_models()
     crops = torch.rand(count, 3, 160, 160)
-    best = float("inf")
+    def run() -> None:
+        for i in range(0, count, 64):
+            resnet(crops[i : i + 64])
+
     with torch.no_grad():
         resnet(crops[:8])
-        for _ in range(3):  # the best of three passes, as for the other embedders
-            start = time.perf_counter()
-            for i in range(0, count, 64):
-                resnet(crops[i : i + 64])
-            best = min(best, time.perf_counter() - start)
-    return best
+        return best_seconds(run)
 
 
 # -- dlib (face_recognition's models) ---------------------------------------------------
@@ -174,13 +179,11 @@ class Dlib:
                 items.append((image, self.shapes(image, boxes[0])))
             if len(items) == count:
                 break
-        best = float("inf")
-        for _ in range(3):  # the best of three passes, as for the other embedders
-            start = time.perf_counter()
+        def run() -> None:
             for image, shape in items:
                 self.encoder.compute_face_descriptor(image, shape, 1)
-            best = min(best, time.perf_counter() - start)
-        return best * count / max(1, len(items))
+
+        return best_seconds(run) * count / max(1, len(items))
 
 
 def peak_mb() -> float:

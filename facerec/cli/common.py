@@ -79,7 +79,8 @@ def model_options(command: Callable) -> Callable:
                      show_default=True,
                      help="Who places the 5 landmarks of faces found by YuNet or RetinaFace: the detector "
                           "itself, or MTCNN's refinement networks where they agree with it within 0.3 eye "
-                          "distances (slower, no more accurate on LFW; see the README)."),
+                          "distances (about 27% slower; better identification, the same LFW verification; "
+                          "see the README)."),
         click.option("--backend", type=click.Choice(["onnx", "torch"]), default="onnx", show_default=True,
                      envvar="FACEREC_BACKEND", help="Inference runtime: onnxruntime, or PyTorch."),
         click.option("--threads", type=click.IntRange(1, None), default=None,

@@ -52,10 +52,9 @@ class MTCNNLandmarks:
         if not faces:
             return [[] for _ in found]
         with torch.inference_mode():
-            # float copies (the images may be read-only), only of images with faces
-            pixels = [torch.tensor(image).permute(2, 0, 1).float() if image_faces else None
-                      for image, image_faces in zip(images, found)]
             owner = [i for i, image_faces in enumerate(found) for _ in image_faces]
+            # float copies (the images may be read-only) of the images with faces
+            pixels = {i: torch.tensor(images[i]).permute(2, 0, 1).float() for i in set(owner)}
             boxes = rerec(torch.tensor([f.box for f in faces], dtype=torch.float32))
             reg, prob = self.rnet(_crops_of(pixels, owner, boxes, 24))
             trusted = prob[:, 1] >= self.thresholds[0]
@@ -81,14 +80,12 @@ def _shift(points: np.ndarray, landmarks: Sequence[Any]) -> np.ndarray:
     return np.linalg.norm(points - own, axis=2).max(axis=1) / eyes
 
 
-def _crops_of(pixels: Sequence[torch.Tensor | None], owner: Sequence[int], boxes: torch.Tensor,
+def _crops_of(pixels: dict[int, torch.Tensor], owner: Sequence[int], boxes: torch.Tensor,
               size: int) -> torch.Tensor:
     """The crops of every face, each from its own image (``owner``), in face order."""
     out = torch.empty(len(owner), 3, size, size)
-    for i in sorted(set(owner)):
+    for i, image in pixels.items():
         rows = [k for k, o in enumerate(owner) if o == i]
-        image = pixels[i]
-        assert image is not None  # noqa: S101 - an owner always has faces, so its pixels were made
         out[rows] = _crops(image, boxes[rows], size)
     return out
 
