@@ -61,7 +61,8 @@ def rate(count: int, seconds: float) -> str:
 def facerec_run(config: dict, photos: list[Path], crops: int) -> dict[str, float]:
     from facerec import FaceRecognizer
 
-    recognizer = FaceRecognizer(detector=config["detector"], backend=config["backend"], flip=config["flip"])
+    recognizer = FaceRecognizer(detector=config["detector"], landmarks=config["landmarks"], backend=config["backend"],
+                                flip=config["flip"])
     recognizer.embed_images(photos[:8], select="largest", fallback=True)  # warm-up
     start = time.perf_counter()
     recognizer.embed_images(photos, select="largest", fallback=True)
@@ -194,7 +195,9 @@ def run_one(name: str, photos: list[Path], crops: int) -> dict[str, float]:
     """One pipeline, measured in this process."""
     if name.startswith("facerec:"):
         detector, backend, flip = name.split(":")[1:]
-        return facerec_run({"detector": detector, "backend": backend, "flip": flip == "flip"}, photos, crops)
+        detector, _, landmarks = detector.partition("@")
+        return facerec_run({"detector": detector, "landmarks": landmarks or "detector", "backend": backend,
+                            "flip": flip == "flip"}, photos, crops)
     if name == "facenet:per-photo":
         return {"e2e": len(photos) / facenet_per_photo(photos), "embed": crops / facenet_embedder(crops)}
     if name == "facenet:batched":
@@ -219,7 +222,8 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=200, help="photos for the speed runs")
     parser.add_argument("--crops", type=int, default=256, help="aligned faces for the embedder-only runs")
     parser.add_argument("--detectors", default="yunet,retinaface;yunet;yunet-s;retinaface;mtcnn",
-                        help="facerec detectors to measure, ';'-separated (a comma makes a cascade)")
+                        help="facerec detectors to measure, ';'-separated (a comma makes a cascade; "
+                             "'@mtcnn' after one adds --landmarks mtcnn)")
     parser.add_argument("--backends", default="onnx,torch")
     parser.add_argument("--no-dlib", action="store_true")
     parser.add_argument("--rounds", type=int, default=2,
@@ -263,7 +267,9 @@ def main() -> None:
     for name, row in rows.items():
         if name.startswith("facerec:"):
             detector, backend, flip = name.split(":")[1:]
-            label, flip = f"facerec, `--detector {detector}`", "yes" if flip == "flip" else "no"
+            detector, _, landmarks = detector.partition("@")
+            label = f"facerec, `--detector {detector}" + (f" --landmarks {landmarks}`" if landmarks else "`")
+            flip = "yes" if flip == "flip" else "no"
         else:
             label, backend, flip = LABELS[name], "torch" if name != "dlib" else "dlib", "no"
         ratio = f"{row['e2e'] / batched:.2f}x" if batched else "-"
