@@ -24,7 +24,7 @@ from facerec.detection import Face, Selection
 from facerec.errors import MultipleFacesError, NoFaceError
 from facerec.io import DEFAULT_MAX_PIXELS, ImageInput, describe, load_image
 from facerec.models import DEFAULT_DETECTOR, Detector, get_detector, get_model
-from facerec.models.detectors import Landmarks
+from facerec.models.detectors import DEFAULT_LANDMARKS, Landmarks
 from facerec.models.detectors.face_crop import FaceCropDetector
 from facerec.models.embedders.embedder import FaceEmbedder, OnnxEmbedder
 from facerec.runtime import Backend, resolve_threads
@@ -83,9 +83,9 @@ class FaceRecognizer:
     ``detector`` is a registry name (``"yunet,retinaface"``, ``"mtcnn"``...; see
     :func:`facerec.models.get_detector`) or a :class:`Detector`; ``detect=False`` treats every
     input as a face crop already (no detection; the model's landmark template on the whole image).
-    ``landmarks="mtcnn"`` places the landmarks of faces found by other detectors with MTCNN's
-    refinement networks where they agree with the detector's (within 0.3 eye distances);
-    ``"detector"`` (the default) keeps the detector's own.
+    ``landmarks`` says who places the 5 points of faces found by detectors other than MTCNN: MTCNN's
+    refinement networks where they agree with the detector's within 0.3 eye distances (``"mtcnn"``,
+    the default), or the detector itself (``"detector"``: faster, less precise).
     ``backend`` runs the embedder (and detectors that can) in ``"onnx"`` (onnxruntime, the default)
     or ``"torch"``; ``threads`` caps both (default: ``FACEREC_THREADS`` or the cores).
     ``threshold`` defaults to the calibrated threshold of the model's weights. ``defence``
@@ -102,7 +102,7 @@ class FaceRecognizer:
         flip: bool = True,
         detector: str | Detector = DEFAULT_DETECTOR,
         detect: bool = True,
-        landmarks: Landmarks = "detector",
+        landmarks: Landmarks = DEFAULT_LANDMARKS,
         backend: Backend = "onnx",
         threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,

@@ -33,6 +33,7 @@ import torch
 from PIL import Image
 
 from facerec.evaluation.pairs import read_pairs
+from facerec.models.detectors import DEFAULT_LANDMARKS
 
 
 def sample_photos(pairs, count: int) -> list[Path]:
@@ -196,7 +197,7 @@ def run_one(name: str, photos: list[Path], crops: int) -> dict[str, float]:
     if name.startswith("facerec:"):
         detector, backend, flip = name.split(":")[1:]
         detector, _, landmarks = detector.partition("@")
-        return facerec_run({"detector": detector, "landmarks": landmarks or "detector", "backend": backend,
+        return facerec_run({"detector": detector, "landmarks": landmarks or DEFAULT_LANDMARKS, "backend": backend,
                             "flip": flip == "flip"}, photos, crops)
     if name == "facenet:per-photo":
         return {"e2e": len(photos) / facenet_per_photo(photos), "embed": crops / facenet_embedder(crops)}
@@ -223,7 +224,7 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=256, help="aligned faces for the embedder-only runs")
     parser.add_argument("--detectors", default="yunet,retinaface;yunet;yunet-s;retinaface;mtcnn",
                         help="facerec detectors to measure, ';'-separated (a comma makes a cascade; "
-                             "'@mtcnn' after one adds --landmarks mtcnn)")
+                             "'@NAME' after one sets --landmarks NAME: mtcnn or detector)")
     parser.add_argument("--backends", default="onnx,torch")
     parser.add_argument("--no-dlib", action="store_true")
     parser.add_argument("--rounds", type=int, default=2,
@@ -268,7 +269,7 @@ def main() -> None:
         if name.startswith("facerec:"):
             detector, backend, flip = name.split(":")[1:]
             detector, _, landmarks = detector.partition("@")
-            label = f"facerec, `--detector {detector}" + (f" --landmarks {landmarks}`" if landmarks else "`")
+            label = f"facerec, `--detector {detector} --landmarks {landmarks or DEFAULT_LANDMARKS}`"
             flip = "yes" if flip == "flip" else "no"
         else:
             label, backend, flip = LABELS[name], "torch" if name != "dlib" else "dlib", "no"

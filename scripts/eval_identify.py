@@ -33,6 +33,7 @@ import numpy as np
 from facerec import FaceRecognizer, ImageReadError, MultipleFacesError, NoFaceError
 from facerec.gallery import IMAGE_SUFFIXES, Gallery
 from facerec.models import DEFAULT_DETECTOR
+from facerec.models.detectors import DEFAULT_LANDMARKS, LANDMARKS
 
 
 @dataclass
@@ -146,7 +147,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="lfw,att,yale", help="comma-separated subset of lfw,att,yale")
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="detector name or comma-separated cascade")
     parser.add_argument("--backend", default="onnx", choices=["onnx", "torch"])
-    parser.add_argument("--landmarks", default="detector", choices=["detector", "mtcnn"])
+    parser.add_argument("--landmarks", default=DEFAULT_LANDMARKS, choices=LANDMARKS)
     parser.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
     args = parser.parse_args()
     data = Path(args.shared) / "data"

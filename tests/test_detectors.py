@@ -139,7 +139,8 @@ def test_retinaface_finds_the_same_faces_in_both_backends(photos):
 
 def test_mtcnn_landmarks_replace_the_detector_s_unless_they_move_too_far(photos):
     """O-Net re-places LFW landmarks a little; on Yale B it is confidently wrong, and the gate keeps YuNet's."""
-    plain, refined = get_detector("yunet", retry=False), get_detector("yunet", retry=False, landmarks="mtcnn")
+    plain = get_detector("yunet", retry=False, landmarks="detector")
+    refined = get_detector("yunet", retry=False, landmarks="mtcnn")
     lfw_face, = plain.detect([photos[0]])[0]
     lfw_refined, = refined.detect([photos[0]])[0]
     moved = np.linalg.norm(np.subtract(lfw_refined.landmarks, lfw_face.landmarks), axis=1).max()
@@ -160,3 +161,22 @@ def test_mtcnn_landmarks_place_a_batch_as_they_place_each_photo(photos):
         assert len(faces) == len(alone)
         for face, single in zip(faces, alone):
             assert np.allclose(face.landmarks, single.landmarks, atol=1e-2)
+
+
+def _spread(faces: list[Face], reference: list[Face]) -> float:
+    """Mean distance of corresponding landmarks, in eye distances of the reference."""
+    points, ref = np.array([f.landmarks for f in faces]), np.array([f.landmarks for f in reference])
+    eyes = np.linalg.norm(ref[:, 0] - ref[:, 1], axis=1)
+    return float((np.linalg.norm(points - ref, axis=2).mean(axis=1) / eyes).mean())
+
+
+def test_the_default_landmarks_are_mtcnn_s_and_nearer_mtcnn_s_own_than_yunet_s():
+    """By default O-Net re-places YuNet's points (so they lie near those of MTCNN's full cascade,
+    which ends in the same O-Net); boxes, scores and detector names stay YuNet's."""
+    images = [load_image(lfw(name)) for name in ("Abel_Pacheco", "Amber_Tamblyn", "Aaron_Sorkin", "Adam_Sandler",
+                                                 "Caroline_Kennedy", "Nicole_Kidman", "Alec_Baldwin", "Ann_Veneman")]
+    mtcnn = [faces[0] for faces in get_detector("mtcnn", retry=False).detect(images)]
+    own = [faces[0] for faces in get_detector("yunet", retry=False, landmarks="detector").detect(images)]
+    default = [faces[0] for faces in get_detector("yunet", retry=False).detect(images)]
+    assert [(f.box, f.score, f.detector) for f in default] == [(f.box, f.score, f.detector) for f in own]
+    assert _spread(default, mtcnn) < 0.5 * _spread(own, mtcnn)

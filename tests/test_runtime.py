@@ -73,4 +73,5 @@ def test_pipelined_batches_give_the_same_embeddings_as_one_by_one(recognizer):
     batched = recognizer.embed_images(paths, batch_size=2)
     for path, vector, found in zip(paths, batched.embeddings, batched.detected):
         single = recognizer.embed_crops(recognizer.align([path]).crops)[0]
-        assert found and np.abs(single - vector).max() < 1e-5
+        # O-Net places the points of a batch's faces together: float sums in another order, ~1e-5 apart
+        assert found and np.abs(single - vector).max() < 1e-4

@@ -57,11 +57,13 @@ def serve_command(options: GalleryOptions, host: str, port: int, workers: int, t
     except ImportError as exc:
         raise click.ClickException(f"facerec serve needs the serve extra ({exc.name} is missing): "
                                    "pip install 'facerec[serve]'") from None
+    from facerec.models.detectors import DEFAULT_LANDMARKS
+
     pipeline = click.get_current_context().meta.get(PIPELINE_KEY, {})
     settings = ServeSettings(
         db=options.store.url, index_path=options.store.index_path, index_kind=options.store.index_kind,
         model=options.model, tag=options.tag, weights=options.weights, flip=not options.no_flip,
-        detector=pipeline.get("detector"), landmarks=pipeline.get("landmarks", "detector"),
+        detector=pipeline.get("detector"), landmarks=pipeline.get("landmarks", DEFAULT_LANDMARKS),
         backend=pipeline.get("backend", "onnx"), threads=pipeline.get("threads"), detect=pipeline.get("detect", True),
         robust=options.robust, threshold=threshold, max_upload_bytes=int(max_upload_mb * MB), max_pixels=max_pixels,
         concurrency=concurrency, queue_size=max(queue_size, concurrency), rate_per_key=rate, burst_per_key=burst,

@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict, dataclass
 
 from facerec.io import DEFAULT_MAX_PIXELS
+from facerec.models.detectors import DEFAULT_LANDMARKS
 
 __all__ = ["ServeSettings", "SETTINGS_ENV"]
 
@@ -30,7 +31,7 @@ class ServeSettings:
     weights: str | None = None
     flip: bool = True
     detector: str | None = None
-    landmarks: str = "detector"
+    landmarks: str = DEFAULT_LANDMARKS
     backend: str = "onnx"
     threads: int | None = None
     detect: bool = True

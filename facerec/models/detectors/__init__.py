@@ -22,8 +22,8 @@ from facerec.models.detectors.cascade import Cascade, Step
 from facerec.models.weights import WeightsFile, resolve_weights
 from facerec.runtime import Backend
 
-__all__ = ["DEFAULT_DETECTOR", "LANDMARKS", "Detector", "DetectorSpec", "Cascade", "get_detector", "list_detectors",
-           "get_detector_spec", "register_detector"]
+__all__ = ["DEFAULT_DETECTOR", "DEFAULT_LANDMARKS", "LANDMARKS", "Detector", "DetectorSpec", "Cascade",
+           "get_detector", "list_detectors", "get_detector_spec", "register_detector"]
 
 #: Chosen by ``scripts/bench_verify.py`` and ``scripts/eval_identify.py`` (see the README).
 DEFAULT_DETECTOR = "yunet,retinaface"
@@ -31,6 +31,8 @@ DEFAULT_DETECTOR = "yunet,retinaface"
 Build = Callable[[Path | None, Backend, "int | None"], Detector]
 Landmarks = Literal["mtcnn", "detector"]
 LANDMARKS: tuple[str, ...] = ("mtcnn", "detector")
+#: Who places the landmarks by default, chosen by ``scripts/eval_landmarks.py`` (see the README).
+DEFAULT_LANDMARKS: Landmarks = "mtcnn"
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,16 @@ def get_detector_spec(name: str) -> DetectorSpec:
 
 
 def get_detector(name: str = DEFAULT_DETECTOR, *, backend: Backend = "onnx", threads: int | None = None,
-                 retry: bool = True, landmarks: Landmarks = "detector") -> Detector:
+                 retry: bool = True, landmarks: Landmarks = DEFAULT_LANDMARKS) -> Detector:
     """Build detector ``name`` (or a comma-separated cascade) with its weights.
 
     With ``retry`` (the default) every detector also gets a second look at the photos where it
     found nothing, on a histogram-equalised copy with a black border (tight crops, side light);
     a second detector then looks at what is still missing, on an equalised and a gamma-lifted copy.
-    ``landmarks="detector"`` (the default) keeps each detector's own landmarks; ``"mtcnn"`` re-places
-    the 5 landmarks of every face found by another detector with MTCNN's R-Net and O-Net, where they
-    stay within 0.3 eye distances of the detector's (see :mod:`facerec.models.detectors.landmarks`).
+    ``landmarks="mtcnn"`` (the default) re-places the 5 landmarks of every face found by another
+    detector with MTCNN's R-Net and O-Net, where they stay within 0.3 eye distances of the
+    detector's; ``"detector"`` keeps each detector's own, which is faster and less precise (see
+    :mod:`facerec.models.detectors.landmarks`).
 
     >>> get_detector("mtcnn").name  # doctest: +SKIP
     'mtcnn'
