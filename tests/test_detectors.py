@@ -163,6 +163,19 @@ def test_mtcnn_landmarks_place_a_batch_as_they_place_each_photo(photos):
             assert np.allclose(face.landmarks, single.landmarks, atol=1e-2)
 
 
+def test_mtcnn_landmarks_in_onnxruntime_match_pytorch(photos):
+    """R-Net and O-Net exported to ONNX place the same points as in PyTorch (within 1e-3 px)."""
+    from facerec.models.detectors.landmarks import MTCNNLandmarks
+
+    found = get_detector("yunet", landmarks="detector").detect(photos)
+    onnx = MTCNNLandmarks(backend="onnx").refine(photos, found)
+    torch_ = MTCNNLandmarks(backend="torch").refine(photos, found)
+    for faces_onnx, faces_torch, own in zip(onnx, torch_, found):
+        assert len(faces_onnx) == len(faces_torch) == len(own)
+        for a, b, c in zip(faces_onnx, faces_torch, own):
+            assert np.abs(np.subtract(a.landmarks, b.landmarks)).max() < 1e-3 and a.landmarks != c.landmarks
+
+
 def _spread(faces: list[Face], reference: list[Face]) -> float:
     """Mean distance of corresponding landmarks, in eye distances of the reference."""
     points, ref = np.array([f.landmarks for f in faces]), np.array([f.landmarks for f in reference])

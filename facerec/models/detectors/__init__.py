@@ -92,7 +92,7 @@ def get_detector(name: str = DEFAULT_DETECTOR, *, backend: Backend = "onnx", thr
     if landmarks == "mtcnn" and any(part != "mtcnn" for part in names):
         from facerec.models.detectors.landmarks import MTCNNLandmarks, Refined
 
-        refiner = MTCNNLandmarks()
+        refiner = MTCNNLandmarks(backend=backend, threads=threads)
         detectors = [d if part == "mtcnn" else Refined(d, refiner) for part, d in zip(names, detectors)]
     steps: list[Step] = [(detectors[0], "original")]
     if retry:

@@ -6,7 +6,9 @@ network (O-Net, 48x48) places the 5 points on that box; they are cheap (well und
 What makes MTCNN slow is the image pyramid of its proposal network, which a fast detector replaces here:
 YuNet or RetinaFace propose the faces, and R-Net and O-Net place the landmarks as MTCNN would.
 Their weights ship inside the facenet-pytorch wheel; MTCNN's own conventions are kept (its crop
-clipping, ``rerec`` squares and ``bbreg`` box regression, area resampling, (x - 127.5) / 128).
+clipping, ``rerec`` squares and ``bbreg`` box regression, area resampling, (x - 127.5) / 128). With
+``backend="onnx"`` both networks run in onnxruntime, exported once and cached by their weights' sha256.
+This is the default landmark placer (``get_detector(..., landmarks="mtcnn")``).
 """
 
 from __future__ import annotations
@@ -33,12 +35,16 @@ class MTCNNLandmarks:
     With it at 0.3, Yale B rank-1 is 98.3% and 92% of LFW faces still get O-Net's points.
     """
 
-    def __init__(self, *, thresholds: tuple[float, float] = (0.7, 0.7), max_shift: float = 0.3) -> None:
+    def __init__(self, *, thresholds: tuple[float, float] = (0.7, 0.7), max_shift: float = 0.3,
+                 backend: str = "torch", threads: int | None = None) -> None:
         from facenet_pytorch.models.mtcnn import ONet, RNet
 
         self.rnet, self.onet = RNet(pretrained=True).eval(), ONet(pretrained=True).eval()
         self.thresholds = thresholds
         self.max_shift = max_shift
+        # onnxruntime runs both networks several times faster than PyTorch (whose max pooling with
+        # ceil_mode takes most of their time on a CPU)
+        self.sessions = _sessions(self.rnet, self.onet, threads) if backend == "onnx" else None
 
     def refine(self, images: Sequence[np.ndarray], found: Sequence[Sequence[Face]]) -> list[list[Face]]:
         """The same faces (boxes, scores, detector names) with MTCNN's landmarks.
@@ -56,21 +62,54 @@ class MTCNNLandmarks:
             # float copies (the images may be read-only) of the images with faces
             pixels = {i: torch.tensor(images[i]).permute(2, 0, 1).float() for i in set(owner)}
             boxes = rerec(torch.tensor([f.box for f in faces], dtype=torch.float32))
-            reg, prob = self.rnet(_crops_of(pixels, owner, boxes, 24))
+            reg, prob = self._run(0, _crops_of(pixels, owner, boxes, 24))
             trusted = prob[:, 1] >= self.thresholds[0]
             boxes = rerec(bbreg(torch.cat([boxes, prob[:, 1:2]], 1), reg)[:, :4].clone())
-            _, points, prob = self.onet(_crops_of(pixels, owner, boxes, 48))
+            _, points, prob = self._run(1, _crops_of(pixels, owner, boxes, 48))
             trusted &= prob[:, 1] >= self.thresholds[1]
             width = boxes[:, 2:3] - boxes[:, 0:1] + 1
             height = boxes[:, 3:4] - boxes[:, 1:2] + 1
             xs = (width * points[:, :5] + boxes[:, 0:1] - 1).numpy()
             ys = (height * points[:, 5:] + boxes[:, 1:2] - 1).numpy()
         placed = np.stack([xs, ys], -1).astype(np.float64)
-        trusted = trusted.numpy() & (_shift(placed, [f.landmarks for f in faces]) <= self.max_shift)
+        kept = trusted.numpy() & (_shift(placed, [f.landmarks for f in faces]) <= self.max_shift)
         refined: list[list[Face]] = [[] for _ in found]
-        for i, face, points_i, ok in zip(owner, faces, placed.tolist(), trusted.tolist()):
+        for i, face, points_i, ok in zip(owner, faces, placed.tolist(), kept.tolist()):
             refined[i].append(Face(face.box, face.score, tuple(map(tuple, points_i)), face.detector) if ok else face)
         return refined
+
+    def _run(self, which: int, crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """R-Net (``which=0``) or O-Net (1) on ``crops``, in onnxruntime when there are sessions."""
+        if self.sessions is None:
+            return tuple((self.rnet, self.onet)[which](crops))
+        outputs = self.sessions[which].run(None, {"input": crops.numpy()})
+        return tuple(torch.from_numpy(out) for out in outputs)
+
+
+def _sessions(rnet: torch.nn.Module, onet: torch.nn.Module, threads: int | None) -> list[Any]:
+    """onnxruntime sessions over R-Net and O-Net, exported once and cached by their weights' sha256."""
+    import functools
+    import hashlib
+    from pathlib import Path
+
+    import facenet_pytorch
+
+    from facerec.runtime import cached_onnx, onnx_session
+
+    data = Path(facenet_pytorch.__file__).parent / "data"
+    sessions = []
+    nets = (("rnet", rnet, 24, ["reg", "prob"]), ("onet", onet, 48, ["reg", "points", "prob"]))
+    for name, net, size, outputs in nets:
+        digest = hashlib.sha256((data / f"{name}.pt").read_bytes()).hexdigest()
+        path = cached_onnx(f"mtcnn-{name}", digest, functools.partial(_example, net, size),
+                           inputs=["input"], outputs=outputs,
+                           dynamic_axes={key: {0: "batch"} for key in ["input", *outputs]})
+        sessions.append(onnx_session(path, threads))
+    return sessions
+
+
+def _example(net: torch.nn.Module, size: int) -> tuple[torch.nn.Module, torch.Tensor]:
+    return net, torch.zeros(1, 3, size, size)
 
 
 def _shift(points: np.ndarray, landmarks: Sequence[Any]) -> np.ndarray:
