@@ -24,6 +24,7 @@ import numpy as np
 
 from facerec import FaceRecognizer
 from facerec.alignment import ARCFACE_TEMPLATE_112, estimate_similarity
+from facerec.evaluation.metrics import roc_curve, tar_at_far
 from facerec.gallery import IMAGE_SUFFIXES
 from facerec.models.detectors import DEFAULT_LANDMARKS
 
@@ -54,12 +55,10 @@ def scatter(points: np.ndarray, reference: np.ndarray) -> float:
 
 
 def tar_at_fars(vectors: np.ndarray, people: np.ndarray) -> list[float]:
-    """Genuine pairs accepted at the thresholds that pass each FAR of the impostor pairs."""
+    """TAR at each FAR over every pair of photos (the project's ROC, on the upper triangle of scores)."""
     upper = np.triu_indices(len(vectors), 1)
-    scores = np.einsum("ij,ij->i", vectors[upper[0]], vectors[upper[1]])
-    same = people[upper[0]] == people[upper[1]]
-    impostors = np.sort(scores[~same])[::-1]
-    return [float((scores[same] > impostors[int(far * len(impostors))]).mean()) for far in FARS]
+    roc = roc_curve((vectors @ vectors.T)[upper], people[upper[0]] == people[upper[1]])
+    return [tar_at_far(roc, far) for far in FARS]
 
 
 def main() -> None:
