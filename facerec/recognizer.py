@@ -27,6 +27,7 @@ from facerec.models import DEFAULT_DETECTOR, Detector, get_detector, get_model
 from facerec.models.detectors import DEFAULT_LANDMARKS, Landmarks
 from facerec.models.detectors.face_crop import FaceCropDetector
 from facerec.models.embedders.embedder import FaceEmbedder, OnnxEmbedder
+from facerec.models.embedders.int8 import Precision, PrecisionError, resolve_precision
 from facerec.runtime import Backend, resolve_threads
 
 __all__ = ["FaceRecognizer", "FaceEmbedding", "VerifyResult", "BatchEmbeddings", "CropTransform", "check_faces"]
@@ -87,7 +88,9 @@ class FaceRecognizer:
     refinement networks where they agree with the detector's within 0.3 eye distances (``"mtcnn"``,
     the default), or the detector itself (``"detector"``: faster, less precise).
     ``backend`` runs the embedder (and detectors that can) in ``"onnx"`` (onnxruntime, the default)
-    or ``"torch"``; ``threads`` caps both (default: ``FACEREC_THREADS`` or the cores).
+    or ``"torch"``; ``threads`` caps both (default: ``FACEREC_THREADS`` or the cores). ``precision``
+    ``"auto"`` runs the embedder in int8 where its weights have a calibration and the backend is onnx
+    (about 2.3x the faces/s of fp32, embeddings within cosine 0.99 of fp32's), else in fp32.
     ``threshold`` defaults to the calibrated threshold of the model's weights. ``defence``
     transforms every aligned crop before it is embedded (e.g. ``get_defence("jpeg").transform_crops``).
     """
@@ -104,6 +107,7 @@ class FaceRecognizer:
         detect: bool = True,
         landmarks: Landmarks = DEFAULT_LANDMARKS,
         backend: Backend = "onnx",
+        precision: str = "auto",
         threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         defence: CropTransform | None = None,
@@ -114,6 +118,7 @@ class FaceRecognizer:
         torch.set_num_threads(self.threads)
         self.model = get_model(model, tag=tag, weights_path=weights)
         self.weights = self.model.weights
+        self.precision: Precision = resolve_precision(precision, backend, self.weights)
         self.backend, self.embedder = self._embedder(backend)
         self.threshold = self.weights.threshold if threshold is None else threshold
         self.flip = flip
@@ -129,11 +134,18 @@ class FaceRecognizer:
     def _embedder(self, backend: Backend) -> tuple[Backend, FaceEmbedder | OnnxEmbedder]:
         if backend == "torch":
             return "torch", self.model
+        if self.precision == "int8":
+            try:
+                return "onnx", OnnxEmbedder(self.model, threads=self.threads, precision="int8")
+            except (PrecisionError, RuntimeError, ValueError, KeyError) as exc:
+                warnings.warn(f"{self.model_key} cannot run in int8 ({exc}); using fp32", RuntimeWarning, stacklevel=3)
+                self.precision = "fp32"
         try:
             return "onnx", OnnxEmbedder(self.model, threads=self.threads)
         except (torch.onnx.errors.OnnxExporterError, torch.onnx.errors.UnsupportedOperatorError, RuntimeError) as exc:
             warnings.warn(f"{self.model_key} cannot run in onnxruntime ({exc}); using PyTorch", RuntimeWarning,
                           stacklevel=3)
+            self.precision = "fp32"
             return "torch", self.model
 
     @property

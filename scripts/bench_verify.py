@@ -63,7 +63,7 @@ def facerec_run(config: dict, photos: list[Path], crops: int) -> dict[str, float
     from facerec import FaceRecognizer
 
     recognizer = FaceRecognizer(detector=config["detector"], landmarks=config["landmarks"], backend=config["backend"],
-                                flip=config["flip"])
+                                precision=config["precision"], flip=config["flip"])
     recognizer.embed_images(photos[:8], select="largest", fallback=True)  # warm-up
     start = time.perf_counter()
     recognizer.embed_images(photos, select="largest", fallback=True)
@@ -75,7 +75,7 @@ def facerec_run(config: dict, photos: list[Path], crops: int) -> dict[str, float
     for i in range(0, len(pixels), 32):
         recognizer.detector.detect(pixels[i : i + 32])
     detect = len(pixels) / (time.perf_counter() - start)
-    return {"e2e": e2e, "embed": embed, "detect": detect}
+    return {"e2e": e2e, "embed": embed, "detect": detect, "int8": float(recognizer.precision == "int8")}
 
 
 # -- facenet-pytorch -----------------------------------------------------------------
@@ -197,8 +197,9 @@ def run_one(name: str, photos: list[Path], crops: int) -> dict[str, float]:
     if name.startswith("facerec:"):
         detector, backend, flip = name.split(":")[1:]
         detector, _, landmarks = detector.partition("@")
+        backend, _, precision = backend.partition("-")
         return facerec_run({"detector": detector, "landmarks": landmarks or DEFAULT_LANDMARKS, "backend": backend,
-                            "flip": flip == "flip"}, photos, crops)
+                            "precision": precision or "auto", "flip": flip == "flip"}, photos, crops)
     if name == "facenet:per-photo":
         return {"e2e": len(photos) / facenet_per_photo(photos), "embed": crops / facenet_embedder(crops)}
     if name == "facenet:batched":
@@ -225,7 +226,8 @@ def main() -> None:
     parser.add_argument("--detectors", default="yunet,retinaface;yunet;yunet-s;retinaface;mtcnn",
                         help="facerec detectors to measure, ';'-separated (a comma makes a cascade; "
                              "'@NAME' after one sets --landmarks NAME: mtcnn or detector)")
-    parser.add_argument("--backends", default="onnx,torch")
+    parser.add_argument("--backends", default="onnx,onnx-fp32,torch",
+                        help="','-separated: onnx (int8 where calibrated), onnx-fp32, onnx-int8, torch")
     parser.add_argument("--no-dlib", action="store_true")
     parser.add_argument("--rounds", type=int, default=2,
                         help="measure every pipeline this many times, round-robin, and keep each one's best "
@@ -270,6 +272,7 @@ def main() -> None:
             detector, backend, flip = name.split(":")[1:]
             detector, _, landmarks = detector.partition("@")
             label = f"facerec, `--detector {detector} --landmarks {landmarks or DEFAULT_LANDMARKS}`"
+            backend = f"{backend.partition('-')[0]} {'int8' if row['int8'] else 'fp32'}"
             flip = "yes" if flip == "flip" else "no"
         else:
             label, backend, flip = LABELS[name], "torch" if name != "dlib" else "dlib", "no"

@@ -16,7 +16,8 @@ FNIR and FPIR at the model's size-aware threshold (before: it grows with the gal
 self-calibrating default (after: the stricter of that and the gallery's own impostor tail), photos
 without a detected face (scored from a fallback crop), enrollment rate and identify latency.
 
-    python scripts/eval_identify.py --shared ../shared [--detector NAME] [--backend onnx|torch] [--no-flip]
+    python scripts/eval_identify.py --shared ../shared [--detector NAME] [--backend onnx|torch]
+        [--precision auto|int8|fp32] [--no-flip]
 """
 
 from __future__ import annotations
@@ -147,13 +148,14 @@ def main() -> None:
     parser.add_argument("--datasets", default="lfw,att,yale", help="comma-separated subset of lfw,att,yale")
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="detector name or comma-separated cascade")
     parser.add_argument("--backend", default="onnx", choices=["onnx", "torch"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "int8", "fp32"])
     parser.add_argument("--landmarks", default=DEFAULT_LANDMARKS, choices=LANDMARKS)
     parser.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
     args = parser.parse_args()
     data = Path(args.shared) / "data"
     os.environ.setdefault("FACEREC_WEIGHTS_DIR", str(Path(args.shared) / "weights"))
-    recognizer = FaceRecognizer(detector=args.detector, backend=args.backend, flip=not args.no_flip,
-                                landmarks=args.landmarks)
+    recognizer = FaceRecognizer(detector=args.detector, backend=args.backend, precision=args.precision,
+                                flip=not args.no_flip, landmarks=args.landmarks)
     splits = {"lfw": lambda: lfw_split(data / "lfw_dev" / "images"),
               "att": lambda: split_people("AT&T", data / "att_faces", 30),
               "yale": lambda: split_people("Yale B", data / "yale_b_dev", 14)}
@@ -163,7 +165,7 @@ def main() -> None:
             rows.append(evaluate(splits[key](), recognizer, Path(tmp)))
             print(rows[-1], flush=True)
     print(f"\nmodel {recognizer.model_key}, detector {args.detector}, landmarks {args.landmarks}, "
-          f"backend {recognizer.backend}, "
+          f"backend {recognizer.backend} {recognizer.precision}, "
           f"flip {recognizer.flip}; 'model threshold' grows with the gallery's size (Weights.open_set_threshold, "
           "calibrated on LFW dev: its LFW figures are in-sample); 'default threshold' is the self-calibrating one "
           "(facerec.open_set: the stricter of that and the enrolled people's own impostor tail)\n")

@@ -95,7 +95,8 @@ def verify_command(image_a: str, image_b: str, model: str, tag: str | None, weig
     recognizer = make_recognizer(model, tag, weights, no_flip, threshold=threshold, robust=robust)
     result = recognizer.verify(image_a, image_b, require_single=require_single)
     if as_json:
-        emit({"image_a": image_a, "image_b": image_b, "model": recognizer.model_key, **result.to_dict()})
+        emit({"image_a": image_a, "image_b": image_b, "model": recognizer.model_key, "precision": recognizer.precision,
+              **result.to_dict()})
         return
     for name, count in ((image_a, result.faces_a), (image_b, result.faces_b)):
         if count > 1:

@@ -64,7 +64,8 @@ def serve_command(options: GalleryOptions, host: str, port: int, workers: int, t
         db=options.store.url, index_path=options.store.index_path, index_kind=options.store.index_kind,
         model=options.model, tag=options.tag, weights=options.weights, flip=not options.no_flip,
         detector=pipeline.get("detector"), landmarks=pipeline.get("landmarks", DEFAULT_LANDMARKS),
-        backend=pipeline.get("backend", "onnx"), threads=pipeline.get("threads"), detect=pipeline.get("detect", True),
+        backend=pipeline.get("backend", "onnx"), precision=pipeline.get("precision", "auto"),
+        threads=pipeline.get("threads"), detect=pipeline.get("detect", True),
         robust=options.robust, threshold=threshold, max_upload_bytes=int(max_upload_mb * MB), max_pixels=max_pixels,
         concurrency=concurrency, queue_size=max(queue_size, concurrency), rate_per_key=rate, burst_per_key=burst,
         timeout_s=timeout, keep_photos=keep_photos)

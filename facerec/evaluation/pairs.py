@@ -215,7 +215,8 @@ def embed_files(
     Images with no detected face are embedded from a fallback crop and flagged, never dropped.
     """
     detector = json.dumps(recognizer.detector.settings, sort_keys=True)
-    settings = f"{recognizer.model_key}|flip={recognizer.flip}|select={select}|detector={detector}|v3"
+    settings = (f"{recognizer.model_key}|flip={recognizer.flip}|precision={recognizer.precision}|select={select}"
+                f"|detector={detector}|v3")
     cache = EmbeddingCache(cache_dir, settings) if cache_dir else None
     keys = [EmbeddingCache.key(path) for path in images]
     vectors = np.zeros((len(images), recognizer.weights.embedding_size), np.float32)

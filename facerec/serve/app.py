@@ -48,7 +48,8 @@ def open_gallery(settings: ServeSettings) -> Gallery:
     recognizer = FaceRecognizer(
         settings.model, tag=settings.tag, weights=settings.weights, flip=settings.flip,
         detector=settings.detector or DEFAULT_DETECTOR, detect=settings.detect, landmarks=settings.landmarks,  # type: ignore[arg-type]
-        backend=settings.backend, threads=settings.threads, max_pixels=settings.max_pixels,  # type: ignore[arg-type]
+        backend=settings.backend, precision=settings.precision, threads=settings.threads,  # type: ignore[arg-type]
+        max_pixels=settings.max_pixels,
         defence=defence)
     return Gallery(recognizer, db=settings.db, index_path=settings.index_path, threshold=settings.threshold,
                    index_kind=settings.index_kind)  # type: ignore[arg-type]

@@ -34,7 +34,8 @@ async def models(service: ServiceDep, _key: ReadKey) -> dict[str, Any]:
         "model": recognizer.model_key, "embedding_size": weights.embedding_size,
         "verify_threshold": recognizer.threshold, "identify_threshold": service.gallery.threshold,
         "detector": getattr(recognizer.detector, "name", type(recognizer.detector).__name__),
-        "backend": recognizer.backend, "models": list_models(), "detectors": list_detectors(),
+        "backend": recognizer.backend, "precision": recognizer.precision, "models": list_models(),
+        "detectors": list_detectors(),
     })
 
 

@@ -33,6 +33,7 @@ class ServeSettings:
     detector: str | None = None
     landmarks: str = DEFAULT_LANDMARKS
     backend: str = "onnx"
+    precision: str = "auto"
     threads: int | None = None
     detect: bool = True
     robust: bool = False

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from facerec.models.embedders.int8 import Precision, PrecisionError, calibration_path, quantized_onnx
 from facerec.models.weights import Weights
 from facerec.runtime import cached_onnx, onnx_session
 
@@ -75,10 +76,12 @@ class _Raw(nn.Module):
 class OnnxEmbedder:
     """The same network exported to ONNX (cached by the weights' sha256) and run in onnxruntime.
 
-    Embeddings match :class:`FaceEmbedder`'s to about 1e-5; inference only (no gradients).
+    In ``fp32`` embeddings match :class:`FaceEmbedder`'s to about 1e-5; in ``int8`` (weights that have a
+    calibration, see :mod:`facerec.models.embedders.int8`) they run about 2.3x faster and lie within
+    cosine 0.99 of them. Inference only (no gradients).
     """
 
-    def __init__(self, embedder: FaceEmbedder, *, threads: int | None = None) -> None:
+    def __init__(self, embedder: FaceEmbedder, *, threads: int | None = None, precision: Precision = "fp32") -> None:
         self.weights = embedder.weights
         size = self.weights.alignment.size
         embedder = embedder.cpu().eval()
@@ -87,7 +90,13 @@ class OnnxEmbedder:
             lambda: (_Raw(embedder), torch.rand(2, 3, size, size)),
             inputs=["pixels"], outputs=["raw"], dynamic_axes={"pixels": {0: "batch"}, "raw": {0: "batch"}},
         )
+        if precision == "int8":
+            calibration = calibration_path(self.weights)
+            if calibration is None:
+                raise PrecisionError(f"{self.weights.key} has no int8 calibration; use --precision fp32")
+            path = quantized_onnx(path, calibration)
         self.path = path
+        self.precision = precision
         self.session = onnx_session(path, threads)
 
     def embed(self, crops: np.ndarray, *, flip: bool = True, batch_size: int = 64) -> np.ndarray:
