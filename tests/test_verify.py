@@ -90,6 +90,7 @@ def test_cli_models_lists_urls():
     published = {r["model"] for r in rows if r["url"]}
     assert published == {"mobilefacenet", "inception_resnet_v1"}
     assert all(r["url"].startswith("https://") for r in rows if r["url"])
+    assert [r["model"] for r in rows if r["int8"]] == ["mobilefacenet"]  # the one with a calibration
 
 
 def test_robust_mode_embeds_through_the_jpeg_defence(recognizer):

@@ -30,10 +30,12 @@ def models_command(as_json: bool) -> None:
     from facerec.cli.common import DEFAULT_MODEL
     from facerec.models import DEFAULT_DETECTOR, list_detectors, list_weights
     from facerec.models.detectors import get_detector_spec
+    from facerec.models.embedders.int8 import calibration_path
 
     rows: list[dict[str, Any]] = [
         {"model": w.model, "tag": w.tag, "default": default and w.model == DEFAULT_MODEL, "default_tag": default,
          "embedding_size": w.embedding_size, "input": w.alignment.size, "threshold": w.threshold,
+         "int8": calibration_path(w) is not None,
          "file": w.filename, "local": _local(w), "url": w.url, "sha256": w.sha256, "license": w.license,
          "note": w.note}
         for w, default in list_weights()
@@ -58,7 +60,8 @@ def models_command(as_json: bool) -> None:
         star = "*" if row["default"] else "+" if row["default_tag"] else " "
         unchecked = "" if row["sha256"] else "  (no published sha256: not checked)"
         click.echo(f"{star} {row['model'] + ':' + row['tag']:<36} {row['embedding_size']:>4}-d  "
-                   f"{row['input']}px  threshold {row['threshold']:.3f}  local: {row['local'] or 'missing'}\n"
+                   f"{row['input']}px  threshold {row['threshold']:.3f}  {'int8' if row['int8'] else 'fp32'}  "
+                   f"local: {row['local'] or 'missing'}\n"
                    f"      {row['url'] or row['note']}{unchecked}")
     click.echo(f"detectors (* = in the default cascade, --detector {DEFAULT_DETECTOR}):")
     for row in detectors:
