@@ -17,6 +17,7 @@ __all__ = [
     "MultipleFacesError",
     "DuplicateFaceError",
     "UnknownModelError",
+    "PrecisionError",
     "WeightsNotFoundError",
     "WeightsHashError",
     "DatasetError",
@@ -71,6 +72,10 @@ class DuplicateFaceError(FaceRecError):
 
 class UnknownModelError(FaceRecError):
     """A model or weights name that is not registered."""
+
+
+class PrecisionError(FaceRecError):
+    """int8 asked for where it cannot run: no calibration for the weights, or the PyTorch backend."""
 
 
 class WeightsNotFoundError(FaceRecError):

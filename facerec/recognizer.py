@@ -21,13 +21,13 @@ from tqdm import tqdm
 from facerec.alignment import align_faces
 from facerec.crops import AlignedBatch, Fallback, align_images
 from facerec.detection import Face, Selection
-from facerec.errors import MultipleFacesError, NoFaceError
+from facerec.errors import MultipleFacesError, NoFaceError, PrecisionError
 from facerec.io import DEFAULT_MAX_PIXELS, ImageInput, describe, load_image
 from facerec.models import DEFAULT_DETECTOR, Detector, get_detector, get_model
 from facerec.models.detectors import DEFAULT_LANDMARKS, Landmarks
 from facerec.models.detectors.face_crop import FaceCropDetector
 from facerec.models.embedders.embedder import FaceEmbedder, OnnxEmbedder
-from facerec.models.embedders.int8 import Precision, PrecisionError, resolve_precision
+from facerec.models.embedders.int8 import Precision, resolve_precision
 from facerec.runtime import Backend, resolve_threads
 
 __all__ = ["FaceRecognizer", "FaceEmbedding", "VerifyResult", "BatchEmbeddings", "CropTransform", "check_faces"]

@@ -2,8 +2,9 @@
 
 Every LFW dev photo (5,373 photos of 2,086 people; the face nearest the centre) goes through each
 pipeline (a detector, then ``@`` and who places the landmarks: ``detector``, ``retinaface`` or
-``mtcnn``; no ``@`` means the default), then optionally ``:`` and the embedder's precision (``fp32`` or
-``int8``; none means the default, int8). Printed per pipeline:
+``mtcnn``; no ``@`` means the default), then optionally ``:`` and ``-``-separated options: the
+embedder's precision (``fp32`` or ``int8``; none means the default, int8) and ``noflip`` (no flip
+test-time augmentation). Printed per pipeline:
 
 - how far its 5 points lie from MTCNN's own (rms, in pixels of the 112x112 aligned crop, each photo
   in the frame that aligns MTCNN's points): MTCNN is an independent, precise placer, so a smaller
@@ -35,10 +36,11 @@ REFERENCE = "mtcnn@detector"
 
 def run(pipeline: str, photos: list[Path]) -> tuple[np.ndarray, np.ndarray]:
     """Points (``N x 5 x 2``, NaN where no face was found) and embeddings of ``photos``."""
-    pipeline, _, precision = pipeline.partition(":")
+    pipeline, _, options = pipeline.partition(":")
     detector, _, landmarks = pipeline.partition("@")
+    precision = next((o for o in options.split("-") if o in ("int8", "fp32")), "auto")
     recognizer = FaceRecognizer(detector=detector, landmarks=landmarks or DEFAULT_LANDMARKS,  # type: ignore[arg-type]
-                                precision=precision or "auto")
+                                precision=precision, flip="noflip" not in options.split("-"))
     result = recognizer.embed_images(photos, select="center", progress=True)
     points = np.full((len(photos), 5, 2), np.nan)
     for i, (face, found) in enumerate(zip(result.faces, result.detected)):
@@ -68,7 +70,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default=os.environ.get("FACEREC_SHARED", "../shared"))
     parser.add_argument("--pipelines", default="yunet,retinaface;yunet,retinaface@detector;retinaface@detector",
-                        help="';'-separated detectors, each with an optional '@landmarks' and ':precision'")
+                        help="';'-separated detectors, each with an optional '@landmarks' and ':options' "
+                             "(fp32, int8, noflip; '-'-separated)")
     args = parser.parse_args()
     os.environ.setdefault("FACEREC_WEIGHTS_DIR", str(Path(args.shared) / "weights"))
     root = Path(args.shared) / "data" / "lfw_dev" / "images"

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from facerec import FaceRecognizer
+from facerec.errors import PrecisionError
 from facerec.evaluation.pairs import embed_files
 from facerec.models import get_model
 from facerec.models.embedders.embedder import OnnxEmbedder
-from facerec.models.embedders.int8 import PrecisionError, calibration_path, quantized_onnx, resolve_precision
+from facerec.models.embedders.int8 import calibration_path, quantized_onnx, resolve_precision
 from tests.conftest import lfw
 
 PEOPLE = ("Abel_Pacheco", "Amber_Tamblyn", "Aaron_Sorkin", "Abdullah_Gul")

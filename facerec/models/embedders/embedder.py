@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from facerec.models.embedders.int8 import Precision, PrecisionError, calibration_path, quantized_onnx
+from facerec.errors import PrecisionError
+from facerec.models.embedders.int8 import Precision, calibration_path, quantized_onnx
 from facerec.models.weights import Weights
 from facerec.runtime import cached_onnx, onnx_session
 

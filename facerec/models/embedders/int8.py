@@ -4,8 +4,8 @@ Static quantization (onnxruntime QDQ: weights int8 per output channel, activatio
 of every activation. They are measured once, on aligned faces, by ``scripts/calibrate_int8.py`` and kept
 beside this module (``calibration/<model>-<tag>.json``, tied to the weights' sha256), so users need no
 calibration photos. The quantized model is built from the fp32 export on first use and cached beside it.
-With AVX-512 VNNI (or AVX2) it runs about 2.3x the fp32 model's faces/s; its embeddings lie within
-cosine 0.99 of the fp32 ones (the README gives what that costs in accuracy).
+On a CPU with AVX-512 VNNI it ran 2.3x the fp32 model's faces/s (expect less without VNNI); its
+embeddings lie within cosine 0.99 of the fp32 ones (the README gives what that costs in accuracy).
 """
 
 from __future__ import annotations
@@ -21,21 +21,16 @@ from typing import Any, Iterable, Iterator, Literal
 import numpy as np
 from filelock import FileLock
 
-from facerec.errors import FaceRecError
+from facerec.errors import PrecisionError
 from facerec.fileio import atomic_path
 from facerec.models.weights import Weights
 
-__all__ = ["Precision", "PRECISIONS", "PrecisionError", "calibration_path", "resolve_precision", "quantized_onnx",
-           "calibrate"]
+__all__ = ["Precision", "PRECISIONS", "calibration_path", "resolve_precision", "quantized_onnx", "calibrate"]
 
 Precision = Literal["int8", "fp32"]
 #: What ``--precision`` accepts: ``auto`` is int8 where the weights have a calibration and the backend is onnx.
 PRECISIONS: tuple[str, ...] = ("auto", "int8", "fp32")
 CALIBRATION_DIR = Path(__file__).with_name("calibration")
-
-
-class PrecisionError(FaceRecError):
-    """int8 asked for where it cannot run: no calibration for the weights, or the PyTorch backend."""
 
 
 def calibration_path(weights: Weights) -> Path | None:
