@@ -80,7 +80,7 @@ def model_options(command: Callable) -> Callable:
                      show_default=True, envvar="FACEREC_LANDMARKS",
                      help="Who places the 5 landmarks of faces found by YuNet or RetinaFace: MTCNN's "
                           "refinement networks where they agree with the detector within 0.3 eye distances "
-                          "(the most accurate), or the detector itself (about 28% more photos/s, less "
+                          "(the most accurate), or the detector itself (13% to 28% more photos/s, less "
                           "precise alignment; see the README)."),
         click.option("--backend", type=click.Choice(["onnx", "torch"]), default="onnx", show_default=True,
                      envvar="FACEREC_BACKEND", help="Inference runtime: onnxruntime, or PyTorch."),
