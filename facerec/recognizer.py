@@ -118,8 +118,9 @@ class FaceRecognizer:
         torch.set_num_threads(self.threads)
         self.model = get_model(model, tag=tag, weights_path=weights)
         self.weights = self.model.weights
-        self.precision: Precision = resolve_precision(precision, backend, self.weights)
-        self.backend, self.embedder = self._embedder(backend)
+        self.backend, self.embedder = self._embedder(backend, resolve_precision(precision, backend, self.weights))
+        #: What the embedder really runs in (int8 falls back to fp32 where it cannot be built).
+        self.precision: Precision = self.embedder.precision if isinstance(self.embedder, OnnxEmbedder) else "fp32"
         self.threshold = self.weights.threshold if threshold is None else threshold
         self.flip = flip
         if not detect:
@@ -131,21 +132,19 @@ class FaceRecognizer:
         self.max_pixels = max_pixels
         self.defence = defence
 
-    def _embedder(self, backend: Backend) -> tuple[Backend, FaceEmbedder | OnnxEmbedder]:
+    def _embedder(self, backend: Backend, precision: Precision) -> tuple[Backend, FaceEmbedder | OnnxEmbedder]:
         if backend == "torch":
             return "torch", self.model
-        if self.precision == "int8":
+        if precision == "int8":
             try:
                 return "onnx", OnnxEmbedder(self.model, threads=self.threads, precision="int8")
             except (PrecisionError, RuntimeError, ValueError, KeyError) as exc:
                 warnings.warn(f"{self.model_key} cannot run in int8 ({exc}); using fp32", RuntimeWarning, stacklevel=3)
-                self.precision = "fp32"
         try:
             return "onnx", OnnxEmbedder(self.model, threads=self.threads)
         except (torch.onnx.errors.OnnxExporterError, torch.onnx.errors.UnsupportedOperatorError, RuntimeError) as exc:
             warnings.warn(f"{self.model_key} cannot run in onnxruntime ({exc}); using PyTorch", RuntimeWarning,
                           stacklevel=3)
-            self.precision = "fp32"
             return "torch", self.model
 
     @property

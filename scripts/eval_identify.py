@@ -35,6 +35,7 @@ from facerec import FaceRecognizer, ImageReadError, MultipleFacesError, NoFaceEr
 from facerec.gallery import IMAGE_SUFFIXES, Gallery
 from facerec.models import DEFAULT_DETECTOR
 from facerec.models.detectors import DEFAULT_LANDMARKS, LANDMARKS
+from facerec.models.embedders.int8 import PRECISIONS
 
 
 @dataclass
@@ -148,7 +149,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="lfw,att,yale", help="comma-separated subset of lfw,att,yale")
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="detector name or comma-separated cascade")
     parser.add_argument("--backend", default="onnx", choices=["onnx", "torch"])
-    parser.add_argument("--precision", default="auto", choices=["auto", "int8", "fp32"])
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--landmarks", default=DEFAULT_LANDMARKS, choices=LANDMARKS)
     parser.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
     args = parser.parse_args()

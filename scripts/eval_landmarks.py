@@ -29,6 +29,7 @@ from facerec.alignment import ARCFACE_TEMPLATE_112, estimate_similarity
 from facerec.evaluation.metrics import roc_curve, tar_at_far
 from facerec.gallery import IMAGE_SUFFIXES
 from facerec.models.detectors import DEFAULT_LANDMARKS
+from facerec.models.embedders.int8 import PRECISIONS
 
 FARS = (1e-3, 1e-4, 1e-5)
 REFERENCE = "mtcnn@detector"
@@ -38,7 +39,7 @@ def run(pipeline: str, photos: list[Path]) -> tuple[np.ndarray, np.ndarray]:
     """Points (``N x 5 x 2``, NaN where no face was found) and embeddings of ``photos``."""
     pipeline, _, options = pipeline.partition(":")
     detector, _, landmarks = pipeline.partition("@")
-    precision = next((o for o in options.split("-") if o in ("int8", "fp32")), "auto")
+    precision = next((o for o in options.split("-") if o in PRECISIONS), "auto")
     recognizer = FaceRecognizer(detector=detector, landmarks=landmarks or DEFAULT_LANDMARKS,  # type: ignore[arg-type]
                                 precision=precision, flip="noflip" not in options.split("-"))
     result = recognizer.embed_images(photos, select="center", progress=True)

@@ -14,7 +14,6 @@ This is the default landmark placer (``get_detector(..., landmarks="mtcnn")``).
 from __future__ import annotations
 
 import functools
-import hashlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -93,13 +92,14 @@ def _sessions(rnet: torch.nn.Module, onet: torch.nn.Module, threads: int | None)
     """onnxruntime sessions over R-Net and O-Net, exported once and cached by their weights' sha256."""
     import facenet_pytorch
 
+    from facerec.models.weights import sha256_file
     from facerec.runtime import cached_onnx, onnx_session
 
     data = Path(facenet_pytorch.__file__).parent / "data"
     sessions = []
     nets = (("rnet", rnet, 24, ["reg", "prob"]), ("onet", onet, 48, ["reg", "points", "prob"]))
     for name, net, size, outputs in nets:
-        digest = hashlib.sha256((data / f"{name}.pt").read_bytes()).hexdigest()
+        digest = sha256_file(data / f"{name}.pt")
         path = cached_onnx(f"mtcnn-{name}", digest, functools.partial(_example, net, size),
                            inputs=["input"], outputs=outputs,
                            dynamic_axes={key: {0: "batch"} for key in ["input", *outputs]})

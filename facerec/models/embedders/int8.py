@@ -11,6 +11,7 @@ embeddings lie within cosine 0.99 of the fp32 ones (the README gives what that c
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -38,7 +39,13 @@ def calibration_path(weights: Weights) -> Path | None:
     path = CALIBRATION_DIR / f"{weights.model}-{weights.tag}.json"
     if weights.sha256 is None or not path.is_file():
         return None
-    return path if json.loads(path.read_text())["weights_sha256"] == weights.sha256 else None
+    return path if _calibrated_weights(path) == weights.sha256 else None
+
+
+@functools.lru_cache(maxsize=None)
+def _calibrated_weights(path: Path) -> str:
+    """The sha256 of the weights a calibration file was made for (read once per process)."""
+    return json.loads(path.read_text())["weights_sha256"]
 
 
 def resolve_precision(precision: str, backend: str, weights: Weights) -> Precision:
