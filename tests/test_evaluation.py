@@ -10,7 +10,14 @@ from click.testing import CliRunner
 
 from facerec.cli import main
 from facerec.errors import DatasetError
-from facerec.evaluation.metrics import best_threshold, fold_accuracy, roc_curve, tar_at_far, threshold_at_far
+from facerec.evaluation.metrics import (
+    best_threshold,
+    fold_accuracy,
+    person_balanced_weights,
+    roc_curve,
+    tar_at_far,
+    threshold_at_far,
+)
 from facerec.evaluation.pairs import read_pairs
 from tests.conftest import LFW, SHARED
 
@@ -43,6 +50,32 @@ def test_best_threshold_and_folds():
     # fold 0, where the first best cut is 0.55: fold 1's genuine 0.4 is then rejected.
     assert [r.threshold for r in results] == pytest.approx([0.375, 0.55])
     assert [r.accuracy for r in results] == [1.0, 0.75]
+
+
+def test_weighted_roc_is_the_roc_of_repeated_pairs():
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    same = np.array([1, 1, 0, 1, 0, 0], bool)
+    weights = np.array([1, 1, 2, 3, 1, 1])
+    weighted = roc_curve(scores, same, weights)
+    repeated = roc_curve(np.repeat(scores, weights), np.repeat(same, weights))
+    assert np.allclose(weighted.tar, repeated.tar) and np.allclose(weighted.far, repeated.far)
+    assert weighted.best_accuracy == pytest.approx(repeated.best_accuracy)
+    # best cut just below 0.6: every genuine pair, the impostor at 0.7 (weight 2 of 4) accepted; unweighted,
+    # the cut below 0.8 (2 of 3 genuine, no impostor) does as well as that one (all genuine, 1 of 3 impostors)
+    assert weighted.best_accuracy == pytest.approx((1 + 2 / 4) / 2)
+    assert roc_curve(scores, same).best_accuracy == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_person_balanced_weights_give_each_person_one_share():
+    people = np.array(["a", "a", "a", "a", "b", "b", "c"])
+    first, second = np.triu_indices(len(people), 1)
+    weights = person_balanced_weights(people, first, second)
+    same = people[first] == people[second]
+    genuine = {name: weights[same & (people[first] == name)].sum() for name in "ab"}
+    assert genuine == pytest.approx({"a": 1.0, "b": 1.0})  # 6 pairs of a's, 1 of b's
+    impostor = {(x, y): weights[(people[first] == x) & (people[second] == y)].sum()
+                for x, y in [("a", "b"), ("a", "c"), ("b", "c")]}
+    assert impostor == pytest.approx({("a", "b"): 1.0, ("a", "c"): 1.0, ("b", "c"): 1.0})
 
 
 def test_roc_needs_both_classes():

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Roc", "roc_curve", "tar_at_far", "threshold_at_far", "best_threshold", "fold_accuracy", "FoldResult"]
+__all__ = [
+    "Roc", "roc_curve", "tar_at_far", "threshold_at_far", "best_threshold", "fold_accuracy", "FoldResult",
+    "person_balanced_weights",
+]
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,12 @@ class Roc:
         return float(np.trapezoid(self.tar, self.far))
 
     @property
+    def best_accuracy(self) -> float:
+        """Accuracy at the best threshold with genuine and impostor pairs weighing half each
+        (as in the LFW protocol, whose folds hold as many of each)."""
+        return float(np.max((self.tar + 1.0 - self.far) / 2))
+
+    @property
     def eer(self) -> float:
         """Equal error rate: where the false accept rate meets the false reject rate."""
         frr = 1.0 - self.tar
@@ -31,20 +40,25 @@ class Roc:
         return float((frr[i] + self.far[i]) / 2)
 
 
-def roc_curve(scores: np.ndarray, same: np.ndarray) -> Roc:
-    """ROC of ``scores`` (higher means more alike) against boolean labels ``same``."""
+def roc_curve(scores: np.ndarray, same: np.ndarray, weights: np.ndarray | None = None) -> Roc:
+    """ROC of ``scores`` (higher means more alike) against boolean labels ``same``.
+
+    ``weights`` (one per pair, default all 1) make the rates weighted shares of the genuine and of
+    the impostor pairs, e.g. :func:`person_balanced_weights`.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     same = np.asarray(same, dtype=bool)
     if same.all() or not same.any():
         raise ValueError("a ROC needs both genuine and impostor pairs")
+    weights = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)
     order = np.argsort(-scores, kind="stable")
-    sorted_scores, sorted_same = scores[order], same[order]
+    sorted_scores, sorted_same, sorted_weights = scores[order], same[order], weights[order]
     # Keep the last index of each run of equal scores: ties are accepted together.
     last = np.r_[np.nonzero(np.diff(sorted_scores))[0], len(scores) - 1]
-    tp = np.cumsum(sorted_same)[last]
-    fp = np.cumsum(~sorted_same)[last]
-    tar = np.r_[0.0, tp / same.sum()]
-    far = np.r_[0.0, fp / (~same).sum()]
+    tp = np.cumsum(sorted_weights * sorted_same)[last]
+    fp = np.cumsum(sorted_weights * ~sorted_same)[last]
+    tar = np.r_[0.0, tp / tp[-1]]
+    far = np.r_[0.0, fp / fp[-1]]
     return Roc(far=far, tar=tar, thresholds=np.r_[np.inf, sorted_scores[last]])
 
 
@@ -58,6 +72,19 @@ def threshold_at_far(roc: Roc, far: float) -> float:
     """The lowest score threshold whose false accept rate is at most ``far``."""
     allowed = np.nonzero(roc.far <= far + 1e-12)[0]
     return float(roc.thresholds[allowed[np.argmax(roc.tar[allowed])]])
+
+
+def person_balanced_weights(people: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Weights for the pairs ``(first[i], second[i])`` of a photo collection (indices into ``people``, the
+    person of each photo; every pair once) that make every person weigh the same among the genuine
+    pairs and every pair of people the same among the impostor pairs: pairs drawn person first, as
+    the LFW protocol draws them. Plain counts let the most photographed people dominate (a person
+    with 500 photos brings 124,750 genuine pairs, one with 2 photos brings 1).
+    """
+    _, person, photos = np.unique(np.asarray(people), return_inverse=True, return_counts=True)
+    n_first, n_second = photos[person[first]].astype(np.float64), photos[person[second]].astype(np.float64)
+    same = person[first] == person[second]
+    return np.where(same, 2.0 / (n_first * np.maximum(n_first - 1, 1)), 1.0 / (n_first * n_second))
 
 
 def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
