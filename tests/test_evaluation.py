@@ -81,6 +81,8 @@ def test_person_balanced_weights_give_each_person_one_share():
 def test_roc_needs_both_classes():
     with pytest.raises(ValueError):
         roc_curve(np.array([0.1, 0.2]), np.array([True, True]))
+    with pytest.raises(ValueError, match="positive total weight"):
+        roc_curve(np.array([0.1, 0.2]), np.array([True, False]), np.array([1.0, 0.0]))
 
 
 def test_read_pairs_on_the_real_file():

@@ -57,6 +57,8 @@ def roc_curve(scores: np.ndarray, same: np.ndarray, weights: np.ndarray | None =
     last = np.r_[np.nonzero(np.diff(sorted_scores))[0], len(scores) - 1]
     tp = np.cumsum(sorted_weights * sorted_same)[last]
     fp = np.cumsum(sorted_weights * ~sorted_same)[last]
+    if tp[-1] <= 0 or fp[-1] <= 0:
+        raise ValueError("the genuine and the impostor pairs each need a positive total weight")
     tar = np.r_[0.0, tp / tp[-1]]
     far = np.r_[0.0, fp / fp[-1]]
     return Roc(far=far, tar=tar, thresholds=np.r_[np.inf, sorted_scores[last]])
