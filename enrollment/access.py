@@ -4,6 +4,8 @@ A key reads ``frk_<key id>_<secret>``. Only the key id and the sha256 of the sec
 stored: the secret is 32 random bytes, so a plain hash is enough (no dictionary to attack, and
 no slow hash on every request) and a stolen database yields no usable key. The audit log
 records who did what to whom (key id, time, action, person, outcome), never images or embeddings.
+Each line is fitted to its columns before it is written (see :meth:`AuditRecord.fitted`), so that no
+caller's text (an over-long name in a URL, a NUL character) can make the database refuse it.
 
 >>> store = AccessStore("sqlite://")
 >>> key, secret = store.create_key("enroll", label="door")
@@ -17,7 +19,8 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Sequence
 
@@ -29,7 +32,7 @@ from enrollment.errors import GalleryError
 from enrollment.schema import Base, utcnow
 from enrollment.store import make_engine
 
-__all__ = ["ROLES", "ApiKeyInfo", "AuditRecord", "AccessStore", "role_allows"]
+__all__ = ["ROLES", "ApiKeyInfo", "AuditRecord", "AccessStore", "role_allows", "fit_text", "CUT_MARK", "AUDIT_SIZES"]
 
 #: Each role may do what the ones before it may: read (verify, identify, list), enroll (plus
 #: enroll, rename, remove), admin (plus keys and the audit log).
@@ -84,6 +87,25 @@ class ApiKeyInfo:
         return self.revoked_at is None
 
 
+#: The characters each text column of the audit log holds.
+AUDIT_SIZES: dict[str, int] = {c.name: c.type.length for c in AuditEntry.__table__.c
+                               if isinstance(c.type, String) and c.type.length}
+#: Ends a text that was cut to fit its column.
+CUT_MARK = "…"
+
+
+def fit_text(text: str, size: int) -> str:
+    """``text`` as any database stores it in a column of ``size`` characters: control characters and lone
+    surrogates (PostgreSQL refuses NUL, drivers refuse surrogates) become U+FFFD, and a longer text is cut
+    to ``size`` characters, the last one :data:`CUT_MARK`.
+
+    >>> fit_text("Ada Lovelace", 8)
+    'Ada Lov…'
+    """
+    clean = "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cs") else c for c in text[: size + 1])
+    return clean if len(clean) <= size else clean[: size - len(CUT_MARK)] + CUT_MARK
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     """One audit line: who (key id), when, what, to whom, and how it ended."""
@@ -93,6 +115,13 @@ class AuditRecord:
     person: str | None
     outcome: str
     at: datetime
+
+    def fitted(self) -> AuditRecord:
+        """This line with each text fitted to its column (see :func:`fit_text`)."""
+        return replace(self, key_id=fit_text(self.key_id, AUDIT_SIZES["key_id"]),
+                       action=fit_text(self.action, AUDIT_SIZES["action"]),
+                       person=None if self.person is None else fit_text(self.person, AUDIT_SIZES["person"]),
+                       outcome=fit_text(self.outcome, AUDIT_SIZES["outcome"]))
 
 
 class AccessStore:
@@ -147,12 +176,13 @@ class AccessStore:
         return _info(row)
 
     def record(self, entries: Sequence[AuditRecord]) -> None:
-        """Append audit lines (one transaction)."""
+        """Append audit lines (one transaction), each fitted to the columns first."""
         if not entries:
             return
+        fitted = [e.fitted() for e in entries]
         with self._sessions.begin() as session:
-            session.add_all([AuditEntry(key_id=e.key_id, action=e.action, person=e.person, outcome=e.outcome[:200],
-                                        at=e.at) for e in entries])
+            session.add_all([AuditEntry(key_id=e.key_id, action=e.action, person=e.person, outcome=e.outcome,
+                                        at=e.at) for e in fitted])
 
     def audit(self, limit: int = 100) -> list[AuditRecord]:
         """The latest audit lines, newest first."""

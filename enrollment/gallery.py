@@ -50,6 +50,8 @@ class Gallery:
         self.index: VectorStore = open_vector_store(vectors, model=model, dim=dim, kind=index_kind)
         self.save_interval = save_interval
         self._last_save = 0.0
+        #: Why the vector store's file could not be written on the last durable commit (None: it was).
+        self.index_error: str | None = None
         #: How the vector store was last brought in step: "none" (it was), "catch-up" (from the log), "rebuild".
         self.last_sync: Literal["none", "catch-up", "rebuild"] = "none"
         self.sync(durable=True)
@@ -98,8 +100,7 @@ class Gallery:
         if changes is not None and changes.revision != revision:
             self._apply(changes, durable=True)
         else:
-            self.index.commit(revision)
-            self._last_save = time.monotonic()
+            self._commit(revision, True)
         self.last_sync = "rebuild"
 
     def _apply(self, changes: Changes, *, durable: bool) -> None:
@@ -110,9 +111,17 @@ class Gallery:
         self._commit(changes.revision, durable)
 
     def _commit(self, revision: int, durable: bool) -> None:
-        self.index.commit(revision, durable=durable)
+        """Record the revision the vector store mirrors. The database is the truth and is already committed:
+        a store file that cannot be written (permissions, disk full) is not an error of the change, so it
+        is noted in :attr:`index_error` and the file catches up from the change log on a later open."""
+        try:
+            self.index.commit(revision, durable=durable)
+        except OSError as exc:
+            self.index_error = f"{type(exc).__name__}: {exc}"
+            return
         if durable:
             self._last_save = time.monotonic()
+            self.index_error = None
 
     def _due(self) -> bool:
         return time.monotonic() - self._last_save >= self.save_interval

@@ -22,8 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "GalleryInfo", "GallerySetting", "Identity", "FaceRecord", "FaceChange", "add_missing_columns",
-           "create_tables"]
+__all__ = ["Base", "GalleryInfo", "GallerySetting", "Identity", "FaceRecord", "FaceChange", "FaceCohortStats",
+           "add_missing_columns", "create_tables"]
 
 # Columns added after galleries were first created: (table, column, SQL type), added on open.
 LATER_COLUMNS = (("faces", "detector", "VARCHAR(200)"), ("gallery_info", "log_from", "INTEGER"))
@@ -110,6 +110,20 @@ class FaceChange(Base):
     revision: Mapped[int] = mapped_column(Integer, index=True)
     face_id: Mapped[int] = mapped_column(Integer)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class FaceCohortStats(Base):
+    """A face's score-normalisation statistics against the cohort named ``cohort`` (facerec.cohort): the mean
+    and spread of its best cohort scores, computed at enrolment. A face without a row for the cohort in use
+    (a gallery made before score normalisation, or faces written by a bulk job) gets one before it is
+    scored; a row goes with its face (``ON DELETE CASCADE``)."""
+
+    __tablename__ = "face_cohort_stats"
+
+    face_id: Mapped[int] = mapped_column(ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True)
+    cohort: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    mean: Mapped[float] = mapped_column(Float)
+    sd: Mapped[float] = mapped_column(Float)
 
 
 def create_tables(engine: Engine) -> None:

@@ -7,19 +7,22 @@ one transaction that also bumps the gallery's revision and writes the change log
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import Engine, create_engine, delete, event, func, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from enrollment.errors import DuplicateIdentityError, GalleryError, ModelMismatchError, UnknownIdentityError
-from enrollment.schema import FaceChange, FaceRecord, GalleryInfo, GallerySetting, Identity, create_tables
+from enrollment.names import check_name, lookup_name
+from enrollment.schema import Base, FaceChange, FaceRecord, GalleryInfo, GallerySetting, Identity, create_tables
 
-__all__ = ["NewFace", "EnrollResult", "IdentitySummary", "Changes", "GalleryStore", "make_engine", "read_info"]
+__all__ = ["NewFace", "EnrollResult", "IdentitySummary", "Changes", "GalleryStore", "check_not_foreign",
+           "database_errors", "make_engine", "read_info"]
 
 
 @dataclass(frozen=True)
@@ -67,35 +70,69 @@ class Changes:
 
 
 def read_info(url: str) -> tuple[str, int] | None:
-    """The model key and dimension of the gallery at ``url``, or None when there is none (nothing is created)."""
+    """The model key and dimension of the gallery at ``url``, or None when there is none (nothing is created).
+
+    Reads only the two columns every schema version has, so a gallery from an older facerec is found
+    (and brought up to date when it is opened for use). A SQLite file that is not a database, or that
+    holds another program's tables, is refused with :class:`GalleryError`.
+    """
     from sqlalchemy import inspect
 
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:" and not Path(path).is_file():
             return None
-    try:
-        engine = make_engine(url)
+    with database_errors(url):
+        engine = make_engine(url, writer=False)
         try:
-            if not inspect(engine).has_table(GalleryInfo.__tablename__):
+            tables = set(inspect(engine).get_table_names())
+            if GalleryInfo.__tablename__ not in tables:
+                check_not_foreign(url, tables)
                 return None
-            with Session(engine) as session:
-                info = session.get(GalleryInfo, 1)
-                return (info.model, info.dim) if info is not None else None
+            with engine.connect() as connection:
+                row = connection.execute(select(GalleryInfo.model, GalleryInfo.dim).where(GalleryInfo.id == 1)).first()
+            return (row[0], int(row[1])) if row is not None else None
         finally:
             engine.dispose()
-    except OperationalError as exc:
-        raise GalleryError(f"cannot open gallery database {_safe(url)}: {exc.orig}") from None
+
+
+def check_not_foreign(url: str, tables: set[str]) -> None:
+    """Refuse a SQLite file that holds tables of another program and no gallery: facerec never writes
+    into it. (A server database may hold other applications' tables beside the gallery's.)"""
+    foreign = sorted(tables - set(Base.metadata.tables))
+    if foreign and url.startswith("sqlite") and GalleryInfo.__tablename__ not in tables:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise GalleryError(f"{_safe(url)} is a database of another program (tables: {shown}), not a facerec "
+                           "gallery: facerec will not write into it; choose another --db")
+
+
+@contextmanager
+def database_errors(url: str, doing: str = "cannot open gallery database") -> Iterator[None]:
+    """Turn the database's own errors (no such file, not a database, read-only, no driver, a malformed URL)
+    into :class:`GalleryError` naming the database (without its password)."""
+    try:
+        yield
+    except DatabaseError as exc:
+        raise GalleryError(f"{doing} {_safe(url)}: {_first_line(exc.orig)}") from None
+    except ArgumentError as exc:
+        raise GalleryError(f"not a database URL or SQLite path: {_safe(url)} ({_first_line(exc)})") from None
     except ImportError as exc:
         raise GalleryError(f"no database driver for {_safe(url)}: {exc}") from None
 
 
-def make_engine(url: str) -> Engine:
+def _first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def make_engine(url: str, *, writer: bool = True) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE``
-    so that concurrent writers queue instead of failing."""
+    so that concurrent writers queue instead of failing. ``writer=False`` changes nothing in the file
+    (no switch to WAL), for looking at a database that may not be a gallery."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": 60})
+    if not writer:
+        return engine
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -122,18 +159,23 @@ class GalleryStore:
     """
 
     def __init__(self, url: str, *, model: str, dim: int) -> None:
+        from sqlalchemy import inspect
+
         self.url, self.model, self.dim = url, model, dim
-        try:
+        with database_errors(url):
+            looker = make_engine(url, writer=False)
+            try:
+                check_not_foreign(url, set(inspect(looker).get_table_names()))
+            finally:
+                looker.dispose()
             self.engine = make_engine(url)
             create_tables(self.engine)
-        except OperationalError as exc:
-            raise GalleryError(f"cannot open gallery database {_safe(url)}: {exc.orig}") from None
-        except ImportError as exc:
-            raise GalleryError(f"no database driver for {_safe(url)}: {exc}") from None
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._bind_model()
+            self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+            self._bind_model()
 
     def _bind_model(self) -> None:
+        """Bind a new gallery to the model; an existing one must match it, unless it holds no face at all
+        (then nothing can be mis-scored, and it is bound to the model now in use)."""
         with self._sessions.begin() as session:
             info = session.get(GalleryInfo, 1)
             if info is None:
@@ -143,6 +185,10 @@ class GalleryStore:
                 except IntegrityError:  # another process created it first
                     session.rollback()
                     info = session.get(GalleryInfo, 1)
+            if info is not None and (info.model != self.model or info.dim != self.dim):
+                session.execute(select(GalleryInfo.id).where(GalleryInfo.id == 1).with_for_update())
+                if not session.scalar(select(func.count(FaceRecord.id))):
+                    info.model, info.dim = self.model, self.dim
             if info is not None and (info.model != self.model or info.dim != self.dim):
                 raise ModelMismatchError(
                     f"gallery {_safe(self.url)} holds {info.model} embeddings ({info.dim}-d); "
@@ -154,6 +200,12 @@ class GalleryStore:
     def session(self) -> Session:
         return self._sessions()
 
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A write transaction whose database errors (read-only file, disk full) become :class:`GalleryError`."""
+        with database_errors(self.url, "cannot write to gallery database"), self._sessions.begin() as session:
+            yield session
+
     def revision(self, session: Session | None = None) -> int:
         if session is not None:
             return int(session.scalar(select(GalleryInfo.revision).where(GalleryInfo.id == 1)) or 0)
@@ -163,8 +215,12 @@ class GalleryStore:
     def _bump(self, session: Session) -> tuple[int, int]:
         """Take the next revision. The row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE does the same) makes
         writers queue, so revisions are committed in order and none is handed out twice."""
-        before = int(session.scalar(
-            select(GalleryInfo.revision).where(GalleryInfo.id == 1).with_for_update()) or 0)
+        row = session.execute(select(GalleryInfo.revision, GalleryInfo.model, GalleryInfo.dim)
+                              .where(GalleryInfo.id == 1).with_for_update()).first()
+        if row is not None and (row[1] != self.model or row[2] != self.dim):
+            raise ModelMismatchError(f"gallery {_safe(self.url)} was bound to {row[1]} ({row[2]}-d) by another "
+                                     f"process meanwhile; it cannot take {self.model} embeddings")
+        before = int(row[0] or 0) if row is not None else 0
         session.execute(update(GalleryInfo).where(GalleryInfo.id == 1).values(revision=before + 1))
         return before, before + 1
 
@@ -175,7 +231,7 @@ class GalleryStore:
         """
         name = _check_name(name)
         vectors = [self._check_vector(face.embedding) for face in faces]
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             identity = session.scalar(select(Identity).where(Identity.name == name))
             if identity is None:
                 identity = Identity(name=name, info=info)
@@ -208,7 +264,7 @@ class GalleryStore:
         rerun of an interrupted job adds exactly what is missing. ``name`` of the result is empty.
         """
         checked = [(_check_name(name), face, self._check_vector(face.embedding)) for name, face in faces]
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             before = int(session.scalar(
                 select(GalleryInfo.revision).where(GalleryInfo.id == 1).with_for_update()) or 0)
             names = sorted({name for name, _, _ in checked})
@@ -244,7 +300,7 @@ class GalleryStore:
 
     def remove(self, name: str) -> tuple[list[int], int, int]:
         """Delete identity ``name`` and its faces; returns the removed face ids and the revisions."""
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             identity = self._identity(session, name)
             ids = list(session.scalars(select(FaceRecord.id).where(FaceRecord.identity_id == identity.id)))
             session.execute(delete(FaceRecord).where(FaceRecord.identity_id == identity.id))
@@ -256,7 +312,7 @@ class GalleryStore:
     def rename(self, old: str, new: str) -> tuple[int, int]:
         """Rename an identity; returns the revisions before and after."""
         new = _check_name(new)
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             identity = self._identity(session, old)
             if session.scalar(select(Identity.id).where(Identity.name == new)) is not None:
                 raise DuplicateIdentityError(f"an identity named {new!r} already exists")
@@ -317,7 +373,7 @@ class GalleryStore:
 
     def put_setting(self, name: str, value: dict[str, Any], revision: int) -> None:
         """Store a derived setting, unless the gallery has changed since ``revision`` (then it is stale)."""
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             if self.revision(session) == revision:
                 session.merge(GallerySetting(name=name, value=value, revision=revision))
 
@@ -372,6 +428,7 @@ class GalleryStore:
             return int(session.scalar(select(func.count(Identity.id))) or 0)
 
     def _identity(self, session: Session, name: str) -> Identity:
+        name = lookup_name(name)  # normalised as enrolled names are
         identity = session.scalar(select(Identity).where(Identity.name == name))
         if identity is None:
             raise UnknownIdentityError(f"no identity named {name!r} is enrolled")
@@ -388,12 +445,54 @@ class GalleryStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    # -- score-normalisation statistics (facerec.cohort) ------------------------------
+
+    def cohort_stats(self, face_ids: Sequence[int], cohort: str) -> dict[int, tuple[float, float]]:
+        """``face id -> (mean, sd)`` against ``cohort``, for the faces of ``face_ids`` that have them."""
+        from enrollment.schema import FaceCohortStats
+
+        ids = sorted({int(i) for i in face_ids if i >= 0})
+        found: dict[int, tuple[float, float]] = {}
+        with self._sessions() as session:
+            for start in range(0, len(ids), 10_000):
+                rows = session.execute(select(FaceCohortStats.face_id, FaceCohortStats.mean, FaceCohortStats.sd)
+                                       .where(FaceCohortStats.cohort == cohort,
+                                              FaceCohortStats.face_id.in_(ids[start : start + 10_000])))
+                found.update({face_id: (mean, sd) for face_id, mean, sd in rows})
+        return found
+
+    def faces_without_cohort_stats(self, cohort: str, limit: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``limit`` face ids (and embeddings) that have no statistics against ``cohort`` yet."""
+        from enrollment.schema import FaceCohortStats
+
+        with self._sessions() as session:
+            done = select(FaceCohortStats.face_id).where(FaceCohortStats.cohort == cohort)
+            rows = session.execute(select(FaceRecord.id, FaceRecord.embedding).where(FaceRecord.id.not_in(done))
+                                   .order_by(FaceRecord.id).limit(limit)).all()
+        return (np.array([row[0] for row in rows], np.int64),
+                np.stack([np.frombuffer(row[1], np.float32) for row in rows]) if rows
+                else np.zeros((0, self.dim), np.float32))
+
+    def put_cohort_stats(self, cohort: str, face_ids: Sequence[int], means: Sequence[float],
+                         sds: Sequence[float]) -> None:
+        """Store statistics against ``cohort`` (replacing any), for the faces that still exist; the
+        statistics of every other cohort are dropped (a gallery is scored against one cohort at a time)."""
+        from enrollment.schema import FaceCohortStats
+
+        rows = {int(i): (float(m), float(s)) for i, m, s in zip(face_ids, means, sds)}
+        if not rows:
+            return
+        with self._sessions.begin() as session:
+            session.execute(delete(FaceCohortStats).where(FaceCohortStats.cohort != cohort))
+            existing = set(session.scalars(select(FaceRecord.id).where(FaceRecord.id.in_(sorted(rows)))))
+            session.execute(delete(FaceCohortStats).where(FaceCohortStats.cohort == cohort,
+                                                          FaceCohortStats.face_id.in_(sorted(existing))))
+            session.add_all(FaceCohortStats(face_id=i, cohort=cohort, mean=m, sd=s)
+                            for i, (m, s) in rows.items() if i in existing)
+
 
 def _check_name(name: str) -> str:
-    cleaned = name.strip()
-    if not cleaned or len(cleaned) > 255:
-        raise GalleryError(f"identity names must be 1 to 255 characters, got {name!r}")
-    return cleaned
+    return check_name(name)  # the one rule, shared with the CLI and the web API: see enrollment.names
 
 
 def _chunks(rows: Any, size: int) -> Iterator[list[Any]]:

@@ -24,7 +24,7 @@ import numpy as np
 from enrollment import NewFace
 from facerec.errors import FaceRecError
 from facerec.gallery import EnrollReport, Gallery, list_photos
-from facerec.io import describe
+from facerec.io import DecodedImage, describe
 
 __all__ = ["bulk_enroll", "EmbedActor", "import_ray"]
 
@@ -63,14 +63,14 @@ class EmbedActor:
         sha = [""] * count
         errors: list[str] = [""] * count
         skipped = np.zeros(count, bool)
-        pixels: dict[int, np.ndarray] = {}
+        pixels: dict[int, DecodedImage] = {}  # large photos downscaled; boxes come back in their pixels
         for i, (name, path) in enumerate(zip(batch["name"], batch["path"])):
             try:
-                loaded = self.recognizer.load(str(path))
+                loaded = self.recognizer.decode(str(path))
             except FaceRecError as exc:
                 errors[i] = str(exc)
                 continue
-            sha[i] = hashlib.sha256(loaded.tobytes()).hexdigest()  # as FaceRecognizer.align records it
+            sha[i] = hashlib.sha256(loaded.pixels.tobytes()).hexdigest()  # as FaceRecognizer.align records it
             if sha[i] in self.enrolled.get(str(name), ()):
                 skipped[i] = True
             else:

@@ -3,8 +3,10 @@
 
 Known people are either sub-folders (``known/Ada/*.jpg``) or single photos named after the person
 (``known/Ada.jpg``). Each known person is scored by their best photo; the answer is that person when
-the score reaches the threshold, else nobody. The default threshold is the model's open-set threshold
-for that many known people (see ``Weights.open_set_threshold``).
+the score reaches the threshold, else nobody. By default scores are cohort-normalised and the threshold is
+the one ``Gallery.identify`` uses for that many known people (see :mod:`facerec.cohort`: the cohort's FPIR
+table, or the known people's own normalised impostor tail where stricter); a ``threshold`` given is a plain
+cosine threshold, as is the default for a model without a cohort.
 
 >>> rows = compare_folders(FaceRecognizer(), "known/", "unknown/")  # doctest: +SKIP
 >>> rows[0].person, round(rows[0].score, 2)  # doctest: +SKIP
@@ -19,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from facerec.cohort import as_norm, load_cohort
 from facerec.embed_files import find_photos
 from facerec.errors import FaceRecError
 from facerec.io import IMAGE_SUFFIXES
+from facerec.open_set import MIN_PEOPLE, calibrate
 from facerec.recognizer import FaceRecognizer
 
 __all__ = ["CompareRow", "known_people", "compare_folders"]
@@ -35,6 +39,8 @@ class CompareRow:
     best: str | None  # the best known person, even below the threshold
     threshold: float
     error: str | None = None
+    raw_score: float | None = None  # the best known person's cosine (``score`` is normalised with "as-norm")
+    score_kind: str = "cosine"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,18 +75,31 @@ def compare_folders(recognizer: FaceRecognizer, known: str | Path, unknown: str 
         path, error = next(iter(known_errors.items()))
         raise FaceRecError(f"known photo {path}: {error}" + (f" (and {len(known_errors) - 1} more)"
                                                             if len(known_errors) > 1 else ""))
-    threshold = recognizer.weights.open_set_threshold(len(people)) if threshold is None else threshold
+    cohort = load_cohort(recognizer.weights) if threshold is None else None
     probes = find_photos([unknown])
     vectors, errors = _embed(recognizer, probes, progress)
-    scores = vectors @ known_vectors.T  # a photo with an error has a zero row, and is not scored
+    raw = vectors @ known_vectors.T  # a photo with an error has a zero row, and is not scored
+    scores, kind = raw, "cosine"
+    if cohort is not None:
+        known_stats = cohort.stats(known_vectors)
+        scores, kind = as_norm(raw, cohort.stats(vectors), known_stats), "as-norm"
+        own = as_norm(known_vectors @ known_vectors.T, known_stats, known_stats)
+        owners = np.array(names)
+        own[owners[:, None] == owners[None, :]] = -np.inf  # each known face against the other people
+        maxima = own.max(axis=1) if len(people) >= MIN_PEOPLE else np.zeros(0)
+        threshold = calibrate(cohort.threshold(len(people), 0.01), maxima, people=len(people), fpir=0.01,
+                              revision=0).threshold
+    elif threshold is None:
+        threshold = recognizer.weights.open_set_threshold(len(people))
     rows = []
     for i, probe in enumerate(probes):
         if str(probe) in errors:
-            rows.append(CompareRow(str(probe), None, None, None, threshold, errors[str(probe)]))
+            rows.append(CompareRow(str(probe), None, None, None, threshold, errors[str(probe)], score_kind=kind))
             continue
         best = int(np.argmax(scores[i]))
         score = float(scores[i, best])
-        rows.append(CompareRow(str(probe), names[best] if score >= threshold else None, score, names[best], threshold))
+        rows.append(CompareRow(str(probe), names[best] if score >= threshold else None, score, names[best], threshold,
+                               raw_score=float(raw[i, best]), score_kind=kind))
     return rows
 
 

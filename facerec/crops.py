@@ -16,10 +16,10 @@ from PIL import Image
 from facerec.alignment import Alignment, align_faces
 from facerec.detection import Face, Selection, fallback_face, select_face
 from facerec.errors import FaceRecError, MultipleFacesError, NoFaceError
-from facerec.io import DEFAULT_MAX_PIXELS, ImageInput, describe, load_image
+from facerec.io import DEFAULT_MAX_PIXELS, WORK_PIXELS, DecodedImage, ImageInput, decode_image, describe
 from facerec.models.detectors.base import Detector
 
-__all__ = ["AlignedBatch", "Fallback", "align_images"]
+__all__ = ["AlignedBatch", "Fallback", "align_images", "in_original_frame"]
 
 #: What an image without a detected face gets: an error (``None``), the template in the central half
 #: (``"center"``, as evaluation scores such pairs) or the whole image resized (``"whole"``, for tight crops).
@@ -49,6 +49,7 @@ def align_images(
     require_single: bool = False,
     pad: float = 0.0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    work_pixels: int = WORK_PIXELS,
     collect_errors: bool = False,
 ) -> AlignedBatch:
     """Aligned crops of ``images``; ``detector=None`` skips detection (every image takes the fallback).
@@ -58,6 +59,10 @@ def align_images(
     :class:`NoFaceError` for an image without a face when ``fallback`` is None and
     :class:`MultipleFacesError` with ``require_single`` when one has several; with ``collect_errors``
     these are recorded in ``errors`` instead, and the other images go on.
+
+    Images over ``work_pixels`` are detected and aligned downscaled (see :func:`facerec.io.decode_image`);
+    ``faces`` are in each image's own pixel coordinates all the same, and ``pixels_sha256`` digests the
+    pixels worked on.
     """
     size = alignment.size
     count = len(images)
@@ -73,14 +78,15 @@ def align_images(
         errors[i] = str(error)
 
     pixels: dict[int, np.ndarray] = {}
+    decoded: dict[int, DecodedImage] = {}
     for i, image in enumerate(images):
         try:
-            loaded = load_image(image, max_pixels=max_pixels)
+            decoded[i] = decode_image(image, max_pixels=max_pixels, work_pixels=work_pixels)
         except FaceRecError as exc:
             fail(i, exc)
             continue
-        digests[i] = hashlib.sha256(loaded.tobytes()).hexdigest()
-        pixels[i] = _pad(loaded, pad)
+        digests[i] = hashlib.sha256(decoded[i].pixels.tobytes()).hexdigest()
+        pixels[i] = _pad(decoded[i].pixels, pad)
     rows = list(pixels)
     found = detector.detect([pixels[i] for i in rows]) if detector is not None else [[] for _ in rows]
     for i, candidates in zip(rows, found):
@@ -101,8 +107,14 @@ def align_images(
         else:
             face = fallback_face(image.shape, np.asarray(alignment.template), size)
             crops[i] = align_faces(image, [face], alignment)[0]
-        faces[i] = face.shifted(-_offset(image, pad, 1), -_offset(image, pad, 0)) if pad > 0 else face
+        face = face.shifted(-_offset(image, pad, 1), -_offset(image, pad, 0)) if pad > 0 else face
+        faces[i] = in_original_frame(face, decoded[i])
     return AlignedBatch(crops, detected, faces, digests, errors)
+
+
+def in_original_frame(face: Face, decoded: DecodedImage) -> Face:
+    """``face``, found in ``decoded.pixels``, in the coordinates of the original image."""
+    return face if decoded.scale == 1.0 else face.scaled(decoded.scale)
 
 
 def _offset(padded: np.ndarray, pad: float, axis: int) -> int:

@@ -5,7 +5,8 @@ The folder holds ``embeddings.npy`` (float32, one row per face, L2-normalised), 
 which detector found it, ``errors.csv`` for the photos that gave no embedding, and ``meta.json`` (the
 model key, the dimension and the detector settings). Photos are embedded in chunks; each chunk is
 written to ``parts/`` atomically, so a run that is stopped loses at most the chunk it was on, and a
-rerun skips every photo already done.
+rerun skips every photo already done. A file name that is not UTF-8 is written with its odd bytes as ``\\xNN``
+escapes (see :func:`facerec.checks.path_text`), so that every file the folder holds is valid UTF-8.
 
 >>> report = embed_to_folder(FaceRecognizer(), ["photos/"], "out/")  # doctest: +SKIP
 >>> np.load("out/embeddings.npy").shape  # doctest: +SKIP
@@ -22,6 +23,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from facerec.checks import path_text
 from facerec.errors import FaceRecError
 from facerec.fileio import atomic_path
 from facerec.io import IMAGE_SUFFIXES
@@ -73,7 +75,7 @@ def embed_to_folder(recognizer: FaceRecognizer, inputs: Sequence[str | Path], ou
             "detector": recognizer.detector.settings if recognizer.detector is not None else "face-crop"}
     _claim(out, meta)
     done = _done_photos(out / "parts")
-    todo = [p for p in photos if str(p) not in done]
+    todo = [p for p in photos if path_text(p) not in done]
     report = EmbedReport(out, photos=len(photos), resumed=len(photos) - len(todo))
     part = len(list((out / "parts").glob("*.npy")))
     with tqdm(total=len(photos), initial=report.resumed, unit="photo", disable=not progress, desc="embedding") as bar:
@@ -91,20 +93,20 @@ def _claim(out: Path, meta: dict[str, Any]) -> None:
     """Start or resume ``out``: a folder written with another model or other settings is refused."""
     meta_file = out / "meta.json"
     if meta_file.is_file():
-        old = json.loads(meta_file.read_text())
+        old = json.loads(meta_file.read_text(encoding="utf-8"))
         if old != json.loads(json.dumps(meta)):
             raise FaceRecError(f"{out} holds embeddings made with other settings ({old.get('model')}, detector "
                                f"{old.get('detector')}, all_faces {old.get('all_faces')}); use another folder")
     elif out.exists() and any(out.iterdir()):
         raise FaceRecError(f"{out} is not empty and holds no facerec embeddings; use a new folder")
     with atomic_path(meta_file) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2))
+        tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
 
 def _done_photos(parts: Path) -> set[str]:
     done: set[str] = set()
     for table in sorted(parts.glob("*.csv")):
-        with table.open(newline="") as handle:
+        with table.open(newline="", encoding="utf-8") as handle:
             done.update(row["path"] for row in csv.DictReader(handle))
     return done
 
@@ -119,7 +121,7 @@ def _embed_chunk(recognizer: FaceRecognizer, photos: list[Path], all_faces: bool
             try:
                 found = recognizer.embed(photo, all_faces=True)
             except FaceRecError as exc:
-                errors.append((str(photo), str(exc)))
+                errors.append((path_text(photo), path_text(str(exc))))
                 continue
             for number, item in enumerate(found):
                 rows.append(_row(photo, number, item.face))
@@ -128,7 +130,7 @@ def _embed_chunk(recognizer: FaceRecognizer, photos: list[Path], all_faces: bool
         embedded = recognizer.embed_images(photos, fallback=False, collect_errors=True)
         for photo, face, error, vector in zip(photos, embedded.faces, embedded.errors, embedded.embeddings):
             if error is not None or face is None:
-                errors.append((str(photo), error or "no face"))
+                errors.append((path_text(photo), path_text(error or "no face")))
                 continue
             rows.append(_row(photo, 0, face))
             vectors.append(vector)
@@ -138,7 +140,7 @@ def _embed_chunk(recognizer: FaceRecognizer, photos: list[Path], all_faces: bool
 
 def _row(photo: Path, number: int, face: Any) -> dict[str, Any]:
     x1, y1, x2, y2 = (round(float(v), 1) for v in face.box)
-    return {"path": str(photo), "face": number, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+    return {"path": path_text(photo), "face": number, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
             "score": round(float(face.score), 4), "detector": face.detector}
 
 
@@ -148,7 +150,7 @@ def _write_part(parts: Path, number: int, rows: list[dict[str, Any]], vectors: n
     name = f"{number:06d}"
     with atomic_path(parts / f"{name}.npy") as tmp:
         np.save(tmp, vectors)
-    with atomic_path(parts / f"{name}.csv") as tmp, tmp.open("w", newline="") as handle:
+    with atomic_path(parts / f"{name}.csv") as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=[*FACE_COLUMNS, "error"])
         writer.writeheader()
         writer.writerows({**row, "error": ""} for row in rows)
@@ -162,7 +164,7 @@ def _merge(out: Path, index_format: IndexFormat, dim: int) -> tuple[int, list[tu
     vectors: list[np.ndarray] = []
     for table in sorted((out / "parts").glob("*.csv")):
         part = np.load(table.with_suffix(".npy"))
-        with table.open(newline="") as handle:
+        with table.open(newline="", encoding="utf-8") as handle:
             lines = list(csv.DictReader(handle))
         faces = [line for line in lines if not line["error"]]
         if len(faces) != len(part):
@@ -174,7 +176,7 @@ def _merge(out: Path, index_format: IndexFormat, dim: int) -> tuple[int, list[tu
     with atomic_path(out / "embeddings.npy") as tmp:
         np.save(tmp, matrix)
     _write_index(out, rows, index_format)
-    with atomic_path(out / "errors.csv") as tmp, tmp.open("w", newline="") as handle:
+    with atomic_path(out / "errors.csv") as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "error"])
         writer.writerows(errors)
@@ -196,14 +198,14 @@ def _write_index(out: Path, rows: list[dict[str, Any]], index_format: IndexForma
     target = out / f"faces.{index_format}"
     with atomic_path(target) as tmp:
         if index_format == "json":
-            tmp.write_text(json.dumps(rows, indent=1))
+            tmp.write_text(json.dumps(rows, indent=1), encoding="utf-8")
         elif index_format == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
 
             pq.write_table(pa.Table.from_pylist(rows), tmp)
         else:
-            with tmp.open("w", newline="") as handle:
+            with tmp.open("w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=list(FACE_COLUMNS))
                 writer.writeheader()
                 writer.writerows(rows)

@@ -20,6 +20,8 @@ __all__ = [
     "PrecisionError",
     "WeightsNotFoundError",
     "WeightsHashError",
+    "WeightsError",
+    "OnnxExportError",
     "DatasetError",
 ]
 
@@ -84,6 +86,14 @@ class WeightsNotFoundError(FaceRecError):
 
 class WeightsHashError(FaceRecError):
     """A weights file does not have the sha256 recorded for it."""
+
+
+class WeightsError(FaceRecError):
+    """A weights file cannot be used: not a PyTorch file, not a state_dict, or one of another network."""
+
+
+class OnnxExportError(FaceRecError):
+    """A network cannot be exported to ONNX (callers that can run it in PyTorch do so instead)."""
 
 
 class DatasetError(FaceRecError):

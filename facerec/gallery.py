@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,14 +22,19 @@ import numpy as np
 from platformdirs import user_data_dir
 from sqlalchemy.engine import make_url
 
-from enrollment import Candidate, EnrollResult, IdentitySummary, NewFace
+from enrollment import Candidate, EnrollResult, IdentitySummary, NewFace, read_info
 from enrollment import Gallery as Store
-from facerec.crops import AlignedBatch
+from enrollment.names import check_name
+from facerec.alignment import align_faces
+from facerec.checks import check_threshold, check_top_k, path_text
+from facerec.cohort import Cohort, as_norm, load_cohort
+from facerec.crops import AlignedBatch, in_original_frame
 from facerec.detection import Face
 from facerec.errors import DuplicateFaceError, FaceRecError
-from facerec.io import IMAGE_SUFFIXES, ImageInput
+from facerec.io import IMAGE_SUFFIXES, ImageInput, describe
 from facerec.open_set import MAX_PROBES, MIN_PEOPLE, OpenSetCalibration, calibrate
-from facerec.recognizer import FaceRecognizer
+from facerec.quality import FaceQuality, LowQualityError, assess_faces
+from facerec.recognizer import FaceRecognizer, check_faces
 from index import IndexKind
 
 __all__ = ["Gallery", "Identification", "EnrollReport", "db_url", "default_db_url", "default_vectors",
@@ -71,20 +76,35 @@ def default_vectors(url: str) -> str:
 
 @dataclass(frozen=True)
 class Identification:
-    """One face in the probe photo and who it is: ``name`` is None when not recognised."""
+    """One face in the probe photo and who it is: ``name`` is None when not recognised, ``reason`` says why.
+
+    ``score`` is the decision score, compared with ``threshold``: cohort-normalised where the gallery
+    normalises (``score_kind`` "as-norm", see :mod:`facerec.cohort`), else the cosine. ``raw_score`` is the
+    best candidate's cosine; ``candidates`` come by decision score (``candidate_scores``), each with its
+    cosine as ``score``. ``quality`` is the probe face's (:mod:`facerec.quality`).
+    """
 
     face: Face
     name: str | None
     score: float
     threshold: float
     candidates: list[Candidate] = field(default_factory=list)
+    raw_score: float = float("-inf")
+    candidate_scores: list[float] = field(default_factory=list)
+    quality: FaceQuality | None = None
+    reason: str | None = None  # why not recognised (None when recognised)
+    score_kind: str = "cosine"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "recognized": self.name is not None, "score": round(self.score, 6),
-            "threshold": round(self.threshold, 6),
+            "threshold": round(self.threshold, 6), "score_kind": self.score_kind,
+            "raw_score": round(self.raw_score, 6),
+            "normalized_score": round(self.score, 6) if self.score_kind != "cosine" else None,
+            "reason": self.reason, "quality": self.quality.to_dict() if self.quality is not None else None,
             "face": self.face.to_dict(),
-            "candidates": [{"name": c.name, "score": round(c.score, 6)} for c in self.candidates],
+            "candidates": [{"name": c.name, "score": round(s, 6), "raw_score": round(c.score, 6)} for c, s in
+                           zip(self.candidates, self.candidate_scores or [c.score for c in self.candidates])],
         }
 
 
@@ -125,20 +145,49 @@ class Gallery:
     def __init__(
         self, recognizer: FaceRecognizer | None = None, *, db: str | Path | None = None,
         index_path: str | Path | None = None, threshold: float | None = None, index_kind: IndexKind = "flat",
-        fpir: float = 0.01, vectors: str | None = None,
+        fpir: float = 0.01, vectors: str | None = None, normalize: bool = True,
     ) -> None:
+        threshold = None if threshold is None else check_threshold(threshold)
         self.recognizer = recognizer or FaceRecognizer()
-        url = db_url(db) if db else default_db_url()
-        database = make_url(url).database
-        if url.startswith("sqlite:///") and database:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        self.store = Store(
-            url, model=self.recognizer.model_key, dim=self.recognizer.weights.embedding_size,
-            vectors=vectors or (str(index_path) if index_path else default_vectors(url)), index_kind=index_kind,
-            save_interval=5.0,
-        )
+        self.url = db_url(db) if db else default_db_url()
+        self._vectors = vectors or (str(index_path) if index_path else default_vectors(self.url))
+        self._index_kind: IndexKind = index_kind
+        self._store: Store | None = None
         self.fixed_threshold, self.fpir = threshold, fpir
         self.lock = threading.RLock()  # the FAISS index is not safe to search while it changes
+        #: The model's score-normalisation cohort (None: plain cosine, as with a fixed ``threshold``).
+        self.cohort: Cohort | None = load_cohort(self.recognizer.weights) if normalize and threshold is None else None
+        self._stats_revision: int | None = None  # the revision at which every face had its cohort statistics
+        # An existing gallery is opened (and checked) now; a new one is made only when something is written,
+        # so an enrollment that fails (no face, unreadable photo) leaves nothing behind, and no file is ever
+        # deleted to undo one. read_info refuses a file that is not a database or is another program's.
+        if read_info(self.url) is not None:
+            self.store  # noqa: B018
+
+    @property
+    def store(self) -> Store:
+        """The database and vector store, opened on first use."""
+        if self._store is None:
+            with self.lock:
+                if self._store is None:
+                    database = make_url(self.url).database
+                    if self.url.startswith("sqlite:///") and database:
+                        Path(database).parent.mkdir(parents=True, exist_ok=True)
+                    self._store = Store(self.url, model=self.recognizer.model_key,
+                                        dim=self.recognizer.weights.embedding_size, vectors=self._vectors,
+                                        index_kind=self._index_kind, save_interval=5.0)
+        return self._store
+
+    @property
+    def opened(self) -> bool:
+        """Whether the database has been opened (a new SQLite gallery is made on its first write)."""
+        return self._store is not None
+
+    @property
+    def index_error(self) -> str | None:
+        """Why the vector store's file could not be written at the last change, which is in the database
+        all the same and reaches the file on a later open; None when it was written."""
+        return self._store.index_error if self._store is not None else None
 
     @property
     def threshold(self) -> float:
@@ -157,7 +206,10 @@ class Gallery:
         store = self.store.store
         revision = store.revision()
         people = store.count_identities()
-        model_threshold = self.recognizer.weights.open_set_threshold(people, self.fpir)
+        cosine_threshold = self.recognizer.weights.open_set_threshold(people, self.fpir)
+        if self.cohort is not None:
+            self._ensure_cohort_stats(revision)
+        model_threshold = self.cohort.threshold(people, self.fpir) if self.cohort is not None else cosine_threshold
         saved = store.setting(_CALIBRATION)
         if saved is not None and saved[1] == revision:
             try:
@@ -165,15 +217,23 @@ class Gallery:
             except (KeyError, TypeError):  # written by another version: recompute
                 calibration = None
             if calibration is not None and calibration.fpir == self.fpir and \
-                    abs(calibration.model_threshold - model_threshold) < 1e-6:
+                    abs(calibration.model_threshold - model_threshold) < 1e-6 and \
+                    calibration.cohort == (self.cohort.key if self.cohort is not None else None):
                 return calibration
-        calibration = calibrate(model_threshold, self._impostor_maxima(people), people=people, fpir=self.fpir,
-                                revision=revision)
+        calibration = calibrate(model_threshold, self._impostor_maxima(people, self.cohort), people=people,
+                                fpir=self.fpir, revision=revision)
+        if self.cohort is not None:
+            cosine = calibrate(cosine_threshold, self._impostor_maxima(people, None), people=people, fpir=self.fpir,
+                               revision=revision)
+            strict = max(round(self.cohort.threshold(people, self.fpir, low_quality=True), 6), calibration.threshold)
+            calibration = replace(calibration, score="as-norm", cohort=self.cohort.key, low_quality_threshold=strict,
+                                  cosine_threshold=cosine.threshold)
         store.put_setting(_CALIBRATION, calibration.to_dict(), revision)
         return calibration
 
-    def _impostor_maxima(self, people: int) -> np.ndarray:
-        """For enrolled faces (all, or a seeded sample of MAX_PROBES), the best score against other people."""
+    def _impostor_maxima(self, people: int, cohort: Cohort | None) -> np.ndarray:
+        """For enrolled faces (all, or a seeded sample of MAX_PROBES), the best score against other people
+        (cohort-normalised with ``cohort``)."""
         store = self.store.store
         if people < MIN_PEOPLE:
             return np.zeros(0)
@@ -181,9 +241,50 @@ class Gallery:
         if len(ids) > MAX_PROBES:
             ids = np.random.default_rng(0).choice(ids, MAX_PROBES, replace=False)
         names, vectors = store.faces(ids.tolist())
-        maxima = [next((c.score for c in candidates if c.name != name), -np.inf)
-                  for name, candidates in zip(names, self.store.search(vectors, k=2))]
+        found = self.store.search(vectors, k=2 if cohort is None else 10)
+        scores = self._scores(vectors, found) if cohort is not None else [[c.score for c in f] for f in found]
+        maxima = [max((s for c, s in zip(candidates, row) if c.name != name), default=-np.inf)
+                  for name, candidates, row in zip(names, found, scores)]
         return np.array(maxima, np.float64)
+
+    def _ensure_cohort_stats(self, revision: int | None = None) -> None:
+        """Give every enrolled face its cohort statistics: a gallery from before score normalisation, or faces
+        another process wrote, are brought up to date here, never scored without them. Call under the lock."""
+        if self.cohort is None or (revision is not None and revision == self._stats_revision):
+            return
+        store = self.store.store
+        while True:
+            ids, vectors = store.faces_without_cohort_stats(self.cohort.key)
+            if not len(ids):
+                break
+            self._put_cohort_stats(ids, vectors)
+        self._stats_revision = revision
+
+    def _put_cohort_stats(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        if self.cohort is not None and len(ids):
+            mean, sd = self.cohort.stats(vectors)
+            self.store.store.put_cohort_stats(self.cohort.key, [int(i) for i in ids], mean.tolist(), sd.tolist())
+
+    def _scores(self, vectors: np.ndarray, found: list[list[Candidate]]) -> list[list[float]]:
+        """The decision score of each candidate: cohort-normalised, or the cosine without a cohort. Call under
+        the lock."""
+        if self.cohort is None:
+            return [[c.score for c in candidates] for candidates in found]
+        ids = sorted({c.face_id for candidates in found for c in candidates})
+        stats = self.store.store.cohort_stats(ids, self.cohort.key)
+        if len(stats) < len(ids):  # faces written since the last check (by another process): compute them now
+            self._ensure_cohort_stats()
+            stats = self.store.store.cohort_stats(ids, self.cohort.key)
+        mean, sd = self.cohort.stats(vectors)
+        scores = []
+        for row, candidates in enumerate(found):
+            known = [c for c in candidates if c.face_id in stats]
+            enrolled = (np.array([stats[c.face_id][0] for c in known]), np.array([stats[c.face_id][1] for c in known]))
+            normed = as_norm(np.array([[c.score for c in known]]), (mean[row : row + 1], sd[row : row + 1]),
+                             enrolled)[0] if known else np.zeros(0)
+            values = dict(zip([c.face_id for c in known], normed.tolist()))
+            scores.append([values.get(c.face_id, -np.inf) for c in candidates])  # removed meanwhile: no match
+        return scores
 
     @property
     def duplicate_threshold(self) -> float:
@@ -191,22 +292,41 @@ class Gallery:
         the far end of the model's calibrated impostor tail (FAR 1e-6 on LFW), because refusing a new
         person is costlier than missing a duplicate."""
         tail = self.recognizer.weights.impostor_tail
-        return max(self.threshold, tail[-1][1] if tail else self.recognizer.weights.identify_threshold)
+        if self.fixed_threshold is not None:
+            base = self.fixed_threshold
+        else:  # a cosine threshold: the duplicate check compares cosines
+            calibration = self.calibration()
+            base = calibration.cosine_threshold if calibration.cosine_threshold is not None else calibration.threshold
+        return max(base, tail[-1][1] if tail else self.recognizer.weights.identify_threshold)
 
-    def enroll(self, name: str, images: Sequence[ImageInput], *, require_single: bool = False,
-               info: dict[str, Any] | None = None, save: bool = True, allow_duplicate: bool = False) -> EnrollResult:
+    def enroll(self, name: str, images: Sequence[ImageInput] | ImageInput, *, require_single: bool = False,
+               info: dict[str, Any] | None = None, save: bool = True, allow_duplicate: bool = False,
+               allow_low_quality: bool = False) -> EnrollResult:
         """Enroll ``name`` from one or more photos (largest face of each) in one transaction.
 
+        ``images`` is a list of photos (paths, bytes, PIL images or pixel arrays); one photo given alone (a
+        path, bytes, an image or one ``HxW``/``HxWxC`` array) is taken as a list of one. ``name`` follows
+        :func:`enrollment.names.check_name` (NFC, stripped, 1 to 255 characters, no control or invisible
+        characters, no slashes); a bad name or no photo raises a :class:`FaceRecError` before any work.
         Any unreadable photo or photo without a face aborts the whole enrollment. When another
         enrolled person matches the new faces (with several photos, their mean best score) at the
-        :attr:`duplicate_threshold`, :class:`DuplicateFaceError` is raised, unless ``allow_duplicate``.
+        :attr:`duplicate_threshold`, :class:`DuplicateFaceError` is raised, unless ``allow_duplicate``. A
+        low-quality face (see :mod:`facerec.quality`) raises :class:`~facerec.quality.LowQualityError`, unless
+        ``allow_low_quality``.
         """
+        name, images = check_name(name), _photo_list(images)
         aligned = self.recognizer.align(images, fallback=None, require_single=require_single)
+        if not allow_low_quality:
+            for image, quality in zip(images, assess_faces(aligned.faces, aligned.crops)):
+                if quality.low:
+                    raise LowQualityError(describe(image), quality)
         faces = [face for face in self._new_faces(images, aligned) if face is not None]  # none is None: no errors
         with self.lock:
             if not allow_duplicate:
                 self._check_duplicate(name, faces)
-            return self.store.enroll(name, faces, info=info, save=save)
+            result = self.store.enroll(name, faces, info=info, save=save)
+            self._put_cohort_stats(result.added_ids, result.added_vectors)
+            return result
 
     def _check_duplicate(self, name: str, faces: Sequence[NewFace]) -> None:
         """Raise :class:`DuplicateFaceError` when another person matches ``faces``: the mean over the
@@ -225,7 +345,7 @@ class Gallery:
                 raise DuplicateFaceError(name, other, total / len(faces), threshold)
 
     def enroll_dir(self, folder: str | Path, *, progress: bool = True, require_single: bool = False,
-                   allow_duplicate: bool = False) -> EnrollReport:
+                   allow_duplicate: bool = False, allow_low_quality: bool = False) -> EnrollReport:
         """Enroll every ``folder/<Name>/*`` photo, or, in a folder without sub-folders, every
         ``folder/<Name>.jpg`` (one person per file stem, face_recognition's habit); bad files are
         reported and skipped.
@@ -254,6 +374,7 @@ class Gallery:
                     return
             if faces:
                 result = self.store.enroll(name, faces, save=False)
+                self._put_cohort_stats(result.added_ids, result.added_vectors)
                 report.already_enrolled += result.skipped
                 if result.added_ids:
                     report.added[name] = len(result.added_ids)
@@ -265,7 +386,12 @@ class Gallery:
                 chunk = photos[start : start + len(aligned.crops)]
                 for (_, path), error in zip(chunk, aligned.errors):
                     if error is not None:
-                        report.failed.append((str(path), error))
+                        report.failed.append((path_text(path), path_text(error)))
+                if not allow_low_quality:  # a low-quality photo is reported and skipped, as a failed one is
+                    for i, quality in enumerate(assess_faces(aligned.faces, aligned.crops)):
+                        if aligned.errors[i] is None and quality.low:
+                            aligned.errors[i] = str(LowQualityError(path_text(chunk[i][1]), quality))
+                            report.failed.append((path_text(chunk[i][1]), aligned.errors[i]))
                 for (name, _), face in zip(chunk, self._new_faces([p for _, p in chunk], aligned)):
                     if face is not None:
                         for done in [n for n in pending if n != name]:  # photos come person by person
@@ -275,24 +401,64 @@ class Gallery:
         for name in list(pending):
             flush(name)
         with self.lock:
-            self.store.save()
+            if self._store is not None:  # nothing enrolled into a new gallery: nothing to save, no file made
+                self._store.save()
         return report
 
     def identify(self, image: ImageInput, *, top_k: int = 5, all_faces: bool = False,
                  require_single: bool = False) -> list[Identification]:
-        """Who is in ``image``: the largest face (or every face), best candidates first."""
-        found = self.recognizer.embed(image, all_faces=all_faces, require_single=require_single)
-        return self.identify_embeddings([f.face for f in found], np.stack([f.embedding for f in found]), top_k)
+        """Who is in ``image``: the largest face (or every face), best candidates first (``top_k``, 1 to
+        :data:`~facerec.checks.MAX_TOP_K`)."""
+        top_k = check_top_k(top_k)
+        recognizer = self.recognizer
+        decoded = recognizer.decode(image)  # a large photo downscaled: faces are mapped back to its pixels
+        pixels = decoded.pixels
+        faces = recognizer.detector.detect([pixels])[0]
+        check_faces(describe(image), faces, require_single)
+        chosen = faces if all_faces else faces[:1]
+        crops = align_faces(pixels, chosen, recognizer.weights.alignment)
+        return self.identify_embeddings([in_original_frame(f, decoded) for f in chosen], recognizer.embed_crops(crops),
+                                        top_k, qualities=assess_faces(chosen, crops))
 
-    def identify_embeddings(self, faces: Sequence[Face], vectors: np.ndarray, top_k: int = 5) -> list[Identification]:
+    def identify_embeddings(self, faces: Sequence[Face], vectors: np.ndarray, top_k: int = 5, *,
+                            qualities: Sequence[FaceQuality | None] | None = None) -> list[Identification]:
+        """:meth:`identify` of faces already embedded; ``qualities`` (:func:`facerec.quality.assess`) hold a
+        low-quality face to the stricter threshold."""
+        top_k = check_top_k(top_k)
+        vectors = np.atleast_2d(np.asarray(vectors, np.float32))
         with self.lock:
-            results, threshold = [], self.threshold
-            found = self.store.search(vectors, top_k)
-        for face, candidates in zip(faces, found):
-            best = candidates[0] if candidates else None
-            name = best.name if best is not None and best.score >= threshold else None
-            results.append(Identification(face, name, best.score if best else float("-inf"), threshold, candidates))
+            calibration = self.calibration() if self.fixed_threshold is None else None
+            found = self.store.search(vectors, max(top_k, 10) if self.cohort is not None else top_k)
+            scores = self._scores(vectors, found)
+        results = []
+        for face, candidates, row, quality in zip(faces, found, scores, qualities or [None] * len(faces)):
+            results.append(self._decide(face, candidates, row, quality, calibration, top_k))
         return results
+
+    def _decide(self, face: Face, candidates: list[Candidate], scores: list[float], quality: FaceQuality | None,
+                calibration: OpenSetCalibration | None, top_k: int) -> Identification:
+        """The one decision rule: the best candidate by decision score, recognised at the threshold (the
+        stricter one for a low-quality face)."""
+        ranked = sorted(zip(candidates, scores), key=lambda pair: -pair[1])[:top_k]
+        low = quality is not None and quality.low
+        if calibration is None:  # a fixed threshold: on the cosine
+            threshold = float(self.fixed_threshold)  # type: ignore[arg-type]
+        elif low and calibration.low_quality_threshold is not None:
+            threshold = calibration.low_quality_threshold
+        else:
+            threshold = calibration.threshold
+        kind = calibration.score if calibration is not None else "cosine"
+        if not ranked:
+            return Identification(face, None, float("-inf"), threshold, [], quality=quality, reason="no one enrolled",
+                                  score_kind=kind)
+        best, score = ranked[0]
+        reason = None
+        if score < threshold:
+            stricter = low and calibration is not None and score >= calibration.threshold
+            reason = "low quality: below the stricter threshold for low-quality faces" if stricter \
+                else "below threshold"
+        return Identification(face, best.name if reason is None else None, score, threshold,
+                              [c for c, _ in ranked], best.score, [s for _, s in ranked], quality, reason, kind)
 
     def remove(self, name: str) -> int:
         with self.lock:
@@ -309,7 +475,8 @@ class Gallery:
         return self.store.identities()
 
     def close(self) -> None:
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     def _new_faces(self, images: Sequence[ImageInput], aligned: AlignedBatch) -> list[NewFace | None]:
         """A face record per aligned image (None where it has an error), embedded in one batch."""
@@ -326,25 +493,54 @@ class Gallery:
 
 def list_photos(folder: Path, report: EnrollReport) -> list[tuple[str, Path]]:
     """``(person, photo)`` in the folder's layout (``<person>/*`` images, or, without sub-folders,
-    ``<person>.jpg`` files), recorded in ``report``; other files are reported there."""
+    ``<person>.jpg`` files), recorded in ``report``; other files, and people whose folder or file name is not a
+    valid name (see :func:`enrollment.names.check_name`), are reported there."""
     if not folder.is_dir():
         raise FaceRecError(f"{folder} is not a folder")
     people = sorted(p for p in folder.iterdir() if p.is_dir())
     photos: list[tuple[str, Path]] = []
     if people:
         for person in people:
+            if (name := _person(person, report)) is None:
+                continue
             for path in sorted(p for p in person.iterdir() if p.is_file()):
                 if path.suffix.lower() in IMAGE_SUFFIXES:
-                    photos.append((person.name, path))
+                    photos.append((name, path))
                 else:
-                    report.failed.append((str(path), "not an image file name"))
+                    report.failed.append((path_text(path), "not an image file name"))
         return photos
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FaceRecError(f"{folder} has neither sub-folders (one per person) nor photos named after people")
     report.layout = "files"
-    return [(path.stem, path) for path in files]
+    return [(name, path) for path in files if (name := _person(path, report, path.stem)) is not None]
+
+
+def _person(path: Path, report: EnrollReport, name: str | None = None) -> str | None:
+    """The person ``path`` (a folder, or a photo named after them) is of, or None, reported, when the name
+    breaks the rule."""
+    try:
+        return check_name(path.name if name is None else name)
+    except FaceRecError as exc:
+        report.failed.append((path_text(path), f"not a valid person name: {exc}"))
+        return None
 
 
 def _source(image: ImageInput) -> str | None:
-    return str(image) if isinstance(image, (str, Path)) else None
+    return path_text(image) if isinstance(image, (str, Path)) else None
+
+
+def _photo_list(images: Sequence[ImageInput] | ImageInput) -> list[ImageInput]:
+    """The photos to enroll as a list: one photo given alone is a list of one; none at all is refused."""
+    from PIL import Image
+
+    if isinstance(images, (str, Path, bytes, Image.Image)) or (isinstance(images, np.ndarray) and images.ndim <= 3):
+        return [images]
+    try:
+        photos = list(images)  # type: ignore[arg-type]
+    except TypeError:
+        raise FaceRecError(f"images must be a list of photos (paths, bytes, PIL images or arrays), "
+                           f"got {type(images).__name__}") from None
+    if not photos:
+        raise FaceRecError("no photo to enroll: give at least one")
+    return photos

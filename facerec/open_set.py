@@ -43,6 +43,11 @@ class OpenSetCalibration:
     probes: int  # enrolled faces searched against the others
     fpir: float
     revision: int
+    #: "cosine", or "as-norm" (thresholds on cohort-normalised scores, see facerec.cohort)
+    score: str = "cosine"
+    cohort: str | None = None  # the cohort's key, with "as-norm"
+    low_quality_threshold: float | None = None  # with "as-norm": the threshold a low-quality probe is held to
+    cosine_threshold: float | None = None  # with "as-norm": the cosine calibration (duplicate checks use it)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +68,8 @@ def gumbel_quantile(maxima: np.ndarray, q: float) -> float:
 def calibrate(model_threshold: float, maxima: np.ndarray, *, people: int, fpir: float,
               revision: int) -> OpenSetCalibration:
     """Combine the model's threshold with the gallery's: ``maxima`` holds, for each probed enrolled
-    face, its best score against the other people."""
+    face, its best score against the other people. On normalised scores the "model's" threshold is the
+    cohort's (:meth:`facerec.cohort.Cohort.threshold`), and the result is completed with ``dataclasses.replace``."""
     maxima = np.asarray(maxima, np.float64)
     maxima = maxima[np.isfinite(maxima)]
     gallery = gumbel_quantile(maxima, 1.0 - fpir) if people >= MIN_PEOPLE and len(maxima) >= MIN_PEOPLE else None

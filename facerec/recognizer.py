@@ -19,10 +19,12 @@ import torch
 from tqdm import tqdm
 
 from facerec.alignment import align_faces
+from facerec.checks import check_threshold
 from facerec.crops import AlignedBatch, Fallback, align_images
+from facerec.crops import in_original_frame as _original
 from facerec.detection import Face, Selection
-from facerec.errors import MultipleFacesError, NoFaceError, PrecisionError
-from facerec.io import DEFAULT_MAX_PIXELS, ImageInput, describe, load_image
+from facerec.errors import MultipleFacesError, NoFaceError, OnnxExportError, PrecisionError
+from facerec.io import DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, decode_image, describe
 from facerec.models import DEFAULT_DETECTOR, Detector, get_detector, get_model
 from facerec.models.detectors import DEFAULT_LANDMARKS, Landmarks
 from facerec.models.detectors.face_crop import FaceCropDetector
@@ -114,6 +116,7 @@ class FaceRecognizer:
     ) -> None:
         if backend not in ("onnx", "torch"):
             raise ValueError(f"backend must be 'onnx' or 'torch', got {backend!r}")
+        threshold = None if threshold is None else check_threshold(threshold)  # before any weights are loaded
         self.threads = resolve_threads(threads)
         torch.set_num_threads(self.threads)
         self.model = get_model(model, tag=tag, weights_path=weights)
@@ -135,14 +138,17 @@ class FaceRecognizer:
     def _embedder(self, backend: Backend, precision: Precision) -> tuple[Backend, FaceEmbedder | OnnxEmbedder]:
         if backend == "torch":
             return "torch", self.model
-        if precision == "int8":
-            try:
-                return "onnx", OnnxEmbedder(self.model, threads=self.threads, precision="int8")
-            except (PrecisionError, RuntimeError, ValueError, KeyError) as exc:
-                warnings.warn(f"{self.model_key} cannot run in int8 ({exc}); using fp32", RuntimeWarning, stacklevel=3)
         try:
+            if precision == "int8":
+                try:
+                    return "onnx", OnnxEmbedder(self.model, threads=self.threads, precision="int8")
+                except (PrecisionError, RuntimeError, ValueError, KeyError) as exc:
+                    warnings.warn(f"{self.model_key} cannot run in int8 ({exc}); using fp32", RuntimeWarning,
+                                  stacklevel=3)
             return "onnx", OnnxEmbedder(self.model, threads=self.threads)
-        except (torch.onnx.errors.OnnxExporterError, torch.onnx.errors.UnsupportedOperatorError, RuntimeError) as exc:
+        except OnnxExportError:  # said on stderr when the export failed (once: the failure is remembered)
+            return "torch", self.model
+        except RuntimeError as exc:
             warnings.warn(f"{self.model_key} cannot run in onnxruntime ({exc}); using PyTorch", RuntimeWarning,
                           stacklevel=3)
             return "torch", self.model
@@ -153,11 +159,18 @@ class FaceRecognizer:
         return self.weights.key
 
     def load(self, image: ImageInput) -> np.ndarray:
-        return load_image(image, max_pixels=self.max_pixels)
+        """The pixels detection and alignment work on: ``image`` in RGB, photos over
+        :data:`~facerec.io.WORK_PIXELS` downscaled while decoding."""
+        return self.decode(image).pixels
+
+    def decode(self, image: ImageInput) -> DecodedImage:
+        """``image`` decoded at its working size, with its original size (see :func:`facerec.io.decode_image`)."""
+        return decode_image(image, max_pixels=self.max_pixels)
 
     def detect(self, image: ImageInput) -> list[Face]:
-        """All faces in ``image``, largest first (an empty list when there are none)."""
-        return self.detector.detect([self.load(image)])[0]
+        """All faces in ``image``, largest first, in its pixel coordinates (an empty list when there are none)."""
+        decoded = self.decode(image)
+        return [_original(face, decoded) for face in self.detector.detect([decoded.pixels])[0]]
 
     def embed_faces(self, pixels: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         """Embeddings (``N x D``) of the given faces of an already loaded RGB image."""
@@ -175,28 +188,28 @@ class FaceRecognizer:
         Raises :class:`NoFaceError` when there is none, and :class:`MultipleFacesError`
         with ``require_single`` when there are several.
         """
-        pixels = self.load(image)
-        faces = self.detector.detect([pixels])[0]
+        decoded = self.decode(image)
+        faces = self.detector.detect([decoded.pixels])[0]
         check_faces(describe(image), faces, require_single)
         chosen = faces if all_faces else faces[:1]
-        vectors = self.embed_faces(pixels, chosen)
-        return [FaceEmbedding(face, vector) for face, vector in zip(chosen, vectors)]
+        vectors = self.embed_faces(decoded.pixels, chosen)
+        return [FaceEmbedding(_original(face, decoded), vector) for face, vector in zip(chosen, vectors)]
 
     def verify(self, a: ImageInput, b: ImageInput, *, require_single: bool = False) -> VerifyResult:
         """Compare the largest face of ``a`` with the largest face of ``b``."""
-        pixels = [self.load(a), self.load(b)]
-        found = self.detector.detect(pixels)
+        decoded = [self.decode(a), self.decode(b)]
+        found = self.detector.detect([d.pixels for d in decoded])
         for source, faces in zip((a, b), found):
             check_faces(describe(source), faces, require_single)
-        crops = np.concatenate([align_faces(p, f[:1], self.weights.alignment) for p, f in zip(pixels, found)])
+        crops = np.concatenate([align_faces(d.pixels, f[:1], self.weights.alignment) for d, f in zip(decoded, found)])
         vec_a, vec_b = self.embed_crops(crops)
         similarity = float(np.dot(vec_a, vec_b))
         return VerifyResult(
             similarity=similarity,
             threshold=self.threshold,
             same_person=similarity >= self.threshold,
-            face_a=found[0][0],
-            face_b=found[1][0],
+            face_a=_original(found[0][0], decoded[0]),
+            face_b=_original(found[1][0], decoded[1]),
             faces_a=len(found[0]),
             faces_b=len(found[1]),
         )

@@ -9,6 +9,7 @@ classic graph and inverted-list indexes. Saved atomically with a JSON sidecar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -185,14 +186,21 @@ class VectorIndex:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = IndexMeta(self.model, self.dim, len(self), revision, self.kind)
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self._index, str(tmp))
-        os.replace(tmp, path)
-        # The sidecar goes last: an index without a matching sidecar is treated as stale.
         sidecar = _sidecar(path)
-        tmp_sidecar = sidecar.with_name(sidecar.name + ".tmp")
-        tmp_sidecar.write_text(json.dumps(asdict(meta), indent=2))
-        os.replace(tmp_sidecar, sidecar)
+        tmp, tmp_sidecar = path.with_name(path.name + ".tmp"), sidecar.with_name(sidecar.name + ".tmp")
+        try:
+            try:
+                faiss.write_index(self._index, str(tmp))
+            except RuntimeError as exc:  # FAISS reports a failed write (disk full, no permission) this way
+                raise OSError(f"cannot write index {path}: {str(exc).strip().splitlines()[-1]}") from None
+            os.replace(tmp, path)
+            # The sidecar goes last: an index without a matching sidecar is treated as stale.
+            tmp_sidecar.write_text(json.dumps(asdict(meta), indent=2))
+            os.replace(tmp_sidecar, sidecar)
+        finally:  # a failed write leaves no temporary file behind
+            for leftover in (tmp, tmp_sidecar):
+                with contextlib.suppress(OSError):
+                    leftover.unlink(missing_ok=True)
         return meta
 
     @classmethod

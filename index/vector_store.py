@@ -108,16 +108,20 @@ class FaissStore:
         self._options = options
         self._lock = FileLock(str(self.path) + ".lock")
         self._revision: int | None = None
-        with self._lock:
-            try:
-                loaded = VectorIndex.load(self.path, model=model, dim=dim)
-                meta_revision = _read_revision(self.path)
-                if loaded.kind == kind:
-                    self.index, self._revision = loaded, meta_revision
-                    return
-            except (IndexCorruptError, IndexMismatchError):
-                pass
         self.index = VectorIndex(dim, model=model, kind=kind, **options)
+        try:
+            with self._lock:
+                self._load(kind)
+        except OSError:  # no lock file can be made here (a read-only folder): read without it
+            self._load(kind)
+
+    def _load(self, kind: str) -> None:
+        try:
+            loaded = VectorIndex.load(self.path, model=self.model, dim=self.dim)
+            if loaded.kind == kind:
+                self.index, self._revision = loaded, _read_revision(self.path)
+        except (IndexCorruptError, IndexMismatchError):
+            pass
 
     @property
     def location(self) -> str:

@@ -10,6 +10,13 @@ concurrent clients while enrollers write, against the library's own photos/s on 
 4. Afterwards every acknowledged enrollment must be in the gallery (GET /v1/people) and the index in step.
 
     FACEREC_THREADS=1 python scripts/bench_serve.py --people 1000 --clients 1,4,16 --seconds 20
+
+With ``--large N`` it measures instead the server's memory (resident set of its process, sampled every
+20 ms) while N clients at once post /v1/verify with 7000x7000 PNGs (49 megapixels, under a MB each: LFW
+faces scaled up on a grey canvas, and a blank canvas, the detectors' worst case), --rounds times each;
+once with the server's default --max-pixels and once with --large-max-pixels (high enough to decode them):
+
+    FACEREC_THREADS=1 python scripts/bench_serve.py --large 4 --rounds 2
 """
 
 from __future__ import annotations
@@ -99,10 +106,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(db: Path, port: int, args: argparse.Namespace) -> subprocess.Popen:
+def start_server(db: Path, port: int, args: argparse.Namespace, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "facerec", "serve", "--db", str(db), "--port", str(port), "--host", "127.0.0.1",
                "--concurrency", str(args.concurrency), "--queue", str(args.queue), "--rate", "0",
-               "--log-level", "warning"]
+               "--log-level", "warning", *extra]
     server = subprocess.Popen(command, cwd=ROOT)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -173,6 +180,114 @@ def run_level(server_pid: int, url: str, key: str, probes: list[bytes], clients:
             "client_cpu_share": client_cpu / elapsed, "server_cpu_share": server_cpu / elapsed}
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident memory of process ``pid`` (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def large_canvas(name: str | None, number: int = 1, side: int = 7000) -> bytes:
+    """A ``side x side`` PNG: grey, with the LFW photo ``name_number`` scaled to 2500x2500 on it (None: blank)."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (side, side), (120, 120, 120))
+    if name is not None:
+        photo = LFW / name / f"{name}_{number:04d}.jpg"
+        image.paste(Image.open(photo).convert("RGB").resize((2500, 2500), Image.Resampling.BICUBIC), (3000, 1500))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def large_run(args: argparse.Namespace, db: Path, key: str, photos: dict[str, bytes], max_pixels: int | None) -> dict:
+    """Start a server (``--max-pixels max_pixels``, None: its default), let ``args.large`` clients post
+    ``args.rounds`` verifies each, alternately face/face and blank/face; the server's memory throughout."""
+    port = free_port()
+    extra = ["--timeout", str(args.timeout)] + (["--max-pixels", str(max_pixels)] if max_pixels else [])
+    server = start_server(db, port, args, *extra)
+    url = f"http://127.0.0.1:{port}"
+    samples: list[int] = []
+    done = threading.Event()
+    statuses: dict[int, int] = {}
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append(rss_bytes(server.pid))
+            done.wait(0.02)
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=300) as http:
+            for i in range(args.rounds):
+                first = "blank" if (n + i) % 2 else "abel_1"
+                start = time.perf_counter()
+                answer = http.post("/v1/verify", files={"image_a": (f"{first}.png", photos[first], "image/png"),
+                                                        "image_b": ("abel_2.png", photos["abel_2"], "image/png")})
+                with lock:
+                    statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+                    latencies.append(time.perf_counter() - start)
+
+    try:
+        with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as http:  # warm-up: a small pair
+            pair = sorted((LFW / "Abel_Pacheco").glob("*.jpg"))[:2]
+            http.post("/v1/verify", files={"image_a": pair[0].read_bytes(), "image_b": pair[1].read_bytes()})
+        time.sleep(1.0)
+        idle = rss_bytes(server.pid)
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        clients = [threading.Thread(target=client, args=(n,)) for n in range(args.large)]
+        start = time.perf_counter()
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join()
+        elapsed = time.perf_counter() - start
+        time.sleep(2.0)
+        done.set()
+        sampler.join()
+        after = rss_bytes(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return {"max_pixels": max_pixels or "default", "idle_mb": idle / 1e6, "peak_mb": max(samples) / 1e6,
+            "after_mb": after / 1e6, "seconds": elapsed, "statuses": statuses,
+            "max_latency_s": max(latencies) if latencies else float("nan")}
+
+
+def large_main(args: argparse.Namespace) -> None:
+    print(f"{os.cpu_count()} cores, FACEREC_THREADS={os.environ['FACEREC_THREADS']}; {args.large} clients at once, "
+          f"{args.rounds} verifies each of two 7000x7000 PNGs; server concurrency {args.concurrency}, "
+          f"timeout {args.timeout:g} s", flush=True)
+    photos = {"abel_1": large_canvas("Abel_Pacheco", 1), "abel_2": large_canvas("Abel_Pacheco", 2),
+              "blank": large_canvas(None)}
+    print("PNG sizes: " + ", ".join(f"{k} {len(v) / 1e3:.0f} kB" for k, v in photos.items()), flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "gallery.db"
+        from enrollment import AccessStore
+
+        access = AccessStore(f"sqlite:///{db}")
+        key = access.create_key("read", label="bench")[1]
+        access.close()
+        for max_pixels in (None, args.large_max_pixels):
+            row = large_run(args, db, key, photos, max_pixels)
+            rows.append(row)
+            print(f"--max-pixels {row['max_pixels']}: idle {row['idle_mb']:.0f} MB, peak {row['peak_mb']:.0f} MB, "
+                  f"after {row['after_mb']:.0f} MB; {row['seconds']:.1f} s, statuses {row['statuses']}", flush=True)
+    print("\n| --max-pixels | server RSS idle MB | peak MB | 2 s after MB | seconds | slowest answer s | statuses |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for row in rows:
+        print(f"| {row['max_pixels']} | {row['idle_mb']:.0f} | {row['peak_mb']:.0f} | {row['after_mb']:.0f} | "
+              f"{row['seconds']:.1f} | {row['max_latency_s']:.1f} | {row['statuses']} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2, default=str))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=1000, help="People in the gallery.")
@@ -185,8 +300,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="Server and library: photos at once.")
     parser.add_argument("--queue", type=int, default=32, help="Server: requests admitted per worker.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
+    parser.add_argument("--large", type=int, default=0,
+                        help="Instead: the server's memory under this many concurrent 7000x7000 verifies.")
+    parser.add_argument("--rounds", type=int, default=2, help="--large: verifies per client.")
+    parser.add_argument("--large-max-pixels", type=int, default=50_000_000,
+                        help="--large: the server's --max-pixels for the second run (the first uses its default).")
+    parser.add_argument("--timeout", type=float, default=30.0, help="--large: the server's --timeout.")
     args = parser.parse_args()
     os.environ.setdefault("FACEREC_THREADS", "1")
+    if args.large:
+        large_main(args)
+        return
     people = people_photos()
     if args.people >= len(people):
         raise SystemExit(f"only {len(people)} LFW people: ask for fewer")

@@ -1,29 +1,39 @@
-"""One-shot open-set identification benchmark on the shared data.
+"""Open-set identification on the shared data: cohort score normalisation, face quality, several photos.
 
-For each dataset a gallery is built with ONE photo per enrolled person (through
-facerec.Gallery: real SQLite file, real FAISS index); enrolled people are probed with
-their other photos, and people never enrolled are probed to measure false alarms.
+Every photo of LFW dev, AT&T and Extended Yale B is embedded once (default recognizer; ``--cache`` keeps
+them). Scores, thresholds and decisions come from the library's own functions (facerec.cohort,
+facerec.open_set, facerec.quality), as ``Gallery.identify`` uses them; ``--check`` replays one set through a
+real ``Gallery`` (SQLite + FAISS) and counts the decisions that differ.
 
-  * LFW dev: people with 2+ photos are enrolled (first photo); people with one photo are
-    the non-enrolled probes.
-  * AT&T: s1-s30 enrolled (photo 1), s31-s40 never enrolled.
-  * Extended Yale B (19 people): the first 14 enrolled (frontal ambient-light photo), 5 never enrolled.
+Only HELD-OUT people are scored: scripts/build_cohort.py gives each set's people (sorted by name length,
+name) roles by rank: rank % 4 == 2 the cohort, rank % 4 == 0 the calibration people (they chose the
+FPIR tables), odd ranks held out. No threshold is chosen on the people it scores.
 
-Reported: rank-1 / rank-5 identification rate (and rank-1 on the Yale B probes lit from within
-25 degrees of frontal in azimuth), FNIR at FPIR = 1% (the threshold passes 1% of one half of the
-non-enrolled probes, and FNIR/FPIR are then scored with the other half; both halves in turn, averaged),
-FNIR and FPIR at the model's size-aware threshold (before: it grows with the gallery's size) and at the
-self-calibrating default (after: the stricter of that and the gallery's own impostor tail), photos
-without a detected face (scored from a fallback crop), enrollment rate and identify latency.
+  * LFW dev: held-out people with 2+ photos enrolled (first photo), probed with the rest; held-out people
+    with one photo are the strangers.
+  * AT&T, Yale B: each held-out person enrolled from the first photo (Yale B: frontal light), probed with
+    the others; for strangers each person in turn leaves the gallery and all their photos are probed
+    against the others (leave-one-person-out). "Yale B 25" keeps the probes lit within 25 degrees of frontal.
 
-    python scripts/eval_identify.py --shared ../shared [--detector NAME] [--backend onnx|torch]
-        [--precision auto|int8|fp32] [--no-flip]
+Rules (rows of each table):
+  * cosine (today): the raw cosine, the self-calibrating default (the model's size-aware threshold, or the
+    gallery's own impostor tail where stricter);
+  * cosine + quality: the same, low-quality probes answered "not recognized (low quality)";
+  * AS-norm: cohort-normalised scores, the cohort's FPIR-table threshold for the gallery's size (or the
+    gallery's own normalised impostor tail where stricter);
+  * AS-norm + quality (the default): the same, low-quality probes held to the stricter low-quality threshold.
+Columns: FNIR at FPIR 1% (a threshold passing 1% of one half of the strangers, scored on the other half,
+both ways), FNIR and FPIR at the default decision. Then several photos per person (AT&T, Yale B: 3 enrolled
+photos): best of faces vs a quality-weighted mean template. DET plots (docs/det_<set>.png) and the cost in ms.
+
+    python scripts/eval_identify.py --shared ../shared [--cache /tmp/facerec-shared-int8.npz] [--check]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -31,160 +41,299 @@ from pathlib import Path
 
 import numpy as np
 
-from facerec import FaceRecognizer, ImageReadError, MultipleFacesError, NoFaceError
-from facerec.gallery import IMAGE_SUFFIXES, Gallery
-from facerec.models import DEFAULT_DETECTOR
-from facerec.models.detectors import DEFAULT_LANDMARKS, LANDMARKS
-from facerec.models.embedders.int8 import PRECISIONS
+from facerec import FaceRecognizer
+from facerec.cohort import Cohort, as_norm, load_cohort
+from facerec.open_set import MIN_PEOPLE, calibrate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from build_cohort import embed_shared  # noqa: E402 - a sibling script
+
+FPIR = 0.01
+NAMES = {"lfw": "LFW dev", "att": "AT&T", "yale": "Yale B"}
 
 
 @dataclass
-class Split:
-    name: str
-    gallery: dict[str, Path]  # person -> the one enrolled photo
-    probes: list[tuple[str, Path]]  # enrolled person, photo
-    strangers: list[Path]  # photos of people never enrolled
+class Trial:
+    """One set's probes: decision scores of mated probes (-inf where the best candidate is someone else)
+    and of strangers (their best candidate), per rule, with the thresholds of the default decision."""
+
+    mated: dict[str, np.ndarray]
+    strangers: dict[str, np.ndarray]
+    mated_threshold: dict[str, np.ndarray]
+    stranger_threshold: dict[str, np.ndarray]
+    mated_frontal: np.ndarray
+    stranger_frontal: np.ndarray
 
 
-def photos(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def lfw_split(root: Path) -> Split:
-    people = {p.name: photos(p) for p in sorted(root.iterdir()) if p.is_dir()}
-    enrolled = {n: ps for n, ps in people.items() if len(ps) >= 2}
-    return Split("LFW dev", {n: ps[0] for n, ps in enrolled.items()},
-                 [(n, p) for n, ps in enrolled.items() for p in ps[1:]],
-                 [ps[0] for n, ps in people.items() if len(ps) == 1])
-
-
-def split_people(name: str, root: Path, enrolled_count: int) -> Split:
-    people = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name))
-    enrolled, strangers = people[:enrolled_count], people[enrolled_count:]
-    return Split(name, {p.name: photos(p)[0] for p in enrolled},
-                 [(p.name, x) for p in enrolled for x in photos(p)[1:]],
-                 [x for p in strangers for x in photos(p)])
-
-
-def evaluate(split: Split, recognizer: FaceRecognizer, workdir: Path, k: int = 5) -> dict[str, object]:
-    gallery = Gallery(recognizer, db=workdir / (split.name.replace(" ", "_") + ".db"))
-    start = time.perf_counter()
-    failed_enroll = 0
-    for person, photo in split.gallery.items():
-        try:
-            gallery.enroll(person, [photo], save=False, allow_duplicate=True)  # the protocol enrolls everyone
-        except (NoFaceError, MultipleFacesError, ImageReadError):  # a photo that cannot be enrolled is counted
-            failed_enroll += 1
-    gallery.store.save()
-    enroll_rate = len(split.gallery) / (time.perf_counter() - start)
-
-    probe_paths = [p for _, p in split.probes] + split.strangers
-    embedded = recognizer.embed_images(probe_paths, select="largest", fallback=True, progress=True)
-    results = gallery.store.search(embedded.embeddings, k)
-    truth = [n for n, _ in split.probes]
-    mated = results[: len(truth)]
-    strangers = results[len(truth):]
-    rank1 = np.mean([bool(c) and c[0].name == t for c, t in zip(mated, truth)])
-    rank5 = np.mean([t in [x.name for x in c] for c, t in zip(mated, truth)])
-    mated_top = np.array([c[0].score if c and c[0].name == t else -np.inf for c, t in zip(mated, truth)])
-    stranger_top = np.array([c[0].score if c else -np.inf for c in strangers])
-    fnir_1, fpir_1, t1 = held_out_fpir_1(mated_top, stranger_top)
-    calibration = gallery.calibration()  # the self-calibrating default: model tail, or the gallery's own
-    default, model = calibration.threshold, calibration.model_threshold
-    frontal = np.array([_frontal(p) for _, p in split.probes])
-
-    latencies = []
-    for path in probe_paths[:100]:
-        t = time.perf_counter()
-        try:
-            gallery.identify(path, top_k=k)
-        except NoFaceError:
-            continue  # the answer "no face" is quick and not what we time
-        latencies.append((time.perf_counter() - t) * 1000)
-    gallery.close()
-    return {
-        "dataset": split.name, "enrolled": len(split.gallery) - failed_enroll, "failed_enroll": failed_enroll,
-        "mated probes": len(truth), "non-enrolled probes": len(split.strangers),
-        "rank-1": rank1, "rank-5": rank5,
-        "rank-1 frontal": float(np.mean([bool(c) and c[0].name == t for c, t, f in zip(mated, truth, frontal) if f]))
-        if frontal.any() else float("nan"),
-        "FNIR@FPIR=1%": fnir_1, "FPIR held out": fpir_1, "threshold@FPIR=1%": t1,
-        "model threshold": model,
-        "FNIR@model": float(np.mean(mated_top < model)), "FPIR@model": float(np.mean(stranger_top >= model)),
-        "default threshold": default, "chosen by": calibration.source,
-        "FNIR@default": float(np.mean(mated_top < default)), "FPIR@default": float(np.mean(stranger_top >= default)),
-        "no face (probes)": int((~embedded.detected).sum()),
-        "no face (frontal probes)": int((~embedded.detected[: len(truth)][frontal]).sum()) if frontal.any() else 0,
-        "enroll photos/s": enroll_rate, "identify p50 ms": float(np.median(latencies)),
-    }
-
-
-def held_out_fpir_1(mated_top: np.ndarray, stranger_top: np.ndarray) -> tuple[float, float, float]:
-    """FNIR and FPIR at the threshold that passes 1% of one half of the strangers, scored with the
-    other half (both halves in turn, averaged), so that no stranger scores the threshold it chose."""
-    if len(stranger_top) < 2:
-        return float("nan"), float("nan"), float("nan")
-    order = np.random.default_rng(0).permutation(len(stranger_top))
-    halves = [stranger_top[order[::2]], stranger_top[order[1::2]]]
-    fnir, fpir, thresholds = [], [], []
-    for choose, score in (halves, halves[::-1]):
-        threshold = float(np.quantile(choose, 0.99, method="higher")) + 1e-6
-        thresholds.append(threshold)
-        fnir.append(float(np.mean(mated_top < threshold)))
-        fpir.append(float(np.mean(score >= threshold)))
-    return float(np.mean(fnir)), float(np.mean(fpir)), float(np.mean(thresholds))
-
-
-def _frontal(path: Path) -> bool:
+def frontal(path: str) -> bool:
     """A Yale B photo lit from within 25 degrees of frontal in azimuth (``P00A+005E...``); False elsewhere."""
-    if "P00A" not in path.name:
+    if "P00A" not in path:
         return False
-    azimuth = path.name.split("P00A")[1][:4]
+    azimuth = path.split("P00A")[1][:4]
     return azimuth[1:].isdigit() and abs(int(azimuth)) <= 25
+
+
+class Scorer:
+    """Decision scores and thresholds of each rule for one gallery (``enrolled``: rows of the shared arrays,
+    one list of rows per person)."""
+
+    def __init__(self, shared: dict[str, np.ndarray], cohort: Cohort, recognizer: FaceRecognizer,
+                 enrolled: list[list[int]], template: str = "best") -> None:
+        self.shared, self.cohort, self.recognizer, self.template = shared, cohort, recognizer, template
+        vectors = shared["embedding"]
+        if template == "mean":  # a quality-weighted mean of each person's faces, one row per person
+            rows = [np.average(vectors[r], axis=0, weights=np.maximum(shared["quality"][r], 0.05)) for r in enrolled]
+            self.gallery = np.stack([v / np.linalg.norm(v) for v in rows])
+            self.owner = np.arange(len(enrolled))
+        else:
+            self.gallery = vectors[[i for r in enrolled for i in r]]
+            self.owner = np.array([p for p, r in enumerate(enrolled) for _ in r])
+        self.stats = cohort.stats(self.gallery)
+        self.people = len(enrolled)
+        self.thresholds = self._thresholds()
+
+    def scores(self, rows: np.ndarray, rule: str) -> np.ndarray:
+        """``P x people``: each probe's best score against each person."""
+        vectors = self.shared["embedding"][rows]
+        raw = vectors @ self.gallery.T
+        per_face = as_norm(raw, self.cohort.stats(vectors), self.stats) if rule.startswith("as-norm") else raw
+        out = np.full((len(rows), self.people), -np.inf)
+        for person in range(self.people):
+            out[:, person] = per_face[:, self.owner == person].max(axis=1)
+        return out
+
+    def _thresholds(self) -> dict[str, tuple[float, float]]:
+        """Per rule: the threshold for ordinary and for low-quality probes, as Gallery._calibration sets them."""
+        people = self.people
+        own = np.arange(len(self.gallery))
+        found = {}
+        for rule in ("cosine", "as-norm"):
+            scores = self.scores(own, rule) if self.template == "mean" else self._face_scores(rule)
+            scores[np.arange(len(scores)), self.owner] = -np.inf  # against the other people only
+            maxima = scores.max(axis=1) if people >= MIN_PEOPLE else np.zeros(0)
+            if rule == "cosine":
+                model = self.recognizer.weights.open_set_threshold(people, FPIR)
+                threshold = calibrate(model, maxima, people=people, fpir=FPIR, revision=0).threshold
+                found[rule] = (threshold, threshold)
+            else:
+                threshold = calibrate(self.cohort.threshold(people, FPIR), maxima, people=people, fpir=FPIR,
+                                      revision=0).threshold
+                found[rule] = (threshold, max(threshold, self.cohort.threshold(people, FPIR, low_quality=True)))
+        return found
+
+    def _face_scores(self, rule: str) -> np.ndarray:
+        raw = self.gallery @ self.gallery.T
+        per_face = as_norm(raw, self.stats, self.stats) if rule == "as-norm" else raw
+        out = np.full((len(self.gallery), self.people), -np.inf)
+        for person in range(self.people):
+            out[:, person] = per_face[:, self.owner == person].max(axis=1)
+        return out
+
+
+RULES = ("cosine", "cosine + quality", "as-norm", "as-norm + quality")
+
+
+def decide(scorer: Scorer, rows: np.ndarray, truth: np.ndarray | None) -> tuple[dict[str, np.ndarray], ...]:
+    """Per rule: the decision score (mated: -inf where the best candidate is not ``truth``) and threshold."""
+    low = scorer.shared["low"][rows]
+    scores, thresholds = {}, {}
+    for rule in RULES:
+        base = "as-norm" if rule.startswith("as-norm") else "cosine"
+        matrix = scorer.scores(rows, base)
+        best = matrix.argmax(axis=1)
+        top = matrix[np.arange(len(rows)), best]
+        if truth is not None:
+            top = np.where(best == truth, top, -np.inf)
+        normal, strict = scorer.thresholds[base]
+        if rule == "cosine + quality":
+            strict = np.inf  # low quality: not recognized
+        thresholds[rule] = np.where(low, strict, normal) if rule.endswith("quality") else np.full(len(rows), normal)
+        scores[rule] = top
+    return scores, thresholds
+
+
+def run_set(key: str, shared: dict[str, np.ndarray], cohort: Cohort, recognizer: FaceRecognizer,
+            photos: int = 1, template: str = "best") -> Trial:
+    mask = (shared["set"] == key) & (shared["role"] == "held out")
+    people: dict[str, list[int]] = {}
+    for i in np.nonzero(mask)[0]:
+        people.setdefault(str(shared["person"][i]), []).append(int(i))
+    paths = shared["path"]
+    mated, strangers, mated_t, stranger_t, m_front, s_front = [], [], [], [], [], []
+    if key == "lfw":
+        enrolled = [n for n, r in people.items() if len(r) >= 2]
+        folds = [(enrolled, [n for n, r in people.items() if len(r) == 1])]
+    else:
+        enrolled = sorted(people)
+        folds = [([m for m in enrolled if m != n], [n]) for n in enrolled]
+    scorer = Scorer(shared, cohort, recognizer, [people[n][:photos] for n in enrolled], template)
+    probes = np.array([i for n in enrolled for i in people[n][photos:]])
+    truth = np.array([p for p, n in enumerate(enrolled) for _ in people[n][photos:]])
+    scores, thresholds = decide(scorer, probes, truth)
+    mated.append(scores), mated_t.append(thresholds)
+    m_front = [frontal(str(paths[i])) for i in probes]
+    for members, outside in folds:
+        fold = Scorer(shared, cohort, recognizer, [people[n][:photos] for n in members], template)
+        rows = np.array([i for n in outside for i in people[n]])
+        scores, thresholds = decide(fold, rows, None)
+        strangers.append(scores), stranger_t.append(thresholds)
+        s_front += [frontal(str(paths[i])) for i in rows]
+    join = lambda parts: {r: np.concatenate([p[r] for p in parts]) for r in RULES}  # noqa: E731
+    return Trial(join(mated), join(strangers), join(mated_t), join(stranger_t), np.array(m_front), np.array(s_front))
+
+
+def held_out_fnir(mated: np.ndarray, strangers: np.ndarray) -> float:
+    """FNIR at the threshold passing FPIR of one half of the strangers, scored on the other half (both ways)."""
+    order = np.random.default_rng(0).permutation(len(strangers))
+    halves = [strangers[order[::2]], strangers[order[1::2]]]
+    fnir = []
+    for choose in halves:
+        threshold = float(np.quantile(choose, 1 - FPIR, method="higher")) + 1e-9
+        fnir.append(float(np.mean(mated < threshold)))
+    return float(np.mean(fnir))
+
+
+def table(trial: Trial, subset: str) -> list[dict[str, object]]:
+    m = trial.mated_frontal if subset == "25" else np.ones(len(trial.mated_frontal), bool)
+    s = trial.stranger_frontal if subset == "25" else np.ones(len(trial.stranger_frontal), bool)
+    rows = []
+    for rule in RULES:
+        mated, strangers = trial.mated[rule][m], trial.strangers[rule][s]
+        rows.append({"rule": rule, "mated": len(mated), "strangers": len(strangers),
+                     "FNIR@FPIR=1%": held_out_fnir(mated, strangers),
+                     "FNIR@default": float(np.mean(mated < trial.mated_threshold[rule][m])),
+                     "FPIR@default": float(np.mean(strangers >= trial.stranger_threshold[rule][s])),
+                     "threshold (median)": float(np.median(trial.stranger_threshold[rule][s]))})
+    return rows
+
+
+def det_plot(trials: dict[str, Trial], path: Path, title: str, subset: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for label, trial in trials.items():
+        m = trial.mated_frontal if subset == "25" else slice(None)
+        s = trial.stranger_frontal if subset == "25" else slice(None)
+        for rule, style in (("cosine", "--"), ("as-norm", "-")):
+            mated, strangers = trial.mated[rule][m], trial.strangers[rule][s]
+            grid = np.unique(np.concatenate([strangers[np.isfinite(strangers)], [np.inf]]))
+            fpir = np.array([np.mean(strangers >= t) for t in grid])
+            fnir = np.array([np.mean(mated < t) for t in grid])
+            ax.step(np.maximum(fpir, 1e-4), np.maximum(fnir, 1e-3), style, where="post", label=f"{label} {rule}")
+            default = rule if rule == "cosine" else rule + " + quality"  # today's default, and the new one
+            ax.plot(max(np.mean(strangers >= trial.stranger_threshold[default][s]), 1e-4),
+                    max(np.mean(mated < trial.mated_threshold[default][m]), 1e-3), "o",
+                    color=ax.lines[-1].get_color())
+    ax.set_xscale("log"), ax.set_yscale("log")
+    ax.axvline(FPIR, color="grey", lw=0.5)
+    ax.set_xlabel("FPIR (strangers identified as someone)"), ax.set_ylabel("FNIR (enrolled people missed)")
+    ax.set_title(title + "\nheld-out people; dots: default decision (0 drawn at the axis floor)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def cost(cohort: Cohort, shared: dict[str, np.ndarray]) -> dict[str, float]:
+    """ms per probe of the normalisation itself: the probe's cohort search and the AS-norm of 10 candidates."""
+    vectors = shared["embedding"][:200]
+    stats = (np.full(10, 0.3), np.full(10, 0.05))
+    start = time.perf_counter()
+    for v in vectors:
+        mean, sd = cohort.stats(v[None])
+        as_norm(np.zeros((1, 10)), (mean, sd), stats)
+    return {"normalisation ms/probe": (time.perf_counter() - start) / len(vectors) * 1000}
+
+
+def check(key: str, shared: dict[str, np.ndarray], recognizer: FaceRecognizer) -> None:
+    """Replay the default decision of ``key`` through a real Gallery (LOPO strangers left out: one gallery)."""
+    from facerec.gallery import Gallery
+
+    mask = (shared["set"] == key) & (shared["role"] == "held out")
+    people: dict[str, list[int]] = {}
+    for i in np.nonzero(mask)[0]:
+        people.setdefault(str(shared["person"][i]), []).append(int(i))
+    with tempfile.TemporaryDirectory() as tmp:
+        gallery = Gallery(recognizer, db=Path(tmp) / "g.db")
+        for name, rows in people.items():
+            gallery.enroll(name, [shared["path"][rows[0]]], save=False, allow_duplicate=True, allow_low_quality=True)
+        start = time.perf_counter()
+        probes = [i for rows in people.values() for i in rows[1:]]
+        answers = []
+        for i in probes:
+            try:
+                answers.append(gallery.identify(shared["path"][i])[0])
+            except Exception:  # noqa: BLE001 - no face: not scored here
+                answers.append(None)
+        elapsed = (time.perf_counter() - start) / len(probes) * 1000
+        scorer = Scorer(shared, load_cohort(recognizer.weights), recognizer, [rows[:1] for rows in people.values()])
+        print(f"check {key}: gallery threshold {gallery.threshold:.3f}, eval's {scorer.thresholds['as-norm'][0]:.3f}; "
+              f"identify {elapsed:.1f} ms/probe end to end; "
+              f"recognised {sum(a is not None and a.name is not None for a in answers)} of {len(probes)}")
+        gallery.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default=os.environ.get("FACEREC_SHARED", "../shared"))
-    parser.add_argument("--datasets", default="lfw,att,yale", help="comma-separated subset of lfw,att,yale")
-    parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="detector name or comma-separated cascade")
-    parser.add_argument("--backend", default="onnx", choices=["onnx", "torch"])
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
-    parser.add_argument("--landmarks", default=DEFAULT_LANDMARKS, choices=LANDMARKS)
-    parser.add_argument("--no-flip", action="store_true", help="no flip test-time augmentation")
+    parser.add_argument("--cache", type=Path, default=None, help="embeddings file to reuse (written if missing)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "int8", "fp32"])
+    parser.add_argument("--docs", type=Path, default=Path(__file__).parents[1] / "docs", help="where DET plots go")
+    parser.add_argument("--check", action="store_true", help="replay AT&T through a real Gallery")
     args = parser.parse_args()
-    data = Path(args.shared) / "data"
     os.environ.setdefault("FACEREC_WEIGHTS_DIR", str(Path(args.shared) / "weights"))
-    recognizer = FaceRecognizer(detector=args.detector, backend=args.backend, precision=args.precision,
-                                flip=not args.no_flip, landmarks=args.landmarks)
-    splits = {"lfw": lambda: lfw_split(data / "lfw_dev" / "images"),
-              "att": lambda: split_people("AT&T", data / "att_faces", 30),
-              "yale": lambda: split_people("Yale B", data / "yale_b_dev", 14)}
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for key in args.datasets.split(","):
-            rows.append(evaluate(splits[key](), recognizer, Path(tmp)))
-            print(rows[-1], flush=True)
-    print(f"\nmodel {recognizer.model_key}, detector {args.detector}, landmarks {args.landmarks}, "
-          f"backend {recognizer.backend} {recognizer.precision}, "
-          f"flip {recognizer.flip}; 'model threshold' grows with the gallery's size (Weights.open_set_threshold, "
-          "calibrated on LFW dev: its LFW figures are in-sample); 'default threshold' is the self-calibrating one "
-          "(facerec.open_set: the stricter of that and the enrolled people's own impostor tail)\n")
+    recognizer = FaceRecognizer(precision=args.precision)
+    shared = embed_shared(recognizer, Path(args.shared) / "data", args.cache)
+    cohort = load_cohort(recognizer.weights)
+    if cohort is None:
+        raise SystemExit(f"no cohort for {recognizer.model_key}: run scripts/build_cohort.py")
+    print(f"model {recognizer.model_key} {recognizer.precision}, cohort {cohort.key} ({len(cohort.embeddings)} faces, "
+          f"k {cohort.k}); held-out people only; FPIR target {FPIR:.0%}\n")
+    trials = {key: run_set(key, shared, cohort, recognizer) for key in NAMES}
+    for key, trial in trials.items():
+        for subset in ([""] + (["25"] if key == "yale" else [])):
+            suffix = " within 25 degrees of frontal" if subset else " all lightings" if key == "yale" else ""
+            name = NAMES[key] + suffix
+            print(f"### {name}")
+            print_rows(table(trial, subset))
+            slug = key + ("25" if subset else "")
+            det_plot({NAMES[key]: trial}, args.docs / f"det_{slug}.png", name, subset)
+    print("### Several photos per person (3 enrolled; AS-norm + quality): best of faces vs quality-weighted template")
+    for key in ("att", "yale"):
+        for template in ("best", "mean"):
+            trial = run_set(key, shared, cohort, recognizer, photos=3, template=template)
+            for subset in ([""] + (["25"] if key == "yale" else [])):
+                row = table(trial, subset)[-1]
+                row["rule"] = f"{NAMES[key]}{' 25' if subset else ''}, {template}"
+                print_rows([row], header=template == "best" and key == "att" and not subset)
+    print()
+    low = shared["low"][shared["role"] == "held out"]
+    print(f"low-quality held-out photos (enrolment would refuse them): {int(low.sum())} of {len(low)}")
+    print(cost(cohort, shared))
+    if args.check:
+        check("att", shared, recognizer)
+
+
+def print_rows(rows: list[dict[str, object]], header: bool = True) -> None:
     columns = list(rows[0])
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
+    if header:
+        print("| " + " | ".join(columns) + " |")
+        print("|" + "---|" * len(columns))
     for row in rows:
         print("| " + " | ".join(_fmt(c, row[c]) for c in columns) + " |")
+    if header and len(rows) > 1:
+        print()
 
 
 def _fmt(column: str, value: object) -> str:
     if not isinstance(value, float):
         return str(value)
-    if column.startswith(("rank", "FNIR", "FPIR")):
-        if value != value:  # NaN: not applicable
-            return "-"
-        return f"{value:.2%}"
-    return f"{value:.3f}" if "threshold" in column else f"{value:.1f}"
+    if column.startswith(("FNIR", "FPIR")):
+        return "-" if value != value else f"{value:.2%}"
+    return f"{value:.3f}"
 
 
 if __name__ == "__main__":

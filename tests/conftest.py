@@ -72,9 +72,23 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def att_faces(recognizer) -> dict[str, int]:
-    """How many photos of AT&T s1-s15 have a detectable face (an enrollment can only add those)."""
+    """How many photos of AT&T s1-s15 have a detectable face (a bulk enrollment adds those)."""
     counts = {}
     for number in range(1, 16):
         images = [recognizer.load(p) for p in sorted((ATT / f"s{number}").iterdir())]
         counts[f"s{number}"] = sum(bool(faces) for faces in recognizer.detector.detect(images))
+    return counts
+
+
+@pytest.fixture(scope="session")
+def att_enrollable(recognizer) -> dict[str, int]:
+    """How many photos of AT&T s1-s15 have a detectable face that is not of low quality (what ``enroll`` and
+    ``enroll --from-dir`` add without --allow-low-quality; see facerec.quality)."""
+    from facerec.quality import assess_faces
+
+    counts = {}
+    for number in range(1, 16):
+        aligned = recognizer.align(sorted((ATT / f"s{number}").iterdir()), fallback=None, collect_errors=True)
+        qualities = assess_faces(aligned.faces, aligned.crops)
+        counts[f"s{number}"] = sum(error is None and not q.low for error, q in zip(aligned.errors, qualities))
     return counts

@@ -4,12 +4,18 @@ For each: a non-zero exit (or a FaceRecError), no traceback, a message that name
 problem, and the gallery byte-for-byte unchanged (database rows and index file). Every odd but valid
 format (16-bit, CMYK, palette, LA, RGBA, EXIF-rotated, GIF, TIFF, WebP) is made from a picture with no
 face in it, so it exercises the decoder and still has to end in a clear "no face" message.
+
+Then the other inputs a user gets wrong: names the one name rule refuses (escape sequences, newlines, slashes,
+invisible characters, over 255 characters), thresholds that are not finite, top_k out of range, file
+names that are not UTF-8 (made with bytes names), and --db targets that are no gallery (a folder, a text
+file, a photo, a bogus URL) for every command that reads the gallery or its API keys.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -185,3 +191,245 @@ def test_the_same_formats_made_from_a_face_are_enrolled(name, tmp_path, recogniz
     else:
         photo.save(path)
     assert len(recognizer.embed(path)) == 1
+
+
+# --- Bad names, NaN thresholds, file names that are not UTF-8, hostile --db targets (issue 25: 9-11) ---
+
+#: Names the CLI, the library and the API refuse alike (see enrollment.names), and a word of the message.
+BAD_NAMES = {
+    "ansi-escape": ("Evil\x1b[31mRed", "control"),
+    "newline": ("two\nlines", "control"),
+    "tab": ("tab\there", "control"),
+    "slash": ("a/b", "slash"),
+    "right-to-left-override": ("Amber\u202enylbmaT", "format"),
+    "zero-width-space": ("Amber\u200bTamblyn", "format"),
+    "only-spaces": ("   ", "1 to 255"),
+    "256-characters": ("x" * 256, "1 to 255"),
+    "300-characters": ("y" * 300, "1 to 255"),  # longer than a file name may be: the name-is-a-file check raised
+}
+
+
+def digests(db: Path) -> dict[str, str]:
+    """sha256 of the gallery's database (its WAL checkpointed first) and index files."""
+    with sqlite3.connect(db) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    files = [db, db.with_suffix(".faiss"), Path(f"{db.with_suffix('.faiss')}.json")]
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}
+
+
+def assert_one_clear_line(result, *words: str) -> None:  # noqa: ANN001 - a click Result
+    """Exit 1 or 2, no traceback, one line on stderr that says ``words``."""
+    assert result.exit_code in (1, 2), (result.exit_code, result.output, result.exception)
+    assert "Traceback" not in result.output and not isinstance(result.exception, (OSError, UnicodeError, ValueError))
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:"), result.stderr
+    assert lines[0].isprintable(), repr(lines[0])  # no raw escape sequence reaches the terminal
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+@pytest.fixture
+def small_gallery(tmp_path) -> Path:
+    db = tmp_path / "g.db"
+    assert CliRunner().invoke(main, ["enroll", "Amber", str(lfw("Amber_Tamblyn")), "--db", str(db)]).exit_code == 0
+    return db
+
+
+def test_cli_refuses_bad_names_and_changes_nothing(small_gallery):
+    runner = CliRunner()
+    before = digests(small_gallery)
+    for kind, (name, expect) in BAD_NAMES.items():
+        for args in (["enroll", name, str(lfw("Abel_Pacheco")), "--db", str(small_gallery)],
+                     ["rename", "Amber", name, "--db", str(small_gallery)]):
+            assert_one_clear_line(runner.invoke(main, args), expect)
+        assert digests(small_gallery) == before, kind
+    listed = runner.invoke(main, ["list", "--db", str(small_gallery), "--json"])
+    assert [p["name"] for p in json.loads(listed.stdout)["identities"]] == ["Amber"]
+
+
+def test_the_library_refuses_bad_names_before_any_work(tmp_path, recognizer):
+    gallery = Gallery(recognizer, db=tmp_path / "g.db")
+    gallery.enroll("Amber", [lfw("Amber_Tamblyn")])
+    before = digests(tmp_path / "g.db")
+    for name, expect in [*BAD_NAMES.values(), (None, "text"), (b"Abel", "text")]:
+        with pytest.raises(FaceRecError, match=expect):
+            gallery.enroll(name, [lfw("Abel_Pacheco")])  # type: ignore[arg-type]
+        if isinstance(name, str):
+            with pytest.raises(FaceRecError, match=expect):
+                gallery.rename("Amber", name)
+    gallery.close()
+    assert digests(tmp_path / "g.db") == before
+
+
+def test_enroll_arguments_are_checked(tmp_path, recognizer):
+    gallery = Gallery(recognizer, db=tmp_path / "g.db")
+    gallery.enroll("Amber", [lfw("Amber_Tamblyn")])
+    before = digests(tmp_path / "g.db")
+    with pytest.raises(FaceRecError, match="no photo"):
+        gallery.enroll("Abel", [])
+    with pytest.raises(FaceRecError, match="list of photos"):
+        gallery.enroll("Abel", 42)  # type: ignore[arg-type]
+    assert digests(tmp_path / "g.db") == before
+    assert [s.name for s in gallery.identities()] == ["Amber"]  # no person with 0 faces
+    # One photo given alone (a path, as text or Path, or one array) is a list of one, not a list of characters.
+    assert len(gallery.enroll("Abel", str(lfw("Abel_Pacheco"))).added_ids) == 1  # type: ignore[arg-type]
+    assert len(gallery.enroll("Abel", lfw("Abel_Pacheco", 2)).added_ids) == 1  # type: ignore[arg-type]
+    pixels = np.asarray(Image.open(lfw("Abel_Pacheco", 3)).convert("RGB"))
+    assert len(gallery.enroll("Abel", pixels).added_ids) == 1
+    gallery.close()
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "-nan", "inf", "-inf"])
+def test_cli_refuses_thresholds_that_are_not_finite(value, small_gallery, tmp_path):
+    runner = CliRunner()
+    before = digests(small_gallery)
+    photo = str(lfw("Amber_Tamblyn", 2))
+    for args in (["verify", photo, str(lfw("Abel_Pacheco")), "--threshold", value],
+                 ["identify", photo, "--db", str(small_gallery), "--threshold", value],
+                 ["compare", "--known", str(lfw("Amber_Tamblyn").parent), "--unknown", photo, "--threshold", value],
+                 ["serve", "--db", str(small_gallery), "--threshold", value]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, (args[0], result.output)
+        assert "--threshold" in result.stderr, (args[0], result.stderr)
+    assert digests(small_gallery) == before
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 1.5, "0.4", None])
+def test_the_library_refuses_thresholds_that_are_not_similarities(value, tmp_path, recognizer):
+    if value is None:  # the control: no threshold given is the calibrated one
+        assert FaceRecognizer(threshold=value).threshold == recognizer.weights.threshold
+        return
+    with pytest.raises(FaceRecError, match="threshold"):
+        FaceRecognizer(threshold=value)  # type: ignore[arg-type]
+    with pytest.raises(FaceRecError, match="threshold"):
+        Gallery(recognizer, db=tmp_path / "new.db", threshold=value)  # type: ignore[arg-type]
+    assert not (tmp_path / "new.db").exists()  # refused before anything was made
+
+
+def test_identify_refuses_a_top_k_out_of_range(tmp_path, recognizer):
+    import time
+
+    gallery = Gallery(recognizer, db=tmp_path / "g.db")
+    gallery.enroll("Amber", [lfw("Amber_Tamblyn")])
+    vectors = recognizer.embed(lfw("Amber_Tamblyn", 2))
+    for top_k in (0, -1, 10**9, 1001, 2.5, True):
+        start = time.perf_counter()
+        with pytest.raises(FaceRecError, match="top_k"):
+            gallery.identify(lfw("Amber_Tamblyn", 2), top_k=top_k)  # type: ignore[arg-type]
+        with pytest.raises(FaceRecError, match="top_k"):
+            gallery.identify_embeddings([v.face for v in vectors], np.stack([v.embedding for v in vectors]),
+                                        top_k=top_k)  # type: ignore[arg-type]
+        assert time.perf_counter() - start < 5  # refused, not tried (10**9 candidates would need ~37 GiB)
+    assert gallery.identify(lfw("Amber_Tamblyn", 2), top_k=1000)[0].name == "Amber"  # the largest allowed works
+    gallery.close()
+
+
+@pytest.fixture
+def odd_names(tmp_path) -> Path:
+    """A folder with a photo whose file name is Latin-1, not UTF-8 (caf\\xe9.jpg), and an empty one (\\xff\\xfe.jpg)."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    raw = os.fsencode(folder)
+    try:
+        with open(raw + b"/caf\xe9.jpg", "wb") as handle:
+            handle.write(lfw("Abel_Pacheco").read_bytes())
+        with open(raw + b"/\xff\xfe.jpg", "wb"):
+            pass
+    except OSError as exc:  # pragma: no cover - a file system that only takes UTF-8 names (macOS)
+        pytest.skip(f"this file system refuses file names that are not UTF-8: {exc}")
+    return folder
+
+
+def test_embed_writes_a_folder_of_valid_utf8_and_resumes(odd_names, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "out"
+    first = runner.invoke(main, ["embed", str(odd_names), "-o", str(out), "--json"])
+    assert first.exit_code == 0 and "Traceback" not in first.output, first.output
+    report = json.loads(first.stdout)
+    assert (report["photos"], report["faces"], len(report["failed"])) == (2, 1, 1)
+    faces = (out / "faces.csv").read_bytes().decode("utf-8")  # valid UTF-8, the odd byte written as \xe9
+    errors = (out / "errors.csv").read_bytes().decode("utf-8")
+    assert "caf\\xe9.jpg" in faces and "\\xff\\xfe.jpg" in errors, (faces, errors)
+    again = json.loads(runner.invoke(main, ["embed", str(odd_names), "-o", str(out), "--json"]).stdout)
+    assert (again["resumed"], again["faces"]) == (2, 1)  # finished: nothing is redone
+
+
+def test_enroll_and_identify_photos_whose_names_are_not_utf8(odd_names, small_gallery):
+    runner = CliRunner()
+    good, empty = (os.fsdecode(os.fsencode(odd_names) + name) for name in (b"/caf\xe9.jpg", b"/\xff\xfe.jpg"))
+    before = digests(small_gallery)
+    assert_one_clear_line(runner.invoke(main, ["enroll", "Someone", empty, "--db", str(small_gallery)]),
+                          "\\xff\\xfe.jpg", "empty")
+    assert digests(small_gallery) == before
+    enrolled = runner.invoke(main, ["enroll", "Abel", good, "--db", str(small_gallery)])
+    assert enrolled.exit_code == 0, enrolled.output
+    with sqlite3.connect(small_gallery) as connection:
+        sources = [row[0] for row in connection.execute("select source from faces where source like '%caf%'")]
+    assert len(sources) == 1 and sources[0].endswith("caf\\xe9.jpg"), sources
+    found = runner.invoke(main, ["identify", good, "--db", str(small_gallery), "--json"])
+    assert found.exit_code == 0, found.output
+    answer = json.loads(found.stdout)
+    assert answer["faces"][0]["name"] == "Abel" and answer["image"].endswith("caf\\xe9.jpg")
+
+
+def test_enroll_from_dir_skips_a_person_whose_folder_name_is_not_utf8(tmp_path):
+    root = tmp_path / "people"
+    (root / "Amber").mkdir(parents=True)
+    (root / "Amber" / "1.jpg").write_bytes(lfw("Amber_Tamblyn").read_bytes())
+    try:
+        os.mkdir(os.fsencode(root) + b"/Ren\xe9")
+        with open(os.fsencode(root) + b"/Ren\xe9/1.jpg", "wb") as handle:
+            handle.write(lfw("Abel_Pacheco").read_bytes())
+    except OSError as exc:  # pragma: no cover - macOS
+        pytest.skip(f"this file system refuses file names that are not UTF-8: {exc}")
+    db = tmp_path / "g.db"
+    result = CliRunner().invoke(main, ["enroll", "--from-dir", str(root), "--db", str(db), "--json"])
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    report = json.loads(result.stdout)
+    assert report["added"] == {"Amber": 1}
+    assert [f["file"].endswith("Ren\\xe9") and "not a valid person name" in f["error"] for f in report["failed"]] \
+        == [True]
+
+
+def _hostile_targets(root: Path) -> dict[str, str]:
+    """--db values that are no gallery: a folder, a text file, a photo, a bogus URL."""
+    root.mkdir()
+    (root / "folder.db").mkdir()
+    (root / "notes.db").write_text("these are my notes, not a database\n")
+    (root / "photo.db").write_bytes(lfw("Amber_Tamblyn").read_bytes())
+    return {"folder": str(root / "folder.db"), "text-file": str(root / "notes.db"),
+            "photo-file": str(root / "photo.db"), "bogus-url": "bogus://nowhere/faces"}
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(root.rglob("*"))}
+
+
+KEYS_COMMANDS = [["keys", "list"], ["keys", "create", "--role", "read"], ["keys", "revoke", "0123456789ab"]]
+GALLERY_COMMANDS = [["list"], ["remove", "Amber"], ["rename", "Amber", "Ann"], ["index", "stats"],
+                    ["index", "rebuild"], ["identify", str(lfw("Amber_Tamblyn", 2))],
+                    ["enroll", "Zed", str(lfw("Abel_Pacheco"))]]
+
+
+@pytest.mark.parametrize("command", [" ".join(c[:2]) for c in KEYS_COMMANDS])
+def test_keys_commands_on_a_hostile_db_say_so_in_one_line(command, tmp_path):
+    args = next(c for c in KEYS_COMMANDS if " ".join(c[:2]) == command)
+    root = tmp_path / "targets"
+    targets = _hostile_targets(root)
+    before = _tree(root)
+    for kind, db in targets.items():
+        assert_one_clear_line(CliRunner().invoke(main, [*args, "--db", db]))
+        assert _tree(root) == before, kind
+
+
+@pytest.mark.parametrize("command", [c[0] if c[0] != "index" else " ".join(c) for c in GALLERY_COMMANDS])
+def test_gallery_commands_on_a_hostile_db_say_so_in_one_line(command, tmp_path):
+    args = next(c for c in GALLERY_COMMANDS if (c[0] if c[0] != "index" else " ".join(c)) == command)
+    root = tmp_path / "targets"
+    targets = _hostile_targets(root)
+    before = _tree(root)
+    for kind, db in targets.items():
+        result = CliRunner().invoke(main, [*args, "--db", db])
+        assert_one_clear_line(result)
+        assert _tree(root) == before, (kind, _tree(root))

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -165,9 +166,11 @@ def test_cli_gallery_errors(tmp_path, no_face_photo):
 
 
 def test_model_mismatch_is_refused(recognizer, tmp_path):
-    from enrollment import GalleryStore, ModelMismatchError
+    from enrollment import GalleryStore, ModelMismatchError, NewFace
 
-    GalleryStore(f"sqlite:///{tmp_path / 'g.db'}", model="inception_resnet_v1:vggface2", dim=512).close()
+    store = GalleryStore(f"sqlite:///{tmp_path / 'g.db'}", model="inception_resnet_v1:vggface2", dim=512)
+    store.enroll("x", [NewFace(np.ones(512, np.float32), "ab" * 32)])  # an empty gallery would just be rebound
+    store.close()
     with pytest.raises(ModelMismatchError, match="inception_resnet_v1"):
         Gallery(recognizer, db=f"sqlite:///{tmp_path / 'g.db'}")
 
@@ -185,9 +188,9 @@ def people_tree(tmp_path: Path, people: range, bad_file: bool = False) -> Path:
     return root
 
 
-def test_enroll_from_dir_reports_bad_files(tmp_path, att_faces):
+def test_enroll_from_dir_reports_bad_files(tmp_path, att_enrollable):
     root = people_tree(tmp_path, range(1, 4), bad_file=True)
-    expected = sum(att_faces[f"s{n}"] for n in range(1, 4))
+    expected = sum(att_enrollable[f"s{n}"] for n in range(1, 4))
     result = cli("enroll", "--from-dir", root, "--json", db=tmp_path / "g.db")
     report = json.loads(result.output)
     assert result.exit_code == 0 and report["faces_added"] == expected
@@ -208,7 +211,8 @@ def faces_per_person(db: Path) -> dict[str, int]:
             "select i.name, count(f.id) from identities i join faces f on f.identity_id = i.id group by i.name"))
 
 
-def test_kill_9_during_enroll_from_dir_leaves_a_consistent_gallery(recognizer, tmp_path, att_faces):
+def test_kill_9_during_enroll_from_dir_leaves_a_consistent_gallery(recognizer, tmp_path, att_enrollable):
+    att_faces = att_enrollable  # enroll --from-dir skips low-quality photos
     root = people_tree(tmp_path, range(1, 16))
     db = tmp_path / "g.db"
     child = enroll_process(root, db)
@@ -234,7 +238,8 @@ def test_kill_9_during_enroll_from_dir_leaves_a_consistent_gallery(recognizer, t
     assert faces_per_person(db) == att_faces and in_step(db)
 
 
-def test_two_processes_enrolling_at_once_lose_nothing(recognizer, tmp_path, att_faces):
+def test_two_processes_enrolling_at_once_lose_nothing(recognizer, tmp_path, att_enrollable):
+    att_faces = att_enrollable  # enroll --from-dir skips low-quality photos
     first = people_tree(tmp_path / "a", range(1, 6))
     second = people_tree(tmp_path / "b", range(6, 11))
     db = tmp_path / "g.db"

@@ -12,6 +12,7 @@ from enrollment import (
     ModelMismatchError,
     NewFace,
     UnknownIdentityError,
+    read_info,
 )
 from tests.backends import DATABASES, database
 
@@ -61,7 +62,9 @@ def test_bad_vector_rolls_back_the_whole_enrollment(url):
 
 
 def test_a_gallery_is_bound_to_its_model(url):
-    GalleryStore(url, model="m:1", dim=4).close()
+    store = GalleryStore(url, model="m:1", dim=4)
+    store.enroll("ada", [face(1)])
+    store.close()
     with pytest.raises(ModelMismatchError, match="holds m:1 embeddings"):
         GalleryStore(url, model="other:1", dim=4)
 
@@ -76,6 +79,13 @@ def test_names_are_checked(url):
 def test_unreachable_database_is_a_clear_error(tmp_path):
     with pytest.raises(GalleryError, match="cannot open"):
         GalleryStore(f"sqlite:///{tmp_path}/missing-dir/x.db", model="m", dim=4)
+
+
+def test_an_empty_gallery_is_rebound_to_the_model_in_use(url):
+    GalleryStore(url, model="m:1", dim=4).close()  # nothing in it could be mis-scored
+    store = GalleryStore(url, model="other:1", dim=8)
+    assert read_info(url) == ("other:1", 8)
+    store.close()
 
 
 def test_change_log_replays_every_change(url):

@@ -6,14 +6,17 @@ import functools
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import click
 import numpy as np
 
+from facerec.checks import path_text
 from facerec.errors import FaceRecError
 
-__all__ = ["CONTEXT", "FaceRecGroup", "QUIET", "emit", "make_recognizer", "model_options"]
+__all__ = ["CONTEXT", "FaceRecGroup", "QUIET", "THRESHOLD", "FiniteFloatRange", "emit", "is_file", "make_recognizer",
+           "model_options"]
 
 #: ``--quiet``, on every command that shows progress.
 QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress bars or progress messages.")
@@ -27,6 +30,31 @@ ROBUST_DEFENCE = "jpeg"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A click FloatRange that refuses NaN (which click's own accepts: NaN fails no comparison) and infinities."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+#: A similarity threshold option's type: a finite cosine similarity in [-1, 1].
+THRESHOLD = FiniteFloatRange(-1.0, 1.0)
+
+
+def is_file(path: str) -> bool:
+    """Whether ``path`` names an existing file; False for text that cannot be a path at all (too long, a
+    NUL character), where :meth:`pathlib.Path.is_file` raises."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 class FaceRecGroup(click.Group):
     """A click group that reports facerec's own errors without a traceback."""
 
@@ -34,10 +62,27 @@ class FaceRecGroup(click.Group):
         try:
             return super().invoke(ctx)
         except _user_errors() as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(path_text(str(exc))) from None
+        except Exception as exc:
+            if _database_error(exc):  # one that no layer below put in words (a keys command, a lock): one line
+                raise click.ClickException(f"database error: {_one_line(str(getattr(exc, 'orig', None) or exc))}") \
+                    from None
+            raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
+
+def _database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLAlchemy's (looked up without importing SQLAlchemy: most commands never load it)."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.SQLAlchemyError)
+
+
+def _one_line(message: str) -> str:
+    """``message`` as one line of valid text (a database's message may run over several)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return path_text(" ".join(lines) if lines else message)
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -118,6 +163,8 @@ def emit(data: dict[str, Any]) -> None:
 
 
 def _strict(value: Any) -> Any:
+    if isinstance(value, str):
+        return path_text(value)  # a file name that is not UTF-8 as \\xNN escapes, not lone surrogates
     if isinstance(value, (bool, np.bool_)) or value is None:
         return bool(value) if value is not None else None
     if isinstance(value, np.integer):

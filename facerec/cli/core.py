@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import click
 
-from facerec.cli.common import CONTEXT, QUIET, FaceRecGroup, emit, make_recognizer, model_options
+from facerec.cli.common import CONTEXT, QUIET, THRESHOLD, FaceRecGroup, emit, is_file, make_recognizer, model_options
 from facerec.detection import Selection
 from index import KINDS, IndexKind
 
@@ -45,9 +45,10 @@ def models_command(as_json: bool) -> None:
     for name in list_detectors():
         spec = get_detector_spec(name)
         weights = spec.weights
+        local = _local(weights) if weights else "bundled" if spec.trained_weights is None else spec.trained_weights()
         detectors.append({"detector": name, "default": name in defaults, "backends": list(spec.backends),
-                          "file": weights.filename if weights else None,
-                          "local": _local(weights) if weights else "bundled", "url": weights.url if weights else None,
+                          "file": weights.filename if weights else None, "released": spec.released,
+                          "local": None if local is None else str(local), "url": weights.url if weights else None,
                           "sha256": weights.sha256 if weights else None,
                           "license": weights.license if weights else None, "note": spec.note})
     if as_json:
@@ -66,7 +67,8 @@ def models_command(as_json: bool) -> None:
     click.echo(f"detectors (* = in the default cascade, --detector {DEFAULT_DETECTOR}):")
     for row in detectors:
         star = "*" if row["default"] else " "
-        click.echo(f"{star} {row['detector']:<12} {'/'.join(row['backends']):<11} local: {row['local'] or 'missing'}"
+        local = row["local"] or ("missing" if row["released"] else "none (no released weights)")
+        click.echo(f"{star} {row['detector']:<12} {'/'.join(row['backends']):<11} local: {local}"
                    f"\n      {row['url'] or row['note']}")
 
 
@@ -87,7 +89,7 @@ def _local(weights: Any) -> str | None:
 @click.argument("image_a", type=click.Path())
 @click.argument("image_b", type=click.Path())
 @model_options
-@click.option("--threshold", type=click.FloatRange(-1.0, 1.0), default=None,
+@click.option("--threshold", type=THRESHOLD, default=None,
               help="Cosine similarity threshold in [-1, 1] (default: calibrated).")
 @click.option("--require-single", is_flag=True, help="Fail when a photo shows more than one face.")
 @click.option("--robust", is_flag=True, help=ROBUST_HELP)
@@ -286,8 +288,6 @@ def gallery_options(command: Callable) -> Callable:
     return model_options(functools.reduce(lambda f, option: option(f), reversed(options), with_options))
 
 
-THRESHOLD = click.FloatRange(-1.0, 1.0)
-
 
 @main.command("enroll")
 @click.argument("name", required=False)
@@ -300,6 +300,8 @@ THRESHOLD = click.FloatRange(-1.0, 1.0)
 @click.option("--name-is-path", is_flag=True, help="Accept a NAME that is also the path of an existing file.")
 @click.option("--allow-duplicate", is_flag=True,
               help="Enroll even when the face matches another enrolled person (the same person under two names).")
+@click.option("--allow-low-quality", is_flag=True,
+              help="Enroll a photo whose face is too small, blurred, badly lit or turned away (refused otherwise).")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="With --from-dir: decode, detect and embed on Ray (one model per actor), on a local Ray, or "
                    "the cluster at ADDRESS (ray://host:10001); resumable, needs facerec[ray]. No duplicate check.")
@@ -311,7 +313,7 @@ THRESHOLD = click.FloatRange(-1.0, 1.0)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | None, options: GalleryOptions,
                    require_single: bool, name_is_path: bool, allow_duplicate: bool, ray_address: str | None,
-                   workers: int, write_batch: int, quiet: bool, as_json: bool) -> None:
+                   workers: int, write_batch: int, quiet: bool, as_json: bool, allow_low_quality: bool = False) -> None:
     """Enroll NAME from one or more IMAGES (one photo is enough), or a whole folder with --from-dir.
 
     With NAME and IMAGES, all photos are added in one transaction: if any photo cannot be
@@ -324,47 +326,48 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
         raise click.UsageError("give either NAME IMAGE... or --from-dir, not both")
     if not from_dir and (not name or not images):
         raise click.UsageError("give a NAME and at least one IMAGE, or --from-dir DIR")
-    if name and not name_is_path and Path(name).is_file():
+    if name and not name_is_path and is_file(name):
         raise click.UsageError(f"NAME {name!r} is a file: was the name forgotten? "
                                "(facerec enroll NAME IMAGE...; --name-is-path to use it as a name anyway)")
     new = options.store.info() is None
-    gallery = options.open(create=True, announce=not as_json)
-    try:
-        if ray_address:
-            from facerec.bulk import bulk_enroll
+    gallery = options.open(create=True, announce=False)
+    if ray_address:
+        from facerec.bulk import bulk_enroll
 
-            report = bulk_enroll(gallery, from_dir, recipe=options.recipe(),  # type: ignore[arg-type]
-                                 address=None if ray_address == "local" else ray_address, workers=workers,
-                                 write_batch=write_batch, require_single=require_single,
-                                 progress=not (as_json or quiet))
-            _enroll_summary(gallery, report, as_json)
-        else:
-            _enroll(gallery, name, images, from_dir, require_single, allow_duplicate, as_json, quiet)
-    except BaseException:
-        if new and gallery.store.count_identities() == 0:
-            gallery.close()
-            _remove_new_gallery(options.store.url, gallery.store.index_path)
-        raise
+        report = bulk_enroll(gallery, from_dir, recipe=options.recipe(),  # type: ignore[arg-type]
+                             address=None if ray_address == "local" else ray_address, workers=workers,
+                             write_batch=write_batch, require_single=require_single,
+                             progress=not (as_json or quiet))
+        _enroll_summary(gallery, report, as_json)
+    else:
+        _enroll(gallery, name, images, from_dir, require_single, allow_duplicate, as_json, quiet,
+                allow_low_quality=allow_low_quality)
+    # A failed enrollment raised above and wrote nothing; no database file is ever deleted to undo one.
+    if new and not as_json and gallery.opened:
+        click.echo(f"created a new gallery at {_shown(options.store.url)}", err=True)
+    _index_warning(gallery)
 
 
-def _remove_new_gallery(url: str, index: Path | None) -> None:
-    """Undo the creation of a gallery that a failed first enrollment left empty (SQLite files only)."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
-        if index is not None:
-            for path in (index, Path(f"{index}.json"), Path(f"{index}.lock")):
-                path.unlink(missing_ok=True)
+def _index_warning(gallery) -> None:  # noqa: ANN001 - a facerec Gallery
+    """Say so when the change is in the database but the vector store's file could not be written."""
+    error = gallery.index_error
+    if error:
+        click.echo(f"warning: committed to the database, but the vector index file could not be written "
+                   f"({error}); it catches up from the database on the next use, or run `facerec index rebuild`",
+                   err=True)
 
 
 def _enroll(gallery, name: str | None, images: tuple[str, ...], from_dir: str | None,  # noqa: ANN001
-            require_single: bool, allow_duplicate: bool, as_json: bool, quiet: bool = False) -> None:
+            require_single: bool, allow_duplicate: bool, as_json: bool, quiet: bool = False, *,
+            allow_low_quality: bool = False) -> None:
     if from_dir:
         report = gallery.enroll_dir(from_dir, progress=not (as_json or quiet), require_single=require_single,
-                                    allow_duplicate=allow_duplicate)
+                                    allow_duplicate=allow_duplicate, allow_low_quality=allow_low_quality)
         _enroll_summary(gallery, report, as_json)
         return
     assert name is not None  # noqa: S101 - checked by the command
-    result = gallery.enroll(name, list(images), require_single=require_single, allow_duplicate=allow_duplicate)
+    result = gallery.enroll(name, list(images), require_single=require_single, allow_duplicate=allow_duplicate,
+                            allow_low_quality=allow_low_quality)
     calibration = gallery.calibration()  # refreshed now, stored in the gallery
     if as_json:
         emit({"name": result.name, "faces_added": len(result.added_ids), "already_enrolled": result.skipped,
@@ -437,9 +440,11 @@ def identify_command(image: str, options: GalleryOptions, top_k: int, all_faces:
               "open_set": None if threshold is not None else gallery.calibration().to_dict()})
         return
     for number, result in enumerate(results, start=1):
-        answer = result.name if result.name else "not recognized"
+        answer = result.name or ("not recognized (low quality)" if (result.reason or "").startswith("low quality")
+                                 else "not recognized")
         box = ",".join(f"{v:.0f}" for v in result.face.box)
-        click.echo(f"face {number} [{box}]: {answer} (score {result.score:.4f}, threshold {result.threshold:.4f})")
+        raw = f", cosine {result.raw_score:.4f}" if result.score_kind != "cosine" else ""
+        click.echo(f"face {number} [{box}]: {answer} (score {result.score:.4f}{raw}, threshold {result.threshold:.4f})")
         for candidate in result.candidates:
             click.echo(f"    {candidate.score:7.4f}  {candidate.name}")
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from facerec.cli.common import CONTEXT, QUIET, emit, make_recognizer, model_options
+from facerec.cli.common import CONTEXT, QUIET, THRESHOLD, emit, make_recognizer, model_options
 
 __all__ = ["COMMAND", "EXTRA_COMMANDS"]
 
@@ -55,7 +55,7 @@ def embed_command(inputs: tuple[str, ...], out: str, model: str, tag: str | None
 @click.option("--unknown", required=True, type=click.Path(exists=True),
               help="A photo, or a folder of photos (searched recursively), to put names on.")
 @model_options
-@click.option("--threshold", type=click.FloatRange(-1.0, 1.0), default=None,
+@click.option("--threshold", type=THRESHOLD, default=None,
               help="Similarity needed to name someone (default: the model's open-set threshold for that many "
                    "known people).")
 @QUIET
@@ -68,6 +68,7 @@ def compare_command(known: str, unknown: str, model: str, tag: str | None, weigh
     below the threshold), threshold, error (for a photo without a usable face). Exits 1 when no unknown
     photo could be compared.
     """
+    from facerec.checks import path_text
     from facerec.compare import compare_folders
 
     recognizer = make_recognizer(model, tag, weights, no_flip)
@@ -78,8 +79,9 @@ def compare_command(known: str, unknown: str, model: str, tag: str | None, weigh
         writer = csv.writer(sys.stdout)
         writer.writerow(["path", "person", "score", "best", "threshold", "error"])
         for row in rows:
-            writer.writerow([row.path, row.person or "", "" if row.score is None else f"{row.score:.4f}",
-                             row.best or "", f"{row.threshold:.4f}", row.error or ""])
+            writer.writerow([path_text(row.path), path_text(row.person or ""),  # a file name that is not UTF-8
+                             "" if row.score is None else f"{row.score:.4f}", path_text(row.best or ""),
+                             f"{row.threshold:.4f}", path_text(row.error or "")])
     if rows and all(row.error for row in rows):
         raise click.ClickException("no unknown photo had a usable face")
 

@@ -1,13 +1,24 @@
-"""``facerec keys``: create, list and revoke the API keys of ``facerec serve`` (stored hashed in the gallery)."""
+"""``facerec keys``: create, list and revoke the API keys of ``facerec serve`` (stored hashed in the gallery).
+
+Each change is written to the audit log, under the key id ``cli`` (the HTTP routes write the admin key's id).
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from facerec.cli.common import FaceRecGroup, emit
 from facerec.cli.core import StoreOptions, store_options
 
-__all__ = ["COMMAND", "keys_group"]
+if TYPE_CHECKING:
+    from enrollment import AccessStore
+
+__all__ = ["COMMAND", "keys_group", "CLI_KEY_ID"]
+
+#: Who made a change from the command line, in the audit log.
+CLI_KEY_ID = "cli"
 
 
 @click.group("keys", cls=FaceRecGroup)
@@ -15,10 +26,20 @@ def keys_group() -> None:
     """API keys for `facerec serve`: read (verify, identify, list), enroll (plus changes), admin (plus keys)."""
 
 
-def _access(store: StoreOptions):  # noqa: ANN202 - an enrollment.AccessStore
+def _access(store: StoreOptions) -> AccessStore:
     from enrollment import AccessStore
+    from enrollment.store import database_errors
 
-    return AccessStore(store.url)
+    with database_errors(store.url):  # a folder, a file that is not a database, a bogus URL: one clear line
+        return AccessStore(store.url)
+
+
+def _audit(access: AccessStore, action: str, outcome: str) -> None:
+    from datetime import datetime, timezone
+
+    from enrollment import AuditRecord
+
+    access.record([AuditRecord(CLI_KEY_ID, action, None, outcome, datetime.now(timezone.utc))])
 
 
 @keys_group.command("create")
@@ -29,7 +50,12 @@ def _access(store: StoreOptions):  # noqa: ANN202 - an enrollment.AccessStore
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def keys_create_command(role: str, label: str, store: StoreOptions, as_json: bool) -> None:
     """Create a key and print it once: only its hash is stored."""
-    info, secret = _access(store).create_key(role, label=label)
+    access = _access(store)
+    try:
+        info, secret = access.create_key(role, label=label)
+        _audit(access, "key-create", f"created {info.key_id} ({info.role})")
+    finally:
+        access.close()
     if as_json:
         emit({"key_id": info.key_id, "role": info.role, "label": info.label, "key": secret})
         return
@@ -58,7 +84,12 @@ def keys_list_command(store: StoreOptions, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def keys_revoke_command(key_id: str, store: StoreOptions, as_json: bool) -> None:
     """Revoke KEY_ID (the part after frk_ in the key, as `facerec keys list` shows it)."""
-    info = _access(store).revoke(key_id.removeprefix("frk_").split("_")[0])
+    access = _access(store)
+    try:
+        info = access.revoke(key_id.removeprefix("frk_").split("_")[0])
+        _audit(access, "key-revoke", f"revoked {info.key_id}")
+    finally:
+        access.close()
     if as_json:
         emit({"revoked": info.key_id})
     else:

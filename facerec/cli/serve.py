@@ -7,7 +7,7 @@ import os
 
 import click
 
-from facerec.cli.common import PIPELINE_KEY
+from facerec.cli.common import PIPELINE_KEY, THRESHOLD
 from facerec.cli.core import GalleryOptions, gallery_options
 
 __all__ = ["COMMAND", "serve_command"]
@@ -22,12 +22,13 @@ MB = 1_000_000
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes (each loads the model and has its own queue).")
-@click.option("--threshold", type=click.FloatRange(-1.0, 1.0), default=None,
+@click.option("--threshold", type=THRESHOLD, default=None,
               help="Open-set threshold for identify (default: calibrated for the gallery's size).")
 @click.option("--max-upload-mb", default=10.0, show_default=True, type=click.FloatRange(0.01, 1000),
               help="Largest request body, in MB (photos of one request together); beyond: 413.")
-@click.option("--max-pixels", default=50_000_000, show_default=True, type=click.IntRange(1, None),
-              help="Largest photo in pixels (decompression-bomb guard); beyond: 413.")
+@click.option("--max-pixels", default=25_000_000, show_default=True, type=click.IntRange(1, None),
+              help="Largest photo in pixels (decompression-bomb guard), refused before decoding; beyond: 413. "
+                   "Photos over 4 MP are downscaled while decoding; decoding takes up to ~8 bytes a pixel.")
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Photos processed at once per worker.")
 @click.option("--queue", "queue_size", default=32, show_default=True, type=click.IntRange(1, 10_000),
@@ -37,14 +38,22 @@ MB = 1_000_000
 @click.option("--burst", default=40, show_default=True, type=click.IntRange(1, None),
               help="Requests one key may send at once before --rate applies.")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, None),
-              help="Seconds a request may wait and run; beyond: 503 (an enrollment that started is finished).")
+              help="Seconds a request may wait and run; beyond: 503 and its work stops (an enrollment that "
+                   "started is finished).")
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, None),
+              help="Seconds a client has to send a request's headers (from connecting, or from the last answer); "
+                   "beyond: 408 and the connection is closed.")
+@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, None),
+              help="Seconds a client has to send a request's body once its headers are in; beyond: 408 and the "
+                   "connection is closed.")
 @click.option("--keep-photos", type=click.Path(file_okay=False), default=None,
               help="Keep enrollment photos in this folder (default: photos are not stored, only embeddings).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="Server log level (request lines never include API keys).")
 def serve_command(options: GalleryOptions, host: str, port: int, workers: int, threshold: float | None,
                   max_upload_mb: float, max_pixels: int, concurrency: int, queue_size: int, rate: float, burst: int,
-                  timeout: float, keep_photos: str | None, log_level: str) -> None:
+                  timeout: float, header_timeout: float, body_timeout: float, keep_photos: str | None,
+                  log_level: str) -> None:
     """Serve the gallery over HTTP: JSON API under /v1, a web page at /, OpenAPI docs at /docs.
 
     Every /v1 route but /v1/health needs an API key: create one with `facerec keys create`.
@@ -68,7 +77,7 @@ def serve_command(options: GalleryOptions, host: str, port: int, workers: int, t
         threads=pipeline.get("threads"), detect=pipeline.get("detect", True),
         robust=options.robust, threshold=threshold, max_upload_bytes=int(max_upload_mb * MB), max_pixels=max_pixels,
         concurrency=concurrency, queue_size=max(queue_size, concurrency), rate_per_key=rate, burst_per_key=burst,
-        timeout_s=timeout, keep_photos=keep_photos)
+        timeout_s=timeout, header_timeout_s=header_timeout, body_timeout_s=body_timeout, keep_photos=keep_photos)
     if not _loopback(host):
         click.echo(f"warning: listening on {host}, beyond this machine; put TLS in front of it", err=True)
     from enrollment import AccessStore
@@ -79,11 +88,11 @@ def serve_command(options: GalleryOptions, host: str, port: int, workers: int, t
     access.close()
     if workers == 1:
         app = create_app(settings)
-        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, **settings.server_options())
         return
     os.environ[SETTINGS_ENV] = settings.to_json()
     uvicorn.run("facerec.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, server_header=False)
+                log_level=log_level, **settings.server_options())
 
 
 def _loopback(host: str) -> bool:

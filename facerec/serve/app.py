@@ -22,6 +22,7 @@ from facerec.serve.audit import AuditLog
 from facerec.serve.auth import AccessMiddleware
 from facerec.serve.errors import install_error_handlers
 from facerec.serve.limits import RateLimiter, WorkQueue
+from facerec.serve.logs import RouteTemplates, app_templates, redact_access_log
 from facerec.serve.service import Service
 from facerec.serve.settings import ServeSettings
 
@@ -83,8 +84,11 @@ def create_app(settings: ServeSettings, *, gallery: Gallery | None = None) -> Fa
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    templates = RouteTemplates(app_templates(app))
     app.add_middleware(AccessMiddleware, access=access, limiter=RateLimiter(settings.rate_per_key,
-                       settings.burst_per_key), max_body=settings.max_upload_bytes)
+                       settings.burst_per_key), max_body=settings.max_upload_bytes, audit=service.audit,
+                       templates=templates)
+    redact_access_log(templates)  # no person's name in the access log
     app.add_middleware(SecurityHeaders)
     return app
 

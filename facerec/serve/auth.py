@@ -4,13 +4,17 @@ Requests under ``/v1/`` (except ``/v1/health``) need a key in ``X-API-Key`` or
 ``Authorization: Bearer``: none, a malformed, unknown or revoked one is answered 401 before
 anything else happens; then the key's rate and the body size are checked. A route that needs
 a higher role than the key's answers 403 (see :func:`require`). Keys are never logged.
+
+Both refusals are audited (action ``denied``): the key id presented, if the key is well formed (never
+its secret), the person the path names, if any, and ``<status> <method> <route template>: <why>``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any, Callable
+import re
+from typing import TYPE_CHECKING, Annotated, Any, Callable
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
@@ -18,11 +22,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from enrollment import AccessStore, ApiKeyInfo, role_allows
 from facerec.serve.limits import BodyLimit, RateLimiter
+from facerec.serve.logs import UNMATCHED, RouteTemplates
+
+if TYPE_CHECKING:
+    from facerec.serve.audit import AuditLog
 
 __all__ = ["AccessMiddleware", "require", "KEY_HEADER", "OPEN_PATHS", "ReadKey", "EnrollKey", "AdminKey"]
 
 KEY_HEADER = "X-API-Key"
 OPEN_PATHS = frozenset({"/v1/health"})
+#: The key id of a well-formed key (``frk_<key id>_<secret>``): not a secret, so it may be audited.
+_KEY_ID = re.compile(r"frk_([0-9a-f]{12})_")
 
 #: Declares the key header in the OpenAPI document (checking is done by the middleware).
 api_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False, description="An API key: frk_<id>_<secret>")
@@ -31,8 +41,10 @@ api_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False, description="An
 class AccessMiddleware:
     """401 without a valid key, 429 over the key's rate, 413 over the size limit (pure ASGI)."""
 
-    def __init__(self, app: ASGIApp, *, access: AccessStore, limiter: RateLimiter, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, *, access: AccessStore, limiter: RateLimiter, max_body: int,
+                 audit: AuditLog | None = None, templates: RouteTemplates | None = None) -> None:
         self.app, self.access, self.limiter, self.max_body = app, access, limiter, max_body
+        self.audit, self.templates = audit, templates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -44,6 +56,7 @@ class AccessMiddleware:
         info = self.access.authenticate(key) if key else None
         if info is None:
             reason = "an API key is required (X-API-Key header)" if not key else "invalid or revoked API key"
+            self._audit_refusal(scope, key, "no key" if not key else "invalid or revoked key")
             await _answer(send, 401, "Unauthorized", reason, {"www-authenticate": "Bearer"})
             return
         wait = self.limiter.wait_time(info.key_id)
@@ -58,6 +71,15 @@ class AccessMiddleware:
             return
         scope.setdefault("state", {})["key"] = info
         await self.app(scope, BodyLimit(receive, self.max_body), send)
+
+    def _audit_refusal(self, scope: Scope, key: str, why: str) -> None:
+        if self.audit is None:
+            return
+        found = self.templates.match(scope.get("path", "")) if self.templates else None
+        template, params = found or (UNMATCHED, {})
+        key_id = _KEY_ID.match(key.strip())
+        self.audit.record(key_id.group(1) if key_id else "-", "denied", params.get("name"),
+                          f"401 {scope.get('method', '')} {template}: {why}")
 
 
 def _presented_key(headers: dict[str, str]) -> str:
@@ -87,6 +109,11 @@ def require(role: str) -> Callable[..., Any]:
         if info is None:  # pragma: no cover - the middleware answers 401 first
             raise Forbidden("no API key")
         if not role_allows(info.role, role):
+            service = getattr(request.app.state, "service", None)
+            if service is not None:
+                template = getattr(request.scope.get("route"), "path", UNMATCHED)
+                service.audit.record(info.key_id, "denied", request.path_params.get("name"),
+                                     f"403 {request.method} {template}: needs the {role} role")
             raise Forbidden(f"this needs a key with the {role!r} role (this key: {info.role!r})")
         return info
 

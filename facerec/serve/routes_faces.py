@@ -14,6 +14,10 @@ __all__ = ["router", "read_upload"]
 
 router = APIRouter(prefix="/v1")
 
+#: The gallery statistics /v1/stats shows; never where the index lives (a server path, a Milvus address).
+STATS_SHOWN = ("model", "dim", "backend", "index_kind", "identities", "faces", "indexed", "revision", "in_step",
+               "open_set", "open_set_current")
+
 
 async def read_upload(file: UploadFile) -> Upload:
     return Upload(upload_name(file.filename), await file.read())
@@ -69,7 +73,7 @@ async def identify(
         pixels = service.decode(upload)
         with named(upload.filename):
             results = service.gallery.identify(pixels, top_k=top_k, all_faces=all_faces)
-        return {"image": {"width": pixels.shape[1], "height": pixels.shape[0]},
+        return {"image": {"width": pixels.width, "height": pixels.height},  # the photo's own size, as the boxes
                 "threshold": results[0].threshold, "faces": [r.to_dict() for r in results]}
 
     try:
@@ -91,8 +95,8 @@ async def stats(service: ServiceDep, _key: ReadKey) -> dict[str, Any]:
         with service.gallery.lock:
             found = service.gallery.store.stats()
             threshold = service.gallery.threshold
-        found.pop("index_path", None)  # a server path: none of the caller's business
-        return {**found, "threshold": threshold, "queue": {"admitted": service.queue.admitted,
+        shown = {k: v for k, v in found.items() if k in STATS_SHOWN}  # no server path: "backend" names the kind
+        return {**shown, "threshold": threshold, "queue": {"admitted": service.queue.admitted,
                                                            "capacity": service.queue.capacity}}
 
     return json_safe(await run_in_threadpool(job))

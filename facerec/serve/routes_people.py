@@ -8,10 +8,11 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from enrollment import GalleryError
+from enrollment import GalleryError, UnknownIdentityError
+from enrollment.names import check_name
 from facerec.serve.auth import EnrollKey, ReadKey
 from facerec.serve.routes_faces import read_upload
-from facerec.serve.service import ServiceDep, check_name, json_safe
+from facerec.serve.service import ServiceDep, json_safe
 
 __all__ = ["router"]
 
@@ -21,13 +22,16 @@ MAX_PHOTOS = 20
 
 
 class Rename(BaseModel):
-    name: str = Field(..., description="The new name.", min_length=1, max_length=255)
+    # Its length is checked by check_name, after NFC and stripping, as for every name (not here, on the raw text).
+    name: str = Field(..., description="The new name (1 to 255 characters; no slashes, control or invisible "
+                                       "characters).", max_length=4096)
 
 
 @router.post("/people", status_code=201, summary="Enroll a person from one or more photos (all or nothing)")
 async def enroll(
     response: Response, service: ServiceDep, key: EnrollKey,
-    name: Annotated[str, Form(description="The person's name (no slashes or control characters).")],
+    name: Annotated[str, Form(description="The person's name (1 to 255 characters; no slashes, control or "
+                                          "invisible characters).")],
     images: Annotated[list[UploadFile], File(description=f"1 to {MAX_PHOTOS} photos, the largest face of each.")],
     require_single: Annotated[bool, Form(description="Refuse photos that show more than one face (422).")] = False,
     allow_duplicate: Annotated[bool, Form(description="Enroll even when the face matches someone else "
@@ -62,7 +66,7 @@ async def rename(name: str, body: Rename, service: ServiceDep,
                  key: EnrollKey) -> dict[str, Any]:
     try:
         new = check_name(body.name)
-        await run_in_threadpool(service.gallery.rename, name, new)
+        await run_in_threadpool(service.gallery.rename, _enrollable(name), new)
     except Exception as exc:
         service.audit.record(key.key_id, "rename", name, type(exc).__name__)
         raise
@@ -74,9 +78,17 @@ async def rename(name: str, body: Rename, service: ServiceDep,
 async def remove(name: str, service: ServiceDep,
                  key: EnrollKey) -> dict[str, Any]:
     try:
-        faces = await run_in_threadpool(service.gallery.remove, name)
+        faces = await run_in_threadpool(service.gallery.remove, _enrollable(name))
     except Exception as exc:
         service.audit.record(key.key_id, "remove", name, type(exc).__name__)
         raise
     service.audit.record(key.key_id, "remove", name, f"{faces} faces removed")
     return {"removed": name, "faces_removed": faces}
+
+
+def _enrollable(name: str) -> str:
+    """A name from the path, or 404 when no one can be enrolled under it: a NUL character, which PostgreSQL
+    refuses in any query (a 500 otherwise) and the service refuses when enrolling."""
+    if "\x00" in name:
+        raise UnknownIdentityError(f"no identity named {name!r} is enrolled")
+    return name

@@ -6,20 +6,20 @@ import contextlib
 import hashlib
 import math
 import re
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Iterator
 
 import numpy as np
 from fastapi import Depends, Request
 
-from enrollment import AccessStore, EnrollResult, GalleryError
+from enrollment import AccessStore, EnrollResult
+from enrollment.names import check_name  # the one name rule, shared with the CLI and the library
 from facerec.errors import ImageReadError, ImageTooLargeError, MultipleFacesError, NoFaceError
 from facerec.gallery import Gallery
-from facerec.io import load_image
+from facerec.io import WORK_PIXELS, DecodedImage, decode_image, decoding_pixels
 from facerec.serve.audit import AuditLog
-from facerec.serve.limits import WorkQueue
+from facerec.serve.limits import PixelBudget, WorkQueue, check_cancelled, return_freed_memory
 from facerec.serve.settings import ServeSettings
 
 __all__ = ["Service", "Upload", "get_service", "check_name", "upload_name", "json_safe", "ServiceDep"]
@@ -40,13 +40,29 @@ class Service:
     access: AccessStore
     audit: AuditLog
     queue: WorkQueue
+    #: Photos over the working size decode at most ``max_pixels`` at a time (one photo at the limit).
+    decoding: PixelBudget = field(init=False)
 
-    def decode(self, upload: Upload) -> np.ndarray:
-        """The photo's RGB pixels; its errors name the upload, not ``<N bytes>``."""
+    def __post_init__(self) -> None:
+        self.decoding = PixelBudget(self.settings.max_pixels)
+        return_freed_memory()
+
+    def decode(self, upload: Upload) -> DecodedImage:
+        """The photo, decoded at its working size (large photos are downscaled while decoding; faces found in
+        it are given in the photo's own pixels); its errors name the upload, not ``<N bytes>``. Not started
+        when the request has already timed out (see :func:`~facerec.serve.limits.check_cancelled`).
+
+        Memory: a photo over :data:`~facerec.io.WORK_PIXELS` takes about 4-8 bytes a pixel while it decodes
+        (a JPEG far less: it decodes reduced), within the :attr:`decoding` budget; then about 3 bytes a
+        working pixel (12 MB) and the detectors' copies of that."""
+        check_cancelled()
         if not upload.data:
             raise ImageReadError(upload.filename, "the upload is empty")
-        with named(upload.filename):
-            return load_image(upload.data, max_pixels=self.settings.max_pixels)
+        pixels = decoding_pixels(upload.data)
+        large = WORK_PIXELS < pixels <= self.settings.max_pixels  # over the limit: refused before decoding
+        with self.decoding.hold(pixels if large else 0), named(upload.filename):
+            check_cancelled()
+            return decode_image(upload.data, max_pixels=self.settings.max_pixels)
 
     def enroll(self, name: str, uploads: list[Upload], *, require_single: bool, allow_duplicate: bool) -> EnrollResult:
         """Enroll ``name`` from the uploads (all or nothing); the photos are kept only with ``keep_photos``.
@@ -108,21 +124,6 @@ def named(source: str) -> Iterator[None]:
         raise NoFaceError(source) from None
     except MultipleFacesError as exc:
         raise MultipleFacesError(source, exc.count) from None
-
-
-_UNSAFE = re.compile(r"[/\\]")
-
-
-def check_name(name: str) -> str:
-    """A person's name as given, stripped; no slashes (they are path separators in URLs and folders) and no
-    control characters. Quotes, apostrophes and any other text are kept as they are (stored as bound
-    parameters, never spliced into SQL)."""
-    cleaned = name.strip()
-    if _UNSAFE.search(cleaned) or any(unicodedata.category(c).startswith("C") for c in cleaned):
-        raise GalleryError(f"a name may not hold slashes or control characters: {name!r}")
-    if not cleaned or len(cleaned) > 255:
-        raise GalleryError(f"names must be 1 to 255 characters, got {len(cleaned)}")
-    return cleaned
 
 
 def upload_name(filename: str | None) -> str:

@@ -44,6 +44,14 @@ class DetectorSpec:
     weights: WeightsFile | None
     backends: tuple[str, ...]
     note: str
+    #: For a detector with no published weights (none in ``weights``, none bundled with a package): where
+    #: the weights the user trained are found here, or None. ``note`` says how to make them.
+    trained_weights: Callable[[], Path | None] | None = None
+
+    @property
+    def released(self) -> bool:
+        """Whether published weights exist (a weights entry, or bundled with a package)."""
+        return self.trained_weights is None
 
 
 _REGISTRY: dict[str, DetectorSpec] = {}
@@ -123,6 +131,16 @@ def _yolo_face(path: Path | None, backend: Backend, threads: int | None) -> Dete
     return YoloFaceDetector(yolo_weights_path())
 
 
+def _yolo_trained() -> Path | None:
+    from facerec.errors import WeightsNotFoundError
+    from facerec.models.detectors.yolo_face import yolo_weights_path
+
+    try:
+        return yolo_weights_path()
+    except WeightsNotFoundError:
+        return None
+
+
 def _yunet(variant: str) -> Build:
     def build(path: Path | None, backend: Backend, threads: int | None) -> Detector:
         from facerec.models.detectors.yunet import YuNetDetector
@@ -170,5 +188,6 @@ register_detector(DetectorSpec(
                         note="RetinaFace MobileNet-0.25 (biubug6), WIDER FACE hard .740; BGR minus (104, 117, 123)"),
     note="RetinaFace MobileNet-0.25, our nn.Module; PyTorch or exported to ONNX"))
 register_detector(DetectorSpec(
-    name="yolo-face", build=_yolo_face, weights=None, backends=("torch",),
-    note="the zoo's YOLO-style grid detector trained by `facerec zoo detect` (FACEREC_YOLO_WEIGHTS); PyTorch"))
+    name="yolo-face", build=_yolo_face, weights=None, backends=("torch",), trained_weights=_yolo_trained,
+    note="the zoo's YOLO-style grid detector; PyTorch. No released weights: train them with `facerec zoo detect "
+         "--out runs/yolo` and set FACEREC_YOLO_WEIGHTS=runs/yolo/yolo_face.pt"))

@@ -46,7 +46,16 @@ class MTCNNLandmarks:
         self.max_shift = max_shift
         # in onnxruntime the refinement takes half the time (PyTorch's max pooling with ceil_mode
         # took 42% of it on a CPU)
-        self.sessions = _sessions(self.rnet, self.onet, threads) if backend == "onnx" else None
+        self.sessions = self._onnx_sessions(threads) if backend == "onnx" else None
+
+    def _onnx_sessions(self, threads: int | None) -> list[Any] | None:
+        """onnxruntime sessions, or None (PyTorch) where the networks cannot be exported (said on stderr, once)."""
+        from facerec.errors import OnnxExportError
+
+        try:
+            return _sessions(self.rnet, self.onet, threads)
+        except OnnxExportError:
+            return None
 
     def refine(self, images: Sequence[np.ndarray], found: Sequence[Sequence[Face]]) -> list[list[Face]]:
         """The same faces (boxes, scores, detector names) with MTCNN's landmarks.

@@ -8,8 +8,8 @@ Blocks first, then the network, then prior boxes and decoding, then the detector
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import math
 from collections.abc import Sequence
 from functools import lru_cache
@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from facerec.detection import Face
-from facerec.errors import WeightsNotFoundError
+from facerec.errors import OnnxExportError, WeightsNotFoundError
 from facerec.fileio import atomic_path
 from facerec.models.detectors.base import Detector, group_by_shape, keep_faces, shrink
+from facerec.models.state import load_state
 from facerec.runtime import cached_onnx, onnx_session
 
 __all__ = ["RetinaFaceDetector", "RetinaFaceNet", "decode_boxes", "decode_landmarks", "prior_boxes"]
@@ -194,18 +195,18 @@ class RetinaFaceDetector(Detector):
         if not path.is_file():
             raise WeightsNotFoundError(f"RetinaFace weights file {path} does not exist")
         data = path.read_bytes()
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        state = {k.removeprefix("module."): v for k, v in state.items()}
         self.net = RetinaFaceNet()
-        self.net.load_state_dict(state, strict=True)
+        load_state(self.net, data, source=str(path), model="RetinaFace MobileNet-0.25",
+                   rename=lambda key: key.removeprefix("module."))
         self.net.eval()
         self.min_score, self.nms_iou, self.max_side, self.batch_size = min_score, nms_iou, max_side, batch_size
         digest = hashlib.sha256(data).hexdigest()
         self.session = None
         if backend == "onnx":
-            onnx = cached_onnx("retinaface-mnet025", digest, lambda: (self.net, torch.zeros(1, 3, 320, 320)),
-                               inputs=["input"], outputs=["loc", "conf", "landms"], dynamic_axes=_DYNAMIC)
-            self.session = onnx_session(onnx, threads)
+            with contextlib.suppress(OnnxExportError):  # said on stderr, once; the module runs instead
+                onnx = cached_onnx("retinaface-mnet025", digest, lambda: (self.net, torch.zeros(1, 3, 320, 320)),
+                                   inputs=["input"], outputs=["loc", "conf", "landms"], dynamic_axes=_DYNAMIC)
+                self.session = onnx_session(onnx, threads)
         self._settings = {"name": self.name, "weights_sha256": digest, "min_score": min_score, "nms_iou": nms_iou,
                           "max_side": max_side, "version": 1}
 

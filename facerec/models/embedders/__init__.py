@@ -7,12 +7,10 @@ sha256, alignment, normalisation, embedding size and a calibrated threshold.
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-import torch
 from torch import nn
 
 from facerec.alignment import Alignment
@@ -21,6 +19,7 @@ from facerec.models.embedders.embedder import FaceEmbedder
 from facerec.models.embedders.inception_resnet import inception_resnet_v1
 from facerec.models.embedders.mobilefacenet import mobilefacenet
 from facerec.models.embedders.resnet import resnet18, resnet50
+from facerec.models.state import load_state
 from facerec.models.weights import IMAGENET_MEAN, IMAGENET_STD, Weights, resolve_weights
 
 __all__ = ["FaceEmbedder", "ModelSpec", "Weights", "get_model", "get_weights", "list_models", "list_weights",
@@ -80,8 +79,9 @@ def get_model(
     entry = get_weights(name, tag)
     net = _spec(name).build(entry)
     if pretrained:
-        data = resolve_weights(entry, weights_path).read_bytes()  # read once: loaded, and hashed below
-        net.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), strict=True)
+        path = resolve_weights(entry, weights_path)
+        data = path.read_bytes()  # read once: loaded, and hashed below
+        load_state(net, data, source=str(path), model=name)
         digest = hashlib.sha256(data).hexdigest()
         entry = _file_weights(entry, digest) if weights_path is not None else replace(entry, sha256=digest)
     return FaceEmbedder(net, entry).eval()

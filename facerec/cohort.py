@@ -1,0 +1,144 @@
+"""Cohort score normalisation (AS-norm) and the open-set threshold it makes possible.
+
+A raw cosine score means different things under different conditions: two strangers lit from the same
+side, or photographed in the same studio, score far higher than two strangers in ordinary photos. Each
+side of a comparison is therefore measured against a fixed *cohort* of faces of people who are in no
+gallery: for a probe ``p`` and an enrolled face ``e`` with cosine ``s``, adaptive symmetric
+normalisation (Cumani et al. 2011; Matejka et al. 2017) gives::
+
+    s' = ((s - mu_p) / sd_p + (s - mu_e) / sd_e) / 2
+
+with ``mu``/``sd`` the mean and spread of each side's ``k`` best cohort scores. A stranger whose
+conditions make them resemble everyone has a high ``mu_p`` too, and is pulled back down.
+
+The cohort ships with the model's calibration (``calibration/<model>-<tag>.cohort.npz``, its sha256
+recorded in the ``.json`` beside it and checked on load, both tied to the weights' sha256). The same
+file holds how often normalised strangers pass each threshold: for calibration people (never the cohort's),
+per condition group (ordinary photos, a studio, strong side light, low-quality faces) and gallery size, the
+false-positive identification rate ``FPIR(t, N)`` of a stranger against ``N`` enrolled people. The
+threshold for a gallery of ``N`` people is the strictest group's ``t`` with ``FPIR(t, N) <= fpir``:
+whatever the probe's conditions, at most ``fpir`` of strangers pass (see :meth:`Cohort.threshold`).
+
+>>> cohort = load_cohort(weights)  # doctest: +SKIP
+>>> mu, sd = cohort.stats(vectors)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facerec.errors import FaceRecError
+from facerec.models.weights import Weights
+
+__all__ = ["COHORT_DIR", "LOW_QUALITY_GROUP", "Cohort", "CohortError", "as_norm", "cohort_files", "load_cohort",
+           "fpir_table"]
+
+COHORT_DIR = Path(__file__).parent / "models" / "embedders" / "calibration"
+LOW_QUALITY_GROUP = "low quality"  # the group whose threshold only low-quality probes are held to
+
+
+class CohortError(FaceRecError):
+    """A cohort file is damaged, or not the one its record names."""
+
+
+def cohort_files(weights: Weights) -> tuple[Path, Path]:
+    """The cohort's arrays and its record, for ``weights``."""
+    stem = f"{weights.model}-{weights.tag}".replace("/", "_")
+    return COHORT_DIR / f"{stem}.cohort.npz", COHORT_DIR / f"{stem}.cohort.json"
+
+
+@dataclass(frozen=True, eq=False)
+class Cohort:
+    """Cohort embeddings and the FPIR tables of normalised scores (see the module docstring)."""
+
+    embeddings: np.ndarray  # C x D, unit rows
+    k: int
+    t_grid: np.ndarray  # T thresholds
+    n_grid: np.ndarray  # M gallery sizes
+    groups: tuple[str, ...]
+    table: np.ndarray  # G x M x T: FPIR of group g at gallery size n_grid[m] and threshold t_grid[t]
+    sha256: str  # of the arrays file: names the cohort stored beside a gallery's statistics
+
+    @property
+    def key(self) -> str:
+        return f"as-norm-k{self.k}-{self.sha256[:16]}"
+
+    def stats(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation of each vector's ``k`` best cosine scores against the cohort."""
+        vectors = np.atleast_2d(np.asarray(vectors, np.float32))
+        if len(vectors) == 0:
+            return np.zeros(0), np.zeros(0)
+        scores = vectors @ self.embeddings.T
+        k = min(self.k, scores.shape[1])
+        top = np.partition(scores, scores.shape[1] - k, axis=1)[:, -k:].astype(np.float64)
+        return top.mean(axis=1), np.maximum(top.std(axis=1), 1e-4)
+
+    def threshold(self, people: int, fpir: float, *, low_quality: bool = False) -> float:
+        """The normalised-score threshold that lets at most ``fpir`` of strangers through a gallery of
+        ``people`` people, under every condition group (and the low-quality one for a low-quality probe)."""
+        groups = [g for g, name in enumerate(self.groups) if low_quality or name != LOW_QUALITY_GROUP]
+        return max(_threshold(self.table[g], self.n_grid, self.t_grid, max(people, 1), fpir) for g in groups)
+
+
+def as_norm(scores: np.ndarray, probe: tuple[np.ndarray, np.ndarray],
+            enrolled: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """AS-norm of ``scores`` (``P x E``) given the probes' and the enrolled faces' cohort (mean, sd)."""
+    scores = np.asarray(scores, np.float64)
+    (mu_p, sd_p), (mu_e, sd_e) = probe, enrolled
+    return 0.5 * ((scores - mu_p[:, None]) / sd_p[:, None] + (scores - mu_e[None, :]) / sd_e[None, :])
+
+
+def fpir_table(far: np.ndarray, weights: np.ndarray, n_grid: np.ndarray) -> np.ndarray:
+    """``M x T``: the FPIR of a stranger against ``n`` enrolled people, from each calibration probe's
+    false-accept curve ``far`` (``P x T``, the fraction of other people it reaches at each threshold)
+    weighted by ``weights``: probes differ (conditions), so the mean of ``1 - (1 - far_p)^n`` is used
+    rather than a pooled tail, which would hide the probes that resemble everyone."""
+    weights = np.asarray(weights, np.float64) / np.sum(weights)
+    return np.stack([(weights[:, None] * (1.0 - (1.0 - far) ** n)).sum(axis=0) for n in n_grid])
+
+
+def _threshold(table: np.ndarray, n_grid: np.ndarray, t_grid: np.ndarray, people: int, fpir: float) -> float:
+    """The smallest grid threshold whose FPIR at ``people`` (interpolated in log size) is at most ``fpir``."""
+    log_n = np.log(n_grid.astype(np.float64))
+    at = np.log(float(people))
+    upper = int(np.clip(np.searchsorted(log_n, at), 1, len(log_n) - 1))
+    weight = float(np.clip((at - log_n[upper - 1]) / (log_n[upper] - log_n[upper - 1]), 0.0, 1.0))
+    curve = (1 - weight) * table[upper - 1] + weight * table[upper]
+    if at > log_n[-1]:  # beyond the table: FPIR grows about linearly with size in the far tail
+        curve = np.minimum(1.0, table[-1] * float(people) / float(n_grid[-1]))
+    passing = np.nonzero(curve <= fpir)[0]
+    return float(t_grid[passing[0]] if len(passing) else t_grid[-1])
+
+
+def load_cohort(weights: Weights) -> Cohort | None:
+    """The cohort made for exactly these weights (by sha256), or None when there is none; a cohort file
+    whose sha256 is not the one its record names raises :class:`CohortError`."""
+    arrays, record = cohort_files(weights)
+    if weights.sha256 is None or not record.is_file() or not arrays.is_file():
+        return None
+    return _load(arrays, record, weights.sha256)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(arrays: Path, record: Path, weights_sha256: str) -> Cohort | None:
+    meta: dict[str, Any] = json.loads(record.read_text())
+    if meta.get("weights_sha256") != weights_sha256:
+        return None
+    digest = hashlib.sha256(arrays.read_bytes()).hexdigest()
+    if digest != meta.get("cohort_sha256"):
+        raise CohortError(f"{arrays} is not the cohort its record {record.name} names (sha256 {digest[:12]}..., "
+                          f"expected {str(meta.get('cohort_sha256'))[:12]}...); restore it or rebuild it with "
+                          "scripts/build_cohort.py")
+    with np.load(arrays) as data:
+        embeddings = data["embeddings"].astype(np.float32)
+        embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+        return Cohort(embeddings, int(meta["k"]), data["t_grid"].astype(np.float64),
+                      data["n_grid"].astype(np.float64), tuple(str(g) for g in data["groups"]),
+                      data["table"].astype(np.float64), digest)

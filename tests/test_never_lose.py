@@ -1,0 +1,169 @@
+"""Never lose what a user stored: no command deletes a database file, a foreign database is refused,
+and a change committed to the database is reported as committed even when the index file cannot be written.
+
+Real parts throughout: the CLI in subprocesses (concurrent enrollers), real SQLite files, real FAISS files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from enrollment import GalleryError, GalleryStore, NewFace, read_info
+from facerec.cli import main
+from tests.conftest import ROOT, lfw
+
+PEOPLE = ["Abel_Pacheco", "Amber_Tamblyn", "Aaron_Sorkin"]
+
+
+def cli(*args: object):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def dump(path: Path) -> str:
+    """The database's contents (a WAL file is checkpointed by any reader's close, so bytes may move)."""
+    with sqlite3.connect(path) as connection:
+        return "\n".join(connection.iterdump())
+
+
+def test_a_failed_first_enroll_leaves_no_file_and_deletes_none(tmp_path, no_face_photo):
+    db = tmp_path / "g.db"
+    result = cli("enroll", "Nobody", no_face_photo, "--db", db)
+    assert result.exit_code == 1 and "no face detected" in result.output and "Traceback" not in result.output
+    assert not db.exists() and not (tmp_path / "g.faiss").exists()  # nothing was made...
+    assert "created a new gallery" not in result.output
+    assert cli("enroll", "Abel", lfw("Abel_Pacheco"), "--db", db).exit_code == 0
+    os.remove(tmp_path / "g.faiss")  # ...and an existing gallery is never deleted by a failure
+    for _ in range(2):
+        assert cli("enroll", "Nobody", no_face_photo, "--db", db).exit_code == 1
+        assert db.exists()
+    assert cli("remove", "Abel", "--db", db).exit_code == 0  # now empty: a failure must still not delete it
+    assert cli("enroll", "Nobody", no_face_photo, "--db", db).exit_code == 1
+    assert db.exists() and read_info(f"sqlite:///{db}") is not None
+
+
+def test_an_empty_gallery_takes_the_model_now_in_use(tmp_path):
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    GalleryStore(url, model="a", dim=2).close()
+    store = GalleryStore(url, model="b", dim=3)  # nothing in it could be mis-scored: rebound
+    assert read_info(url) == ("b", 3)
+    store.enroll("x", [NewFace(__import__("numpy").ones(3, "f4"), "ab" * 32)])
+    with pytest.raises(GalleryError, match="holds b embeddings"):
+        GalleryStore(url, model="a", dim=2)
+
+
+@pytest.mark.parametrize("kind", ["other-program", "keys-only"])
+def test_a_database_that_is_not_a_gallery_is_never_deleted(tmp_path, no_face_photo, kind):
+    db = tmp_path / "other.db"
+    if kind == "other-program":
+        with sqlite3.connect(db) as connection:
+            connection.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount REAL)")
+            connection.executemany("INSERT INTO invoices (amount) VALUES (?)", [(i,) for i in range(1000)])
+    else:  # a gallery database holding only API keys and audit rows
+        assert cli("keys", "create", "--role", "admin", "--db", db).exit_code == 0
+    before, contents = digest(db), dump(db)
+    result = cli("enroll", "Nobody", no_face_photo, "--db", db)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert db.exists() and dump(db) == contents
+    if kind == "other-program":  # not even switched to WAL: the file is byte-identical
+        assert digest(db) == before
+    result = cli("enroll", "Abel", lfw("Abel_Pacheco"), "--db", db)
+    if kind == "other-program":
+        assert result.exit_code == 1 and "another program" in result.output and "invoices" in result.output
+        assert digest(db) == before
+        with sqlite3.connect(db) as connection:
+            assert connection.execute("SELECT count(*) FROM invoices").fetchone() == (1000,)
+    else:
+        assert result.exit_code == 0, result.output
+        keys = json.loads(cli("keys", "list", "--json", "--db", db).stdout)
+        assert len(keys["keys"] if isinstance(keys, dict) else keys) == 1  # the key is still there
+
+
+@pytest.mark.parametrize("target", ["text", "bogus-url", "folder"])
+def test_hostile_db_targets_get_one_line(tmp_path, target):
+    if target == "text":
+        db: object = tmp_path / "notes.db"
+        Path(db).write_text("not a database at all\n" * 100)
+    elif target == "bogus-url":
+        db = "bogus://nowhere/x"
+    else:
+        db = tmp_path
+    before = digest(Path(db)) if target == "text" else None
+    for args in (["enroll", "Abel", lfw("Abel_Pacheco")], ["list"], ["identify", lfw("Abel_Pacheco", 2)]):
+        result = cli(*args, "--db", db)
+        assert result.exit_code != 0 and "Traceback" not in result.output and result.output.startswith("Error:"), \
+            (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    if before is not None:
+        assert digest(Path(db)) == before
+
+
+def test_an_index_file_that_cannot_be_written_does_not_undo_a_committed_enroll(tmp_path):
+    db, index = tmp_path / "g.db", tmp_path / "g.faiss"
+    assert cli("enroll", "Abel", lfw("Abel_Pacheco"), "--db", db).exit_code == 0
+    os.remove(index)
+    index.mkdir()  # the index path cannot be replaced by a file now
+    result = cli("enroll", "Amber", lfw("Amber_Tamblyn"), "--db", db)
+    assert result.exit_code == 0, result.output  # it is in the database: the exit status says so
+    assert "committed to the database" in result.output and "Traceback" not in result.output
+    assert not list(tmp_path.glob("*.tmp"))  # no stale temporary file
+    listed = cli("list", "--json", "--db", db)
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["people"] == 2
+    found = cli("identify", lfw("Amber_Tamblyn", 2), "--json", "--db", db)
+    assert found.exit_code == 0 and json.loads(found.stdout)["faces"][0]["name"] == "Amber"
+    index.rmdir()  # once the file can be written again, the index catches up from the database
+    stats = json.loads(cli("index", "stats", "--json", "--db", db).stdout)
+    assert stats["identities"] == 2 and stats["in_step"]
+
+
+def test_a_gallery_of_the_oldest_schema_opens_and_is_migrated(tmp_path):
+    db = tmp_path / "old.db"
+    assert cli("enroll", "Abel", lfw("Abel_Pacheco"), "--db", db).exit_code == 0
+    with sqlite3.connect(db) as connection:  # back to the first schema: no log_from, no detector columns
+        connection.execute("ALTER TABLE gallery_info DROP COLUMN log_from")
+        connection.execute("ALTER TABLE faces DROP COLUMN detector")
+    for args in (["list", "--json"], ["identify", lfw("Abel_Pacheco", 2), "--json"]):
+        result = cli(*args, "--db", db)
+        assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as connection:
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(gallery_info)")}
+    assert "log_from" in columns
+
+
+ENROLL = [sys.executable, "-m", "facerec", "enroll", "-q", "--json"]
+
+
+def test_concurrent_first_enrollers_lose_no_acknowledged_face(tmp_path, no_face_photo):
+    """Three good enrollers and one that fails start together on a new gallery, several rounds: every face
+    an enroller acknowledged is in the database and the index at the end."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME", "")}
+    env = {k: v for k, v in env.items() if v}
+    for round_number in range(2):
+        db = tmp_path / f"round{round_number}.db"
+        good = [subprocess.Popen([*ENROLL, person, str(lfw(person)), "--db", str(db)], cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for person in PEOPLE]
+        bad = subprocess.Popen([*ENROLL, "Nobody", str(ROOT / "README.md"), "--db", str(db)], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        acknowledged = {}
+        for process, person in zip(good, PEOPLE):
+            out, err = process.communicate(timeout=300)
+            assert process.returncode == 0, err
+            acknowledged[person] = json.loads(out)["faces_added"]
+        bad.communicate(timeout=300)
+        assert bad.returncode == 1 and db.exists()
+        listed = json.loads(cli("list", "--json", "--db", db).stdout)
+        assert {p["name"]: p["faces"] for p in listed["identities"]} == acknowledged
+        stats = json.loads(cli("index", "stats", "--json", "--db", db).stdout)
+        assert stats["in_step"] and stats["indexed"] == sum(acknowledged.values()) == 3
