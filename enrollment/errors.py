@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from index.errors import FaceRecError
 
-__all__ = ["GalleryError", "ModelMismatchError", "UnknownIdentityError", "DuplicateIdentityError", "NoGalleryError"]
+__all__ = ["GalleryError", "ModelMismatchError", "UnknownIdentityError", "DuplicateIdentityError", "NoGalleryError",
+           "IndexKindError"]
 
 
 class GalleryError(FaceRecError):
@@ -25,3 +26,7 @@ class DuplicateIdentityError(GalleryError):
 
 class NoGalleryError(GalleryError):
     """A command that only reads found no gallery at the given database."""
+
+
+class IndexKindError(GalleryError):
+    """The gallery keeps another kind of vector index than the one asked for: changing it takes a rebuild."""

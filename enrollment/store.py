@@ -490,6 +490,27 @@ class GalleryStore:
             session.add_all(FaceCohortStats(face_id=i, cohort=cohort, mean=m, sd=s)
                             for i, (m, s) in rows.items() if i in existing)
 
+    # -- the gallery's own settings (chosen by its owner, not derived) ------------------
+
+    def index_kind(self) -> str | None:
+        """The kind of vector index the gallery keeps (``flat``, ``pq``...), or None when none was recorded
+        (a new gallery, or one from before the kind was stored with the gallery)."""
+        saved = self.setting(INDEX_KIND_SETTING)
+        kind = saved[0].get("kind") if saved is not None else None
+        return str(kind) if kind else None
+
+    def put_index_kind(self, kind: str) -> None:
+        """Record the kind of vector index the gallery keeps: every later open uses it."""
+        with self._writing() as session:
+            row = session.get(GallerySetting, INDEX_KIND_SETTING)
+            if row is None or row.value.get("kind") != kind:
+                session.merge(GallerySetting(name=INDEX_KIND_SETTING, value={"kind": kind},
+                                             revision=self.revision(session)))
+
+
+#: The gallery setting that records its vector index kind (see :meth:`GalleryStore.index_kind`).
+INDEX_KIND_SETTING = "index"
+
 
 def _check_name(name: str) -> str:
     return check_name(name)  # the one rule, shared with the CLI and the web API: see enrollment.names

@@ -109,7 +109,7 @@ def bulk_enroll(gallery: Gallery, folder: str | Path, *, recipe: dict[str, Any],
     builds its model from. Faces are committed ``write_batch`` at a time, each batch one transaction.
     Unlike ``enroll --from-dir``, no check against other enrolled people (``--allow-duplicate``) is made.
     """
-    from tqdm import tqdm
+    from facerec.progress import tqdm
 
     ray = import_ray()
     report = EnrollReport()

@@ -65,7 +65,7 @@ def embed_to_folder(recognizer: FaceRecognizer, inputs: Sequence[str | Path], ou
                     all_faces: bool = False, chunk: int = 256, progress: bool = True,
                     index_format: IndexFormat = "csv") -> EmbedReport:
     """Embed the largest face (or every face) of each photo of ``inputs`` into the folder ``out``."""
-    from tqdm import tqdm
+    from facerec.progress import tqdm
 
     out = Path(out)
     if index_format == "parquet":

@@ -260,7 +260,7 @@ class Gallery:
             self._put_cohort_stats(ids, vectors)
         self._stats_revision = revision
 
-    def _put_cohort_stats(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+    def _put_cohort_stats(self, ids: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
         if self.cohort is not None and len(ids):
             mean, sd = self.cohort.stats(vectors)
             self.store.store.put_cohort_stats(self.cohort.key, [int(i) for i in ids], mean.tolist(), sd.tolist())
@@ -354,7 +354,7 @@ class Gallery:
         embedded. Each person is one transaction, so an interruption never leaves anyone
         half-enrolled.
         """
-        from tqdm import tqdm
+        from facerec.progress import tqdm
 
         report = EnrollReport()
         photos = list_photos(Path(folder), report)
@@ -390,8 +390,9 @@ class Gallery:
                 if not allow_low_quality:  # a low-quality photo is reported and skipped, as a failed one is
                     for i, quality in enumerate(assess_faces(aligned.faces, aligned.crops)):
                         if aligned.errors[i] is None and quality.low:
-                            aligned.errors[i] = str(LowQualityError(path_text(chunk[i][1]), quality))
-                            report.failed.append((path_text(chunk[i][1]), aligned.errors[i]))
+                            refused = str(LowQualityError(path_text(chunk[i][1]), quality))
+                            aligned.errors[i] = refused
+                            report.failed.append((path_text(chunk[i][1]), refused))
                 for (name, _), face in zip(chunk, self._new_faces([p for _, p in chunk], aligned)):
                     if face is not None:
                         for done in [n for n in pending if n != name]:  # photos come person by person

@@ -16,7 +16,6 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from facerec.alignment import align_faces
 from facerec.checks import check_threshold
@@ -30,6 +29,7 @@ from facerec.models.detectors import DEFAULT_LANDMARKS, Landmarks
 from facerec.models.detectors.face_crop import FaceCropDetector
 from facerec.models.embedders.embedder import FaceEmbedder, OnnxEmbedder
 from facerec.models.embedders.int8 import Precision, resolve_precision
+from facerec.progress import tqdm
 from facerec.runtime import Backend, resolve_threads
 
 __all__ = ["FaceRecognizer", "FaceEmbedding", "VerifyResult", "BatchEmbeddings", "CropTransform", "check_faces"]

@@ -139,15 +139,17 @@ def cached_onnx(name: str, digest: str, build: Callable[[], tuple[torch.nn.Modul
     beside the export, not to stdout. Raises :class:`OnnxExportError` when the module cannot be
     exported, saying so on stderr the first time only; later calls raise it without trying again.
     """
-    import torch
-
     path = onnx_cache_dir() / f"{name}-{digest[:16]}-opset{OPSET}.onnx"
     failed, log = path.with_name(path.name + ".failed"), path.with_name(path.name + ".log")
 
     def export(tmp: Path) -> None:
+        import torch  # only here: a cached export runs without it
+
         reason = _remembered_failure(failed, torch.__version__)
         if reason is not None:
             raise OnnxExportError(f"{name} cannot be exported to ONNX ({reason}; remembered in {failed})")
+        if not path.is_file():  # a first use (a changed file has had its own note)
+            note(f"exporting {name} to ONNX, once (cached in {path.parent}; `facerec models prepare` does it ahead)")
         module, example = build()
         with _captured_output() as output:
             try:

@@ -1,7 +1,7 @@
 """Vectors in Milvus through pymilvus's ``MilvusClient``: Milvus Lite embedded, or a server.
 
-A local path (``milvus:///data/faces.db`` or ``faces.db``) runs Milvus Lite inside this
-process; ``http://host:19530`` talks to a Milvus server, with the same code. One collection
+``milvus:///data/faces.db`` (a local path ending in ``.db``, a folder Milvus Lite makes) runs Milvus
+Lite inside this process; ``http://host:19530`` talks to a Milvus server, with the same code. One collection
 (``facerec_faces``, or ``#name`` at the end of the URI) holds ``id`` (int64 primary key) and
 ``vector`` (float, inner product); its properties record the model, dimension, kind and the
 database revision applied, checked on open.
@@ -23,6 +23,7 @@ from pymilvus.exceptions import MilvusException
 
 from index.errors import IndexMismatchError, VectorIndexError
 from index.vector_index import SearchResult
+from index.vector_store import MILVUS_SERVER_SCHEMES
 
 __all__ = ["MilvusStore", "INDEX_TYPES"]
 
@@ -37,21 +38,25 @@ _LIMIT = 16_384  # Milvus's largest top-k
 class MilvusStore:
     """The :class:`~index.vector_store.VectorStore` protocol on one Milvus collection."""
 
-    def __init__(self, uri: str, *, model: str, dim: int, kind: str = "flat") -> None:
-        if kind not in INDEX_TYPES:
+    def __init__(self, uri: str, *, model: str, dim: int, kind: str | None = "flat") -> None:
+        """``kind=None`` keeps the kind of the collection already there (``flat`` for a new one)."""
+        if kind is not None and kind not in INDEX_TYPES:
             raise VectorIndexError(f"unknown index kind {kind!r}; use one of {', '.join(INDEX_TYPES)}")
-        self.model, self.dim, self.kind = model, dim, kind
+        self.model, self.dim, self.kind = model, dim, kind or "flat"
         address, _, collection = str(uri).partition("#")
         self.collection = collection or "facerec_faces"
         self.lite_path: Path | None = None
-        if not address.startswith(("http://", "https://", "tcp://", "unix:")):
+        if not address.startswith(MILVUS_SERVER_SCHEMES):
             self.lite_path = Path(address.removeprefix("milvus://").removeprefix("milvus:")).expanduser().resolve()
+            if self.lite_path.suffix != ".db":  # pymilvus runs Milvus Lite only for a path ending in .db
+                raise VectorIndexError(f"a Milvus Lite database is a path ending in .db, not {self.lite_path} "
+                                       f"(milvus://{self.lite_path.with_name(self.lite_path.name + '.db')})")
             self.lite_path.parent.mkdir(parents=True, exist_ok=True)
             address = str(self.lite_path)
         self.uri = address
         self.client = self._connect(address)
         self._revision: int | None = None
-        self._open_collection()
+        self._open_collection(keep_kind=kind is None)
 
     # -- connection and collection ---------------------------------------------------
 
@@ -72,12 +77,14 @@ class MilvusStore:
         properties = self.client.describe_collection(self.collection).get("properties", {})
         return {str(key): str(value) for key, value in properties.items()}
 
-    def _open_collection(self) -> None:
+    def _open_collection(self, *, keep_kind: bool = False) -> None:
         if not self.client.has_collection(self.collection):
             self._create()
             return
         self.client.load_collection(self.collection)  # a reopened collection starts released
         properties = self._properties()
+        if keep_kind and properties.get("facerec.kind") in INDEX_TYPES:
+            self.kind = properties["facerec.kind"]
         if properties.get("facerec.model") != self.model or properties.get("facerec.dim") != str(self.dim) \
                 or properties.get("facerec.kind") != self.kind:
             self.reset()  # another model's vectors: a cache of the database like any other, rebuilt
@@ -162,7 +169,10 @@ class MilvusStore:
             iterator.close()
         return np.sort(np.array(found, np.int64))
 
-    def reset(self) -> None:
+    def reset(self, kind: str | None = None) -> None:
+        if kind is not None and kind not in INDEX_TYPES:
+            raise VectorIndexError(f"unknown index kind {kind!r}; use one of {', '.join(INDEX_TYPES)}")
+        self.kind = kind or self.kind
         if self.client.has_collection(self.collection):
             self.client.drop_collection(self.collection)
         self._create()

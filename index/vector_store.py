@@ -2,17 +2,19 @@
 
 A :class:`VectorStore` holds vectors keyed by int64 ids (face ids, to the layer above),
 searched by inner product, and remembers the database revision it mirrors (``None``:
-unknown, rebuild it). Two backends:
+unknown, rebuild it). Two backends, named explicitly (see :func:`backend_of`):
 
-- :class:`FaissStore`: the embedded default, a FAISS file with its JSON sidecar;
+- :class:`FaissStore`: the embedded default, a FAISS file with its JSON sidecar (a bare path,
+  or ``faiss:///path``);
 - :class:`index.milvus_store.MilvusStore`: Milvus through pymilvus, embedded (Milvus Lite,
-  a local ``.db`` path) or a server (``http://host:19530``). Imported only when asked for.
+  ``milvus:///path/faces.db``) or a server (``http://host:19530``). Imported only when asked for.
 
 >>> store = open_vector_store("/tmp/demo.faiss", model="demo", dim=4)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -55,8 +57,9 @@ class VectorStore(Protocol):
     def ids(self) -> np.ndarray:
         """Every id held, sorted."""
 
-    def reset(self) -> None:
-        """Empty the store (before a full rebuild); the revision becomes unknown."""
+    def reset(self, kind: IndexKind | None = None) -> None:
+        """Empty the store (before a full rebuild), as an index of ``kind`` when given; the revision becomes
+        unknown."""
 
     def commit(self, revision: int, *, durable: bool = True) -> None:
         """Record that every change up to ``revision`` is applied; ``durable=False`` may defer the write."""
@@ -64,24 +67,46 @@ class VectorStore(Protocol):
     def close(self) -> None: ...
 
 
-def backend_of(uri: str) -> str:
-    """``"milvus"`` or ``"faiss"`` for a ``--vectors`` URI.
+#: URI schemes of a Milvus server, which pymilvus connects to as they are.
+MILVUS_SERVER_SCHEMES = ("http://", "https://", "tcp://", "unix:")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
-    >>> backend_of("http://db:19530"), backend_of("milvus:///data/faces.db"), backend_of("faces.db")
-    ('milvus', 'milvus', 'milvus')
-    >>> backend_of("/data/gallery.faiss"), backend_of("faiss:///data/g.faiss")
-    ('faiss', 'faiss')
+
+def backend_of(uri: str | Path) -> str:
+    """``"milvus"`` or ``"faiss"`` for a vector store URI, by its scheme alone.
+
+    ``milvus://`` (Milvus Lite, embedded) and ``http(s)://``, ``tcp://``, ``unix:`` (a Milvus server) are
+    Milvus; ``faiss://`` and a bare path are a FAISS file, whatever the file is called. Another scheme
+    is refused, as is a bare path that is a folder (see :func:`open_vector_store`).
+
+    >>> backend_of("http://db:19530"), backend_of("milvus:///data/faces.db")
+    ('milvus', 'milvus')
+    >>> backend_of("/data/gallery.faiss"), backend_of("faiss:///data/g.faiss"), backend_of("faces.db")
+    ('faiss', 'faiss', 'faiss')
     """
     text = str(uri)
-    if text.startswith(("http://", "https://", "milvus://", "milvus:", "tcp://", "unix:")) or text.endswith(".db"):
+    if text.startswith(("milvus:", *MILVUS_SERVER_SCHEMES)):
         return "milvus"
-    return "faiss"
+    if text.startswith("faiss:") or not _SCHEME.match(text):
+        return "faiss"
+    raise VectorIndexError(f"unknown vector store scheme in {_shown(text)}: use a FAISS file path (or "
+                           "faiss:///path), milvus:///path/faces.db (Milvus Lite) or http://host:19530 (Milvus)")
 
 
-def open_vector_store(uri: str | Path, *, model: str, dim: int, kind: IndexKind = "flat",
+def _shown(uri: str) -> str:
+    """``uri`` without a password, for messages."""
+    return re.sub(r"(//[^/:@]*):[^/@]*@", r"\1:***@", uri)
+
+
+def open_vector_store(uri: str | Path, *, model: str, dim: int, kind: IndexKind | None = "flat",
                       **options: Any) -> VectorStore:
-    """The backend a URI names: a Milvus server (``http://host:19530``), Milvus Lite (``milvus:///path``
-    or a path ending in ``.db``), else a FAISS file (``faiss:///path`` or any other path)."""
+    """The backend a URI names (see :func:`backend_of`): a Milvus server (``http://host:19530``), Milvus Lite
+    (``milvus:///path/faces.db``), else a FAISS file (``faiss:///path`` or a bare path).
+
+    ``kind=None`` keeps the kind of the vectors already there (``flat`` when there are none): for opening a
+    store whose kind was not recorded elsewhere. A bare path that is a folder is refused: it is no FAISS
+    file, and may be a Milvus Lite database named without ``milvus://``, which a FAISS file must not replace.
+    """
     text = str(uri)
     if backend_of(text) == "milvus":
         try:
@@ -90,36 +115,42 @@ def open_vector_store(uri: str | Path, *, model: str, dim: int, kind: IndexKind 
             raise VectorIndexError(
                 f"the Milvus backend needs the milvus extra: pip install 'facerec[milvus]' ({exc})") from None
         return MilvusStore(text, model=model, dim=dim, kind=kind)
-    return FaissStore(Path(text.removeprefix("faiss://")), model=model, dim=dim, kind=kind, **options)
+    path = Path(text.removeprefix("faiss://")).expanduser()
+    if path.is_dir():
+        raise VectorIndexError(
+            f"{path} is a folder, not a FAISS index file; a Milvus Lite database is named milvus://{path}")
+    return FaissStore(path, model=model, dim=dim, kind=kind, **options)
 
 
 class FaissStore:
     """A :class:`VectorIndex` in memory, saved atomically to ``path`` with its revision in the sidecar.
 
     A missing, damaged or foreign file (another model, dimension or kind) opens as an empty store
-    of unknown revision, which the gallery rebuilds. Writes take a file lock shared with other
-    processes; each process keeps its own copy in memory and catches up from the database.
+    of unknown revision, which the gallery rebuilds; ``kind=None`` takes the file's kind (``flat``
+    when there is no usable file). Opening writes nothing but the lock file. Writes take a file lock
+    shared with other processes; each process keeps its own copy in memory and catches up from the database.
     """
 
-    def __init__(self, path: Path, *, model: str, dim: int, kind: IndexKind = "flat", **options: Any) -> None:
+    def __init__(self, path: Path, *, model: str, dim: int, kind: IndexKind | None = "flat",
+                 **options: Any) -> None:
         self.path, self.model, self.dim = Path(path), model, dim
-        self.kind: str = kind
+        self.kind: str = kind or "flat"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._options = options
         self._lock = FileLock(str(self.path) + ".lock")
         self._revision: int | None = None
-        self.index = VectorIndex(dim, model=model, kind=kind, **options)
+        self.index = VectorIndex(dim, model=model, kind=kind or "flat", **options)
         try:
             with self._lock:
                 self._load(kind)
         except OSError:  # no lock file can be made here (a read-only folder): read without it
             self._load(kind)
 
-    def _load(self, kind: str) -> None:
+    def _load(self, kind: str | None) -> None:
         try:
             loaded = VectorIndex.load(self.path, model=self.model, dim=self.dim)
-            if loaded.kind == kind:
-                self.index, self._revision = loaded, _read_revision(self.path)
+            if kind is None or loaded.kind == kind:
+                self.index, self._revision, self.kind = loaded, _read_revision(self.path), loaded.kind
         except (IndexCorruptError, IndexMismatchError):
             pass
 
@@ -146,7 +177,8 @@ class FaissStore:
     def ids(self) -> np.ndarray:
         return self.index.ids()
 
-    def reset(self) -> None:
+    def reset(self, kind: IndexKind | None = None) -> None:
+        self.kind = kind or self.kind
         self.index = VectorIndex(self.dim, model=self.model, kind=self.kind, **self._options)  # type: ignore[arg-type]
         self._revision = None
 

@@ -6,6 +6,7 @@ The canvases hold real LFW faces, scaled up and pasted, so that a face is still 
 
 from __future__ import annotations
 
+import io
 import struct
 import threading
 import zlib
@@ -181,3 +182,56 @@ def test_the_service_answers_large_photos_in_their_own_coordinates(recognizer, b
                                                         "image_b": ("b.png", big["abel_2"].read_bytes())})
             assert verified.status_code == 200 and verified.json()["same_person"], verified.text
             assert inside_pasted_photo(verified.json()["face_a"]["box"])
+
+
+def test_large_decodes_share_a_pixel_budget():
+    """Photos over the working size decode at most ``total`` pixels at a time: a second 49 MP photo waits for
+    the first, small ones do not wait, and a job told to stop gives up waiting."""
+    pytest.importorskip("fastapi", reason="the serve extra is not installed")
+    from facerec.io import decoding_pixels
+    from facerec.serve.limits import Cancelled, PixelBudget
+
+    png = io.BytesIO()
+    Image.new("L", (SIDE, SIDE)).save(png, "PNG")
+    jpeg = io.BytesIO()
+    Image.new("RGB", (SIDE, SIDE)).save(jpeg, "JPEG")
+    assert decoding_pixels(png.getvalue()) == SIDE * SIDE  # a PNG decodes at full size first
+    assert decoding_pixels(jpeg.getvalue()) <= SIDE * SIDE // 4  # a JPEG decodes reduced (1/2 a side here)
+    budget = PixelBudget(SIDE * SIDE)
+    order: list[str] = []
+    first_in, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with budget.hold(SIDE * SIDE):
+            first_in.set()
+            release.wait(5)
+            order.append("first done")
+
+    def second() -> None:
+        with budget.hold(SIDE * SIDE):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_in.wait(5)
+    threads[1].start()
+    with budget.hold(0):  # a small photo goes at once
+        order.append("small")
+    threads[1].join(0.3)
+    assert threads[1].is_alive() and order == ["small"]  # the second large one waits
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert order == ["small", "first done", "second in"] and budget.used == 0
+
+    from facerec.serve.limits import _job
+
+    cancel = threading.Event()
+    cancel.set()
+    with budget.hold(SIDE * SIDE):
+        _job.cancel = cancel  # as the work queue marks a job whose request timed out
+        try:
+            with pytest.raises(Cancelled), budget.hold(SIDE * SIDE):
+                pass
+        finally:
+            _job.cancel = None

@@ -163,6 +163,7 @@ def test_cli_robustness_json_on_a_tiny_pairs_file(tmp_path):
     assert report["device"] == "cpu"
     assert report["attacked_folds"] == [2] and report["threshold_folds"] == [1]
     assert report["attacked_pairs"] == 2
+    assert report["prepare_seconds"] >= 0 and report["attack_seconds"] >= 0  # where the time went, both parts
     kinds = {(r["pipeline"], r["attacker"], r["attack"], r["setting"]) for r in report["rows"]}
     assert ("plain", "white-box", "fgsm", "dodging") in kinds
     assert ("jpeg", "adaptive", "fgsm", "impersonation") in kinds

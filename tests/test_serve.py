@@ -336,3 +336,19 @@ def test_timeout_drops_a_read_but_finishes_a_started_enrollment(recognizer, tmp_
             assert enrolled.status_code in (201, 503), enrolled.text
             listed = [p["name"] for p in client.get("/v1/people").json()["people"]]
             assert listed == (["Abel"] if enrolled.status_code == 201 else [])
+
+
+def test_verify_errors_name_the_upload_not_the_decoded_array(server, no_face_photo, two_faces_photo):
+    digit = ("digit.png", no_face_photo.read_bytes(), "image/png")
+    group = ("group.jpg", two_faces_photo.read_bytes(), "image/jpeg")
+    with server.client("read") as client:
+        for files, data, error, named in (
+            ({"image_a": digit, "image_b": photo("Abel_Pacheco", 3)}, {}, "NoFaceError", "digit.png"),
+            ({"image_a": photo("Abel_Pacheco", 3), "image_b": digit}, {}, "NoFaceError", "digit.png"),
+            ({"image_a": photo("Abel_Pacheco", 3), "image_b": group}, {"require_single": "true"},
+             "MultipleFacesError", "group.jpg"),
+        ):
+            answer = client.post("/v1/verify", files=files, data=data)
+            assert answer.status_code == 422 and answer.json()["error"] == error, answer.text
+            detail = answer.json()["detail"]
+            assert f"upload '{named}'" in detail and "<" not in detail, detail

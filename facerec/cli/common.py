@@ -15,8 +15,10 @@ import numpy as np
 from facerec.checks import path_text
 from facerec.errors import FaceRecError
 
-__all__ = ["CONTEXT", "FaceRecGroup", "QUIET", "THRESHOLD", "FiniteFloatRange", "emit", "is_file", "make_recognizer",
-           "model_options"]
+__all__ = [
+    "CONTEXT", "CommandError", "FaceRecGroup", "JsonError", "QUIET", "THRESHOLD", "FiniteFloatRange", "emit",
+    "is_file", "make_recognizer", "model_options"
+]
 
 #: ``--quiet``, on every command that shows progress.
 QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress bars or progress messages.")
@@ -55,18 +57,49 @@ def is_file(path: str) -> bool:
         return False
 
 
+class CommandError(click.ClickException):
+    """A user-facing error that remembers its kind (the facerec error class) for ``--json``."""
+
+    def __init__(self, message: str, kind: str = "Error") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class JsonError(click.ClickException):
+    """An error shown as one JSON object on stderr, ``{"error": {"type": ..., "message": ...}}``, with the
+    exit status the plain error has: what every command prints on failure under ``--json``."""
+
+    def __init__(self, error: click.ClickException) -> None:
+        super().__init__(error.format_message())
+        self.exit_code = error.exit_code
+        self.kind = getattr(error, "kind", None) or type(error).__name__
+
+    def show(self, file: Any = None) -> None:
+        click.echo(json.dumps({"error": {"type": self.kind, "message": self.format_message()}}), err=True)
+
+
 class FaceRecGroup(click.Group):
-    """A click group that reports facerec's own errors without a traceback."""
+    """A click group that reports facerec's own errors without a traceback: one line on stderr, or with
+    ``--json`` one JSON object on stderr."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        wants_json = "--json" in [*ctx._protected_args, *ctx.args]  # read before the subcommand takes them
+        try:
+            return self._invoke(ctx)
+        except click.ClickException as exc:
+            if wants_json and not isinstance(exc, JsonError):
+                raise JsonError(exc) from None
+            raise
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except _user_errors() as exc:
-            raise click.ClickException(path_text(str(exc))) from None
+            raise CommandError(path_text(str(exc)), type(exc).__name__) from None
         except Exception as exc:
             if _database_error(exc):  # one that no layer below put in words (a keys command, a lock): one line
-                raise click.ClickException(f"database error: {_one_line(str(getattr(exc, 'orig', None) or exc))}") \
-                    from None
+                raise CommandError(f"database error: {_one_line(str(getattr(exc, 'orig', None) or exc))}",
+                                   "DatabaseError") from None
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

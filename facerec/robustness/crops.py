@@ -69,7 +69,7 @@ def crop_pairs(
                 pass  # a damaged cache is rebuilt
     crops = np.zeros((len(paths), *(recognizer.weights.alignment.size,) * 2, 3), dtype=np.uint8)
     detected = np.zeros(len(paths), dtype=bool)
-    from tqdm import tqdm
+    from facerec.progress import tqdm
 
     for start in tqdm(range(0, len(paths), batch_size), desc="aligning", unit="batch", disable=not progress):
         chunk = slice(start, start + batch_size)

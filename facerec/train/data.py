@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from facerec.alignment import Alignment
 from facerec.crops import align_images
@@ -27,6 +26,7 @@ from facerec.errors import DatasetError
 from facerec.fileio import atomic_path
 from facerec.io import IMAGE_SUFFIXES
 from facerec.models.detectors import DEFAULT_DETECTOR, Detector, get_detector
+from facerec.progress import tqdm
 
 __all__ = [
     "IMAGE_SUFFIXES", "FaceFolder", "Fallback", "list_people", "select_people", "load_crops", "load_face_folder",

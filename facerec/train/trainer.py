@@ -23,7 +23,6 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from facerec.device import resolve_device
 from facerec.errors import FaceRecError
@@ -31,6 +30,7 @@ from facerec.fileio import atomic_path
 from facerec.models import get_model
 from facerec.models.embedders.embedder import FaceEmbedder
 from facerec.optim import freeze_parameters, make_optimizer, train_unfrozen
+from facerec.progress import tqdm
 from facerec.train.adversarial import adversarial_batch
 from facerec.train.augment import Augment
 from facerec.train.contrastive_loss import ContrastiveLoss

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from tqdm import tqdm
 
 from facerec.errors import DatasetError
 from facerec.io import IMAGE_SUFFIXES
+from facerec.progress import tqdm
 from facerec.zoo.data import data_root
 from facerec.zoo.dense_checkpoint import save_dense
 from facerec.zoo.dncnn import add_noise, dncnn

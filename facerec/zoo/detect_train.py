@@ -19,8 +19,8 @@ from typing import TypedDict
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from facerec.progress import tqdm
 from facerec.zoo.boxes import average_precision, box_iou, kmeans_anchors
 from facerec.zoo.dense_checkpoint import save_dense
 from facerec.zoo.mosaics import Mosaics, make_mosaics

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
 from facerec.errors import DatasetError, FaceRecError
+from facerec.progress import tqdm
 from facerec.zoo.data import data_root, load_data, read_folder_tree
 from facerec.zoo.dcgan import dcgan, discriminator_loss, generator_loss, sample, save_gan, save_grid
 

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from facerec.errors import DatasetError
+from facerec.progress import tqdm
 from facerec.zoo.dense_checkpoint import save_dense
 from facerec.zoo.m2nist import BACKGROUND, load_mask_folder, make_canvases
 from facerec.zoo.registry import get_arch, get_spec

@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
-from tqdm import tqdm
 
 from facerec.errors import FaceRecError, ImageReadError
+from facerec.progress import tqdm
 from facerec.zoo.style_features import FeatureNet, get_feature_net
 
 __all__ = ["StyleConfig", "StyleResult", "StyleStep", "content_cost", "gram_matrix", "layer_style_cost",

@@ -19,12 +19,12 @@ from typing import cast
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from facerec.device import resolve_device
 from facerec.errors import FaceRecError
 from facerec.fileio import atomic_path
 from facerec.optim import make_optimizer
+from facerec.progress import tqdm
 from facerec.zoo.augment import augment_batch
 from facerec.zoo.data import ImageData, load_data
 from facerec.zoo.googlenet import classification_loss, main_logits

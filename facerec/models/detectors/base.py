@@ -12,13 +12,11 @@ from collections import defaultdict
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
-from torchvision.ops import nms
 
 from facerec.detection import Face
 
-__all__ = ["Detector", "MIN_SIDE", "shrink", "group_by_shape", "keep_faces", "border", "enhanced_copy",
+__all__ = ["Detector", "MIN_SIDE", "shrink", "group_by_shape", "keep_faces", "nms", "border", "enhanced_copy",
            "mostly_outside"]
 
 #: Images with a side shorter than this hold no detectable face (every detector's smallest face is larger).
@@ -79,8 +77,7 @@ def keep_faces(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray, *, 
     boxes, scores, landmarks = boxes[keep], scores[keep], landmarks[keep]
     if len(boxes) == 0:
         return []
-    order = nms(torch.from_numpy(boxes.astype(np.float32)), torch.from_numpy(scores.astype(np.float32)),
-                nms_iou).numpy()
+    order = nms(boxes, scores, nms_iou)
     return [
         Face(box=tuple(float(v) / scale for v in boxes[i]),  # type: ignore[arg-type]
              score=float(scores[i]),
@@ -88,6 +85,33 @@ def keep_faces(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray, *, 
              detector=name)
         for i in order
     ]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices of the boxes kept by greedy non-maximum suppression, highest score first.
+
+    As ``torchvision.ops.nms`` (which it replaces, so that detection needs no torch): boxes are
+    ``x1, y1, x2, y2`` (``N x 4``), a box is dropped when its IoU with a kept, higher-scoring one
+    exceeds ``iou_threshold``.
+
+    >>> nms(np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]]), np.array([0.9, 0.8, 0.7]), 0.5)
+    array([0, 2])
+    """
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1) * (y2 - y1)
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        width = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]))
+        height = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]))
+        inter = width * height
+        iou = inter / (areas[best] + areas[rest] - inter)
+        order = rest[~(iou > iou_threshold)]  # a NaN IoU (two empty boxes) keeps the box, as torchvision does
+    return np.array(keep, dtype=np.int64)
 
 
 def mostly_outside(face: Face, shape: tuple[int, ...]) -> bool:

@@ -6,24 +6,24 @@ network (O-Net, 48x48) places the 5 points on that box; they are cheap (well und
 What makes MTCNN slow is the image pyramid of its proposal network, which a fast detector replaces here:
 YuNet or RetinaFace propose the faces, and R-Net and O-Net place the landmarks as MTCNN would.
 Their weights ship inside the facenet-pytorch wheel; MTCNN's own conventions are kept (its crop
-clipping, ``rerec`` squares and ``bbreg`` box regression, area resampling, (x - 127.5) / 128). With
-``backend="onnx"`` both networks run in onnxruntime, exported once and cached by their weights' sha256.
+clipping, ``rerec`` squares and ``bbreg`` box regression, area resampling, (x - 127.5) / 128), in numpy.
+With ``backend="onnx"`` both networks run in onnxruntime, exported once and cached by their weights' sha256.
 This is the default landmark placer (``get_detector(..., landmarks="mtcnn")``).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from facerec.detection import Face
 from facerec.models.detectors.base import Detector
 
-__all__ = ["MTCNNLandmarks", "Refined"]
+__all__ = ["MTCNNLandmarks", "Refined", "area_resize"]
 
 
 class MTCNNLandmarks:
@@ -35,25 +35,38 @@ class MTCNNLandmarks:
     and wrong. On Extended Yale B photos (even the evenly lit ones) its points lie a median 0.59 eye
     distances from YuNet's (LFW: 0.15), and one-shot rank-1 fell from 98% to 47% without this gate.
     With it at 0.3, Yale B rank-1 is 98.3% and 92% of LFW faces still get O-Net's points.
+
+    The crops, box corrections and point placement are numpy (facenet-pytorch's ``rerec``, ``bbreg``,
+    ``pad`` and area resampling, rewritten); with ``backend="onnx"`` and the exports cached, no torch is
+    imported at all. The PyTorch networks are built only to export them, or for ``backend="torch"``.
     """
 
     def __init__(self, *, thresholds: tuple[float, float] = (0.7, 0.7), max_shift: float = 0.3,
                  backend: str = "torch", threads: int | None = None) -> None:
-        from facenet_pytorch.models.mtcnn import ONet, RNet
-
-        self.rnet, self.onet = RNet(pretrained=True).eval(), ONet(pretrained=True).eval()
         self.thresholds = thresholds
         self.max_shift = max_shift
+        self._nets: tuple[Any, Any] | None = None
         # in onnxruntime the refinement takes half the time (PyTorch's max pooling with ceil_mode
         # took 42% of it on a CPU)
         self.sessions = self._onnx_sessions(threads) if backend == "onnx" else None
+        if self.sessions is None:
+            self.nets  # noqa: B018 - facenet-pytorch is needed now; say so at once, not at the first photo
+
+    @property
+    def nets(self) -> tuple[Any, Any]:
+        """facenet-pytorch's R-Net and O-Net with their weights (imports torch), built on first use."""
+        if self._nets is None:
+            from facenet_pytorch.models.mtcnn import ONet, RNet
+
+            self._nets = (RNet(pretrained=True).eval(), ONet(pretrained=True).eval())
+        return self._nets
 
     def _onnx_sessions(self, threads: int | None) -> list[Any] | None:
         """onnxruntime sessions, or None (PyTorch) where the networks cannot be exported (said on stderr, once)."""
         from facerec.errors import OnnxExportError
 
         try:
-            return _sessions(self.rnet, self.onet, threads)
+            return _sessions(self, threads)
         except OnnxExportError:
             return None
 
@@ -63,61 +76,69 @@ class MTCNNLandmarks:
         Each network runs once over the faces of all ``images`` (one call per image would cost more
         than the networks themselves).
         """
-        from facenet_pytorch.models.utils.detect_face import bbreg, rerec
-
         faces = [face for image_faces in found for face in image_faces]
         if not faces:
             return [[] for _ in found]
-        with torch.inference_mode():
-            owner = [i for i, image_faces in enumerate(found) for _ in image_faces]
-            # float copies (the images may be read-only) of the images with faces
-            pixels = {i: torch.tensor(images[i]).permute(2, 0, 1).float() for i in set(owner)}
-            boxes = rerec(torch.tensor([f.box for f in faces], dtype=torch.float32))
-            reg, prob = self._run(0, _crops_of(pixels, owner, boxes, 24))
-            trusted = prob[:, 1] >= self.thresholds[0]
-            boxes = rerec(bbreg(torch.cat([boxes, prob[:, 1:2]], 1), reg)[:, :4].clone())
-            _, points, prob = self._run(1, _crops_of(pixels, owner, boxes, 48))
-            trusted &= prob[:, 1] >= self.thresholds[1]
-            width = boxes[:, 2:3] - boxes[:, 0:1] + 1
-            height = boxes[:, 3:4] - boxes[:, 1:2] + 1
-            xs = (width * points[:, :5] + boxes[:, 0:1] - 1).numpy()
-            ys = (height * points[:, 5:] + boxes[:, 1:2] - 1).numpy()
+        owner = [i for i, image_faces in enumerate(found) for _ in image_faces]
+        boxes = _square(np.array([f.box for f in faces], dtype=np.float32))
+        reg, prob = self._run(0, _crops_of(images, owner, boxes, 24))
+        trusted = prob[:, 1] >= self.thresholds[0]
+        boxes = _square(_regress(boxes, reg))
+        _, points, prob = self._run(1, _crops_of(images, owner, boxes, 48))
+        trusted &= prob[:, 1] >= self.thresholds[1]
+        width = boxes[:, 2:3] - boxes[:, 0:1] + 1
+        height = boxes[:, 3:4] - boxes[:, 1:2] + 1
+        xs = width * points[:, :5] + boxes[:, 0:1] - 1
+        ys = height * points[:, 5:] + boxes[:, 1:2] - 1
         placed = np.stack([xs, ys], -1).astype(np.float64)
-        kept = trusted.numpy() & (_shift(placed, [f.landmarks for f in faces]) <= self.max_shift)
+        kept = trusted & (_shift(placed, [f.landmarks for f in faces]) <= self.max_shift)
         refined: list[list[Face]] = [[] for _ in found]
         for i, face, points_i, ok in zip(owner, faces, placed.tolist(), kept.tolist()):
             refined[i].append(Face(face.box, face.score, tuple(map(tuple, points_i)), face.detector) if ok else face)
         return refined
 
-    def _run(self, which: int, crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _run(self, which: int, crops: np.ndarray) -> tuple[np.ndarray, ...]:
         """R-Net (``which=0``) or O-Net (1) on ``crops``, in onnxruntime when there are sessions."""
-        if self.sessions is None:
-            return tuple((self.rnet, self.onet)[which](crops))
-        outputs = self.sessions[which].run(None, {"input": crops.numpy()})
-        return tuple(torch.from_numpy(out) for out in outputs)
+        if self.sessions is not None:
+            return tuple(self.sessions[which].run(None, {"input": crops}))
+        import torch
+
+        with torch.inference_mode():
+            return tuple(out.numpy() for out in self.nets[which](torch.from_numpy(crops)))
 
 
-def _sessions(rnet: torch.nn.Module, onet: torch.nn.Module, threads: int | None) -> list[Any]:
+def _facenet_data() -> Path:
+    """facenet-pytorch's weights folder, found without importing the package (which imports torch)."""
+    from facerec.errors import WeightsNotFoundError
+
+    spec = importlib.util.find_spec("facenet_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsNotFoundError("MTCNN's landmark networks need facenet-pytorch (its wheel holds their weights): "
+                                   "pip install facenet-pytorch, or use --landmarks detector")
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def _sessions(landmarks: MTCNNLandmarks, threads: int | None) -> list[Any]:
     """onnxruntime sessions over R-Net and O-Net, exported once and cached by their weights' sha256."""
-    import facenet_pytorch
-
     from facerec.models.weights import sha256_file
     from facerec.runtime import cached_onnx, onnx_session
 
-    data = Path(facenet_pytorch.__file__).parent / "data"
+    data = _facenet_data()
     sessions = []
-    nets = (("rnet", rnet, 24, ["reg", "prob"]), ("onet", onet, 48, ["reg", "points", "prob"]))
-    for name, net, size, outputs in nets:
+    nets = (("rnet", 0, 24, ["reg", "prob"]), ("onet", 1, 48, ["reg", "points", "prob"]))
+    for name, which, size, outputs in nets:
         digest = sha256_file(data / f"{name}.pt")
-        path = cached_onnx(f"mtcnn-{name}", digest, functools.partial(_example, net, size),
+        path = cached_onnx(f"mtcnn-{name}", digest, functools.partial(_example, landmarks, which, size),
                            inputs=["input"], outputs=outputs,
                            dynamic_axes={key: {0: "batch"} for key in ["input", *outputs]})
         sessions.append(onnx_session(path, threads))
     return sessions
 
 
-def _example(net: torch.nn.Module, size: int) -> tuple[torch.nn.Module, torch.Tensor]:
-    return net, torch.zeros(1, 3, size, size)
+def _example(landmarks: MTCNNLandmarks, which: int, size: int) -> tuple[Any, Any]:
+    import torch
+
+    return landmarks.nets[which], torch.zeros(1, 3, size, size)
 
 
 def _shift(points: np.ndarray, landmarks: Sequence[Any]) -> np.ndarray:
@@ -127,29 +148,57 @@ def _shift(points: np.ndarray, landmarks: Sequence[Any]) -> np.ndarray:
     return np.linalg.norm(points - own, axis=2).max(axis=1) / eyes
 
 
-def _crops_of(pixels: dict[int, torch.Tensor], owner: Sequence[int], boxes: torch.Tensor,
-              size: int) -> torch.Tensor:
-    """The crops of every face, each from its own image (``owner``), in face order."""
-    out = torch.empty(len(owner), 3, size, size)
-    for i, image in pixels.items():
-        rows = [k for k, o in enumerate(owner) if o == i]
-        out[rows] = _crops(image, boxes[rows], size)
+def _square(boxes: np.ndarray) -> np.ndarray:
+    """Boxes (``N x 4``) made square around their centres on their longer side (MTCNN's ``rerec``)."""
+    out = boxes.astype(np.float32, copy=True)
+    width, height = out[:, 2] - out[:, 0], out[:, 3] - out[:, 1]
+    side = np.maximum(width, height)
+    out[:, 0] += width * 0.5 - side * 0.5
+    out[:, 1] += height * 0.5 - side * 0.5
+    out[:, 2] = out[:, 0] + side
+    out[:, 3] = out[:, 1] + side
     return out
 
 
-def _crops(pixels: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """MTCNN's crops of ``boxes`` (clipped to the image), resized to ``size`` and normalised."""
-    from facenet_pytorch.models.utils.detect_face import imresample, pad
+def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    """Boxes moved by R-Net's corrections, in units of their (inclusive) sides (MTCNN's ``bbreg``)."""
+    width = boxes[:, 2] - boxes[:, 0] + 1
+    height = boxes[:, 3] - boxes[:, 1] + 1
+    return (boxes + reg[:, :4] * np.stack([width, height, width, height], 1)).astype(np.float32)
 
-    height, width = pixels.shape[1:]
-    top, bottom, left, right = pad(boxes, width, height)
-    crops = []
-    for y0, y1, x0, x1 in zip(top, bottom, left, right):
+
+def _crops_of(images: Sequence[np.ndarray], owner: Sequence[int], boxes: np.ndarray, size: int) -> np.ndarray:
+    """MTCNN's crops of ``boxes``, each from its own image (``owner``), clipped to it, resized to ``size`` with
+    area resampling and normalised to ``(x - 127.5) / 128``: ``N x 3 x size x size`` float32."""
+    out = np.zeros((len(owner), 3, size, size), np.float32)
+    corners = np.trunc(boxes).astype(np.int64)  # MTCNN's ``pad``: 1-based, clipped to the image
+    for k, (i, (x0, y0, x1, y1)) in enumerate(zip(owner, corners.tolist())):
+        height, width = images[i].shape[:2]
+        x0, y0, x1, y1 = max(x0, 1), max(y0, 1), min(x1, width), min(y1, height)
         if y1 > y0 - 1 and x1 > x0 - 1:
-            crops.append(imresample(pixels[:, y0 - 1 : y1, x0 - 1 : x1].unsqueeze(0), (size, size)))
-        else:  # a box wholly outside the image: nothing to see
-            crops.append(torch.zeros(1, 3, size, size))
-    return (torch.cat(crops) - 127.5) * 0.0078125
+            crop = images[i][y0 - 1 : y1, x0 - 1 : x1].astype(np.float32).transpose(2, 0, 1)
+            out[k] = area_resize(crop, size)
+    # a box wholly outside the image stays black (zeros before normalising)
+    return (out - np.float32(127.5)) * np.float32(0.0078125)
+
+
+def area_resize(image: np.ndarray, size: int) -> np.ndarray:
+    """``C x H x W`` resized to ``C x size x size`` by averaging over each output pixel's window, as
+    ``torch.nn.functional.interpolate(mode="area")`` (adaptive average pooling) does."""
+    rows = _pooling(image.shape[1], size)
+    cols = _pooling(image.shape[2], size)
+    return (rows @ image.astype(np.float64) @ cols.T).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=256)
+def _pooling(length: int, size: int) -> np.ndarray:
+    """The ``size x length`` matrix averaging window ``[floor(i*L/S), ceil((i+1)*L/S))`` into output ``i``."""
+    matrix = np.zeros((size, length))
+    for i in range(size):
+        start, end = (i * length) // size, -(-((i + 1) * length) // size)
+        matrix[i, start:end] = 1.0 / (end - start)
+    matrix.flags.writeable = False
+    return matrix
 
 
 class Refined(Detector):

@@ -6,24 +6,23 @@ sha256, alignment, normalisation, embedding size and a calibrated threshold.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable
 
 from facerec.alignment import Alignment
 from facerec.errors import UnknownModelError
-from facerec.models.embedders.embedder import FaceEmbedder
-from facerec.models.embedders.inception_resnet import inception_resnet_v1
-from facerec.models.embedders.mobilefacenet import mobilefacenet
-from facerec.models.embedders.resnet import resnet18, resnet50
-from facerec.models.state import load_state
-from facerec.models.weights import IMAGENET_MEAN, IMAGENET_STD, Weights, resolve_weights
+from facerec.models.embedders.onnx import ModelFile
+from facerec.models.weights import IMAGENET_MEAN, IMAGENET_STD, Weights, resolve_weights, sha256_file
 
-__all__ = ["FaceEmbedder", "ModelSpec", "Weights", "get_model", "get_weights", "list_models", "list_weights",
-           "register_model"]
+if TYPE_CHECKING:
+    from torch import nn
+
+    from facerec.models.embedders.embedder import FaceEmbedder
+
+__all__ = ["FaceEmbedder", "ModelFile", "ModelSpec", "Weights", "get_model", "get_weights", "list_models",
+           "list_weights", "model_file", "register_model"]
 
 
 @dataclass(frozen=True)
@@ -70,20 +69,42 @@ def get_model(
     name: str = "mobilefacenet", *, tag: str | None = None, weights_path: str | Path | None = None,
     pretrained: bool = True,
 ) -> FaceEmbedder:
-    """Build model ``name`` with its weights loaded, ready to embed aligned faces.
+    """Build model ``name`` with its weights loaded, ready to embed aligned faces (imports torch).
 
     >>> model = get_model("mobilefacenet")  # doctest: +SKIP
     >>> model.weights.embedding_size  # doctest: +SKIP
     128
     """
-    entry = get_weights(name, tag)
-    net = _spec(name).build(entry)
     if pretrained:
-        path = resolve_weights(entry, weights_path)
-        data = path.read_bytes()  # read once: loaded, and hashed below
-        load_state(net, data, source=str(path), model=name)
-        digest = hashlib.sha256(data).hexdigest()
-        entry = _file_weights(entry, digest) if weights_path is not None else replace(entry, sha256=digest)
+        return model_file(name, tag=tag, weights_path=weights_path).load()
+    from facerec.models.embedders.embedder import FaceEmbedder
+
+    entry = get_weights(name, tag)
+    return FaceEmbedder(_spec(name).build(entry), entry).eval()
+
+
+def model_file(name: str = "mobilefacenet", *, tag: str | None = None,
+               weights_path: str | Path | None = None) -> ModelFile:
+    """Model ``name``'s weights file, found and identified by its sha256, without building the network (no
+    torch): what an ONNX export is looked up by. ``.load()`` builds the network as :func:`get_model` does.
+    """
+    entry = get_weights(name, tag)
+    path = resolve_weights(entry, weights_path)
+    if weights_path is None and entry.sha256:
+        digest = entry.sha256  # resolve_weights has checked a file found by name against it
+    else:
+        digest = sha256_file(path)
+    entry = _file_weights(entry, digest) if weights_path is not None else replace(entry, sha256=digest)
+    return ModelFile(entry, functools.partial(_load, _spec(name), entry, path))
+
+
+def _load(spec: ModelSpec, entry: Weights, path: Path) -> FaceEmbedder:
+    """The network of ``spec`` with the weights file ``path`` loaded into it."""
+    from facerec.models.embedders.embedder import FaceEmbedder
+    from facerec.models.state import load_state
+
+    net = spec.build(entry)
+    load_state(net, path.read_bytes(), source=str(path), model=spec.name)
     return FaceEmbedder(net, entry).eval()
 
 
@@ -101,6 +122,23 @@ def _spec(name: str) -> ModelSpec:
     return _REGISTRY[name]
 
 
+def _builder(module: str, function: str) -> Callable[..., nn.Module]:
+    """The builder ``function`` of ``facerec.models.embedders.<module>``, imported (with torch) when a network
+    is built, not when the registry is read."""
+    import importlib
+
+    return getattr(importlib.import_module(f"facerec.models.embedders.{module}"), function)
+
+
+def __getattr__(name: str) -> Any:
+    """``FaceEmbedder`` (PyTorch) from :mod:`facerec.models.embedders.embedder`, imported when asked for."""
+    if name == "FaceEmbedder":
+        from facerec.models.embedders.embedder import FaceEmbedder
+
+        return FaceEmbedder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _FOAMLIU = "https://github.com/foamliu/MobileFaceNet/raw/a6cc9032a659b615f477833e1a70b5e7931bcccc/weights"
 _FACENET_PT = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9"
 _FACENET_STD = (0.5, 0.5, 0.5), (128 / 255, 128 / 255, 128 / 255)  # (x - 127.5) / 128
@@ -108,7 +146,7 @@ _FACENET_STD = (0.5, 0.5, 0.5), (128 / 255, 128 / 255, 128 / 255)  # (x - 127.5)
 register_model(
     ModelSpec(
         name="mobilefacenet",
-        build=lambda w: mobilefacenet(embedding_size=w.embedding_size),
+        build=lambda w: _builder("mobilefacenet", "mobilefacenet")(embedding_size=w.embedding_size),
         default="foamliu",
         weights={
             "foamliu": Weights(
@@ -141,7 +179,8 @@ register_model(
 register_model(
     ModelSpec(
         name="inception_resnet_v1",
-        build=lambda w: inception_resnet_v1(num_classes={"vggface2": 8631, "casia-webface": 10575}[w.tag]),
+        build=lambda w: _builder("inception_resnet", "inception_resnet_v1")(
+            num_classes={"vggface2": 8631, "casia-webface": 10575}[w.tag]),
         default="vggface2",
         weights={
             tag: Weights(
@@ -172,15 +211,15 @@ register_model(
 
 # ResNet embedders have no published face weights: url=None, trained with `facerec train` and
 # loaded with --weights (the input size travels inside the checkpoint as a buffer).
-def _resnet_builder(build: Callable[..., nn.Module]) -> Callable[[Weights], nn.Module]:
-    return lambda w: build(embedding_size=w.embedding_size)
+def _resnet_builder(name: str) -> Callable[[Weights], nn.Module]:
+    return lambda w: _builder("resnet", name)(embedding_size=w.embedding_size)
 
 
-for _name, _build in (("resnet18", resnet18), ("resnet50", resnet50)):
+for _name in ("resnet18", "resnet50"):
     register_model(
         ModelSpec(
             name=_name,
-            build=_resnet_builder(_build),
+            build=_resnet_builder(_name),
             default="user",
             weights={
                 "user": Weights(

@@ -1,21 +1,21 @@
-"""Aligned face crops in, L2-normalised embeddings out: in PyTorch, or in onnxruntime."""
+"""Aligned face crops in, L2-normalised embeddings out, in PyTorch (:class:`FaceEmbedder`).
+
+The onnxruntime side (:class:`~facerec.models.embedders.onnx.OnnxEmbedder`, :func:`embed_crops`) lives in
+:mod:`facerec.models.embedders.onnx`, which imports no torch; both names are importable from here too.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from facerec.errors import PrecisionError
-from facerec.models.embedders.int8 import Precision, calibration_path, quantized_onnx
+from facerec.models.embedders.onnx import OnnxEmbedder, embed_crops
 from facerec.models.weights import Weights
-from facerec.runtime import cached_onnx, onnx_session
 
-__all__ = ["FaceEmbedder", "OnnxEmbedder", "embed_crops"]
+__all__ = ["FaceEmbedder", "OnnxEmbedder", "embed_crops", "raw_module"]
 
 
 class FaceEmbedder(nn.Module):
@@ -65,6 +65,11 @@ class FaceEmbedder(nn.Module):
         return digest.hexdigest()
 
 
+def raw_module(embedder: FaceEmbedder) -> nn.Module:
+    """``embedder`` without the L2 normalisation: what is exported to ONNX (the flip sum comes before it)."""
+    return _Raw(embedder)
+
+
 class _Raw(nn.Module):
     def __init__(self, embedder: FaceEmbedder) -> None:
         super().__init__()
@@ -72,56 +77,3 @@ class _Raw(nn.Module):
 
     def forward(self, pixels: Tensor) -> Tensor:
         return self.embedder.raw(pixels)
-
-
-class OnnxEmbedder:
-    """The same network exported to ONNX (cached by the weights' sha256) and run in onnxruntime.
-
-    In ``fp32`` embeddings match :class:`FaceEmbedder`'s to about 1e-5; in ``int8`` (weights that have a
-    calibration, see :mod:`facerec.models.embedders.int8`) they run about 2.3x faster and lie within
-    cosine 0.99 of them. Inference only (no gradients).
-    """
-
-    def __init__(self, embedder: FaceEmbedder, *, threads: int | None = None, precision: Precision = "fp32") -> None:
-        self.weights = embedder.weights
-        size = self.weights.alignment.size
-        embedder = embedder.cpu().eval()
-        path = cached_onnx(
-            f"{self.weights.model}-{self.weights.tag}".replace("/", "_"), embedder.digest(),
-            lambda: (_Raw(embedder), torch.rand(2, 3, size, size)),
-            inputs=["pixels"], outputs=["raw"], dynamic_axes={"pixels": {0: "batch"}, "raw": {0: "batch"}},
-        )
-        if precision == "int8":
-            calibration = calibration_path(self.weights)
-            if calibration is None:
-                raise PrecisionError(f"{self.weights.key} has no int8 calibration; use --precision fp32")
-            path = quantized_onnx(path, calibration)
-        self.path = path
-        self.precision = precision
-        self.session = onnx_session(path, threads)
-
-    def embed(self, crops: np.ndarray, *, flip: bool = True, batch_size: int = 64) -> np.ndarray:
-        """As :meth:`FaceEmbedder.embed`."""
-
-        def run(pixels: np.ndarray) -> np.ndarray:
-            return self.session.run(None, {"pixels": pixels})[0]
-
-        return embed_crops(run, crops, self.weights.embedding_size, flip=flip, batch_size=batch_size)
-
-
-def embed_crops(run: Callable[[np.ndarray], np.ndarray], crops: np.ndarray, size: int, *, flip: bool,
-                batch_size: int) -> np.ndarray:
-    """Unit embeddings of uint8 crops through ``run`` (float32 ``N x 3 x S x S`` in ``[0, 1]`` -> raw
-    outputs), in batches; with ``flip`` each crop's raw output is summed with its mirror's."""
-    if len(crops) == 0:
-        return np.zeros((0, size), dtype=np.float32)
-    out = []
-    for start in range(0, len(crops), batch_size):
-        pixels = np.ascontiguousarray(crops[start : start + batch_size].transpose(0, 3, 1, 2), np.float32) / 255.0
-        if flip:
-            both = run(np.concatenate([pixels, np.ascontiguousarray(pixels[..., ::-1])]))
-            raw = both[: len(pixels)] + both[len(pixels) :]
-        else:
-            raw = run(pixels)
-        out.append(raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12))
-    return np.concatenate(out).astype(np.float32)

@@ -23,7 +23,7 @@ import numpy as np
 
 from facerec.errors import PrecisionError
 from facerec.models.weights import Weights
-from facerec.runtime import checked_cache_file
+from facerec.runtime import checked_cache_file, note
 
 __all__ = ["Precision", "PRECISIONS", "calibration_path", "resolve_precision", "quantized_onnx", "calibrate"]
 
@@ -77,12 +77,14 @@ def _options(calibration: dict[str, Any]) -> dict[str, Any]:
 def quantized_onnx(fp32: Path, calibration: Path) -> Path:
     """The int8 model of the ONNX file ``fp32`` with the ranges of ``calibration``, built once and cached
     beside it (checked against its recorded sha256 on every use, like the export)."""
-    from onnxruntime.quantization import quantize_static
-
     text = calibration.read_text()
     path = fp32.with_name(f"{fp32.stem}-int8-{hashlib.sha256(text.encode()).hexdigest()[:12]}.onnx")
 
     def quantize(tmp: Path) -> None:
+        from onnxruntime.quantization import quantize_static  # only here: a cached int8 model runs without it
+
+        if not path.is_file():
+            note(f"quantizing {fp32.stem} to int8, once (cached in {path.parent})")
         settings = json.loads(text)
         _check_tensors(fp32, settings["ranges"]["data"])
         with tempfile.TemporaryDirectory(prefix="facerec-int8-") as folder:

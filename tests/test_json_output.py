@@ -1,0 +1,80 @@
+"""With --json, a script needs one parser: the answer is strict JSON on stdout, and an error is one JSON object
+on stderr, ``{"error": {"type": ..., "message": ...}}``, with the same non-zero exit as the plain error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from facerec.cli import main
+from tests.conftest import lfw
+
+
+def strict(text: str) -> object:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def run(*args: object):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory):
+    db = tmp_path_factory.mktemp("json") / "g.db"
+    assert run("enroll", "Abel", lfw("Abel_Pacheco"), "--db", db, "-q").exit_code == 0
+    return db
+
+
+def failing_commands(gallery, tmp_path, no_face_photo):
+    missing = tmp_path / "missing.jpg"
+    return {
+        "verify-missing-file": (["verify", missing, lfw("Abel_Pacheco"), "--json"], 1),
+        "verify-nan-threshold": (["verify", lfw("Abel_Pacheco"), lfw("Abel_Pacheco", 2), "--threshold", "nan",
+                                  "--json"], 2),
+        "enroll-no-face": (["enroll", "Nobody", no_face_photo, "--db", gallery, "--json"], 1),
+        "enroll-usage": (["enroll", "Nobody", "--db", gallery, "--json"], 2),
+        "identify-no-gallery": (["identify", lfw("Abel_Pacheco", 2), "--db", tmp_path / "none.db", "--json"], 1),
+        "identify-no-face": (["identify", no_face_photo, "--db", gallery, "--json"], 1),
+        "list-no-gallery": (["list", "--db", tmp_path / "none.db", "--json"], 1),
+        "remove-unknown": (["remove", "Nobody", "--db", gallery, "--json"], 1),
+        "index-stats-no-gallery": (["index", "stats", "--db", tmp_path / "none.db", "--json"], 1),
+        "keys-bad-db": (["keys", "list", "--db", "bogus://x", "--json"], 1),
+    }
+
+
+def test_errors_under_json_are_one_json_object_on_stderr(gallery, tmp_path, no_face_photo):
+    for name, (args, code) in failing_commands(gallery, tmp_path, no_face_photo).items():
+        result = run(*args)
+        assert result.exit_code == code, (name, result.output)
+        assert result.stdout == "", (name, result.stdout)
+        error = strict(result.stderr)
+        assert isinstance(error, dict) and set(error) == {"error"}, (name, result.stderr)
+        assert error["error"]["message"] and error["error"]["type"], name
+        assert "Traceback" not in result.stderr
+
+
+def test_without_json_errors_stay_one_plain_line(gallery, tmp_path):
+    result = run("list", "--db", tmp_path / "none.db")
+    assert result.exit_code == 1 and result.stderr.startswith("Error: no gallery at")
+
+
+def test_error_type_names_the_kind_of_error(gallery, tmp_path, no_face_photo):
+    result = run("identify", no_face_photo, "--db", gallery, "--json")
+    assert strict(result.stderr)["error"]["type"] == "NoFaceError"
+    result = run("enroll", "Nobody", "--db", gallery, "--json")
+    assert strict(result.stderr)["error"]["type"] == "UsageError"
+
+
+def test_answers_under_json_are_strict_json_on_stdout(gallery):
+    for args in (["verify", lfw("Abel_Pacheco"), lfw("Abel_Pacheco", 2), "--json"],
+                 ["identify", lfw("Abel_Pacheco", 2), "--db", gallery, "--json"],
+                 ["list", "--db", gallery, "--json"], ["index", "stats", "--db", gallery, "--json"],
+                 ["models", "--json"]):
+        result = run(*args)
+        assert result.exit_code == 0, (args, result.output)
+        assert isinstance(strict(result.stdout), dict)
