@@ -4,6 +4,7 @@ from enrollment.access import ROLES, AccessStore, ApiKeyInfo, AuditRecord, role_
 from enrollment.errors import (
     DuplicateIdentityError,
     GalleryError,
+    IndexKindError,
     ModelMismatchError,
     NoGalleryError,
     UnknownIdentityError,
@@ -14,5 +15,6 @@ from enrollment.store import EnrollResult, GalleryStore, IdentitySummary, NewFac
 __all__ = [
     "AccessStore", "ApiKeyInfo", "AuditRecord", "ROLES", "role_allows",
     "Candidate", "DuplicateIdentityError", "EnrollResult", "Gallery", "GalleryError", "GalleryStore",
-    "IdentitySummary", "ModelMismatchError", "NewFace", "NoGalleryError", "UnknownIdentityError", "read_info",
+    "IdentitySummary", "IndexKindError", "ModelMismatchError", "NewFace", "NoGalleryError", "UnknownIdentityError",
+    "read_info",
 ]

@@ -4,6 +4,10 @@ The database is the truth. The vector store records the store revision it mirror
 catches up from the change log: on open, before each search (other processes may have
 written) and after each change. A store whose revision is unknown (missing, damaged, another
 model), or too far behind, is rebuilt from the database in batches.
+
+The kind of vector index (``flat``, ``pq``, ``hnsw``, ``ivf``) is a setting of the gallery, kept in its
+database: every open uses it, and only :meth:`Gallery.rebuild` with another kind changes it. Opening a
+gallery whose vector store is in step writes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from enrollment.store import Changes, EnrollResult, GalleryStore, IdentitySummary, NewFace
+from enrollment.errors import IndexKindError
+from enrollment.store import Changes, EnrollResult, GalleryStore, IdentitySummary, NewFace, _safe
 from index import FaissStore, IndexKind, VectorStore, backend_of, open_vector_store
 
 __all__ = ["Candidate", "Gallery"]
@@ -35,19 +40,34 @@ class Candidate:
 class Gallery:
     """Enroll, remove, rename and search identities; the vector store is kept in step.
 
-    ``vectors`` is a FAISS file path or a Milvus URI (see :func:`index.open_vector_store`).
+    ``vectors`` is a FAISS file path or a Milvus URI (see :func:`index.open_vector_store`). ``index_kind``
+    None uses the kind kept with the gallery (for a new gallery, or one from before the kind was kept: the
+    kind its vector store has, else ``flat``); another kind than the kept one is refused
+    (:class:`IndexKindError`): :meth:`rebuild` changes it.
 
     >>> gallery = Gallery("sqlite://", model="demo", dim=2, vectors=Path("/tmp/demo.faiss"))  # doctest: +SKIP
     """
 
     def __init__(
-        self, url: str, *, model: str, dim: int, vectors: str | Path, index_kind: IndexKind = "flat",
+        self, url: str, *, model: str, dim: int, vectors: str | Path, index_kind: IndexKind | None = None,
         save_interval: float = 0.0,
     ) -> None:
-        self.store = GalleryStore(url, model=model, dim=dim)
-        self.model, self.dim, self.kind = model, dim, index_kind
         self.backend = backend_of(str(vectors))
-        self.index: VectorStore = open_vector_store(vectors, model=model, dim=dim, kind=index_kind)
+        self.store = GalleryStore(url, model=model, dim=dim)
+        self.model, self.dim = model, dim
+        #: The index kind recorded in the database (None: not yet, see :meth:`_record_kind`).
+        self._kept_kind = self.store.index_kind()
+        if index_kind is not None and self._kept_kind is not None and index_kind != self._kept_kind:
+            self.store.close()
+            raise IndexKindError(f"gallery {_safe(url)} keeps a {self._kept_kind!r} vector index, not {index_kind!r}: "
+                                 f"leave the kind out to use the gallery's own, or rebuild the index as "
+                                 f"{index_kind!r} to change it")
+        try:
+            self.index: VectorStore = open_vector_store(vectors, model=model, dim=dim,
+                                                        kind=index_kind or self._kept_kind)  # type: ignore[arg-type]
+        except BaseException:
+            self.store.close()
+            raise
         self.save_interval = save_interval
         self._last_save = 0.0
         #: Why the vector store's file could not be written on the last durable commit (None: it was).
@@ -59,6 +79,11 @@ class Gallery:
     @property
     def rebuilt(self) -> bool:
         return self.last_sync == "rebuild"
+
+    @property
+    def kind(self) -> str:
+        """The kind of vector index in use (``flat``, ``pq``, ``hnsw``, ``ivf``)."""
+        return self.index.kind
 
     @property
     def revision(self) -> int | None:
@@ -80,7 +105,7 @@ class Gallery:
             return
         changes = self.store.changes_since(have) if have is not None else None
         if changes is None:
-            self.rebuild()
+            self._rebuild()
             return
         self._apply(changes, durable=self._due() if durable is None else durable)
         self.last_sync = "catch-up"
@@ -89,10 +114,22 @@ class Gallery:
         """Catch up with changes made by other processes."""
         self.sync()
 
-    def rebuild(self) -> None:
-        """Rebuild the vector store from the database, streamed in batches (bounded memory), and save it."""
+    def rebuild(self, kind: IndexKind | None = None) -> None:
+        """Rebuild the vector store from the database, streamed in batches (bounded memory), and save it;
+        with ``kind``, as that kind of index, which the gallery keeps from now on (recorded in its database)."""
+        self._rebuild(kind)
+        self._record_kind()
+
+    def _record_kind(self) -> None:
+        """Keep the index kind in use with the gallery, where it is not recorded yet (a new gallery, or one
+        from before the kind was kept) or was just changed. Called only where the gallery is written."""
+        if self._kept_kind != self.index.kind:
+            self.store.put_index_kind(self.index.kind)
+            self._kept_kind = self.index.kind
+
+    def _rebuild(self, kind: IndexKind | None = None) -> None:
         revision = self.store.revision()
-        self.index.reset()
+        self.index.reset(kind)
         for ids, vectors in self.store.iter_faces(REBUILD_BATCH):
             self.index.add(ids, vectors)
         # Writes committed while the faces were streamed are replayed (applying a change twice is harmless).
@@ -135,6 +172,7 @@ class Gallery:
                 remove: Sequence[int] | None = None, *, save: bool = True) -> None:
         if before == after:
             return
+        self._record_kind()
         if self.index.revision != before:  # someone else wrote in between: the log has both
             self.sync(durable=save or None)
             return

@@ -507,6 +507,20 @@ class GalleryStore:
                 session.merge(GallerySetting(name=INDEX_KIND_SETTING, value={"kind": kind},
                                              revision=self.revision(session)))
 
+    def embeddings(self, face_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The ids (sorted) and embeddings of the faces of ``face_ids`` that exist."""
+        ids = sorted({int(i) for i in face_ids if i >= 0})
+        found: list[int] = []
+        vectors: list[np.ndarray] = []
+        with self._sessions() as session:
+            for start in range(0, len(ids), 10_000):
+                for face_id, blob in session.execute(select(FaceRecord.id, FaceRecord.embedding).where(
+                        FaceRecord.id.in_(ids[start : start + 10_000])).order_by(FaceRecord.id)):
+                    found.append(face_id)
+                    vectors.append(np.frombuffer(blob, np.float32))
+        return (np.array(found, np.int64),
+                np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32))
+
 
 #: The gallery setting that records its vector index kind (see :meth:`GalleryStore.index_kind`).
 INDEX_KIND_SETTING = "index"

@@ -55,10 +55,8 @@ class MultipleFacesError(FaceRecError):
     def __init__(self, source: str, count: int) -> None:
         self.source = source
         self.count = count
-        super().__init__(
-            f"{count} faces detected in {source}, but exactly one is required "
-            "(drop --require-single to use the largest)"
-        )
+        super().__init__(f"{count} faces detected in {source}, but exactly one is required",
+                         hint="drop --require-single to use the largest")
 
 
 class DuplicateFaceError(FaceRecError):
@@ -68,8 +66,7 @@ class DuplicateFaceError(FaceRecError):
         self.name, self.other, self.score, self.threshold = name, other, score, threshold
         super().__init__(
             f"the face to enroll as {name!r} matches {other!r} already enrolled (score {score:.3f} >= "
-            f"{threshold:.3f}); the same person under two names? (--allow-duplicate to enroll anyway)"
-        )
+            f"{threshold:.3f}); the same person under two names?", hint="--allow-duplicate to enroll anyway")
 
 
 class UnknownModelError(FaceRecError):

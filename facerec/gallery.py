@@ -144,20 +144,21 @@ class Gallery:
 
     def __init__(
         self, recognizer: FaceRecognizer | None = None, *, db: str | Path | None = None,
-        index_path: str | Path | None = None, threshold: float | None = None, index_kind: IndexKind = "flat",
+        index_path: str | Path | None = None, threshold: float | None = None, index_kind: IndexKind | None = None,
         fpir: float = 0.01, vectors: str | None = None, normalize: bool = True,
     ) -> None:
         threshold = None if threshold is None else check_threshold(threshold)
         self.recognizer = recognizer or FaceRecognizer()
         self.url = db_url(db) if db else default_db_url()
         self._vectors = vectors or (str(index_path) if index_path else default_vectors(self.url))
-        self._index_kind: IndexKind = index_kind
+        self._index_kind = index_kind  # None: the kind kept with the gallery (see enrollment.Gallery)
         self._store: Store | None = None
         self.fixed_threshold, self.fpir = threshold, fpir
         self.lock = threading.RLock()  # the FAISS index is not safe to search while it changes
         #: The model's score-normalisation cohort (None: plain cosine, as with a fixed ``threshold``).
         self.cohort: Cohort | None = load_cohort(self.recognizer.weights) if normalize and threshold is None else None
         self._stats_revision: int | None = None  # the revision at which every face had its cohort statistics
+        self._memo: OpenSetCalibration | None = None  # the calibration of the last revision seen
         # An existing gallery is opened (and checked) now; a new one is made only when something is written,
         # so an enrollment that fails (no face, unreadable photo) leaves nothing behind, and no file is ever
         # deleted to undo one. read_info refuses a file that is not a database or is another program's.
@@ -197,17 +198,26 @@ class Gallery:
         return self.calibration().threshold
 
     def calibration(self) -> OpenSetCalibration:
-        """How the self-calibrating threshold was chosen: read from the gallery, or recomputed (and
-        stored) when people were enrolled or removed since, or ``fpir`` or the model's tail differ."""
+        """How the self-calibrating threshold was chosen. Every change made through this class stores it in
+        the gallery; reading never writes: one that is stale (the gallery was changed by another program, or
+        ``fpir`` or the model's tail differ) is recomputed in memory, not stored."""
         with self.lock:
-            return self._calibration()
+            return self._calibration(save=False)
 
-    def _calibration(self) -> OpenSetCalibration:
+    def _refresh(self) -> None:
+        """After a change: store the enrolled faces' cohort statistics and the open-set calibration, so that
+        reads find them current (other programs may read the gallery with its own threshold). Call under
+        the lock."""
+        self._calibration(save=True)
+
+    def _calibration(self, *, save: bool) -> OpenSetCalibration:
         store = self.store.store
         revision = store.revision()
+        if not save and self._memo is not None and self._memo.revision == revision and self._memo.fpir == self.fpir:
+            return self._memo
         people = store.count_identities()
         cosine_threshold = self.recognizer.weights.open_set_threshold(people, self.fpir)
-        if self.cohort is not None:
+        if self.cohort is not None and save:
             self._ensure_cohort_stats(revision)
         model_threshold = self.cohort.threshold(people, self.fpir) if self.cohort is not None else cosine_threshold
         saved = store.setting(_CALIBRATION)
@@ -219,6 +229,7 @@ class Gallery:
             if calibration is not None and calibration.fpir == self.fpir and \
                     abs(calibration.model_threshold - model_threshold) < 1e-6 and \
                     calibration.cohort == (self.cohort.key if self.cohort is not None else None):
+                self._memo = calibration
                 return calibration
         calibration = calibrate(model_threshold, self._impostor_maxima(people, self.cohort), people=people,
                                 fpir=self.fpir, revision=revision)
@@ -228,7 +239,9 @@ class Gallery:
             strict = max(round(self.cohort.threshold(people, self.fpir, low_quality=True), 6), calibration.threshold)
             calibration = replace(calibration, score="as-norm", cohort=self.cohort.key, low_quality_threshold=strict,
                                   cosine_threshold=cosine.threshold)
-        store.put_setting(_CALIBRATION, calibration.to_dict(), revision)
+        if save:
+            store.put_setting(_CALIBRATION, calibration.to_dict(), revision)
+        self._memo = calibration
         return calibration
 
     def _impostor_maxima(self, people: int, cohort: Cohort | None) -> np.ndarray:
@@ -272,9 +285,9 @@ class Gallery:
             return [[c.score for c in candidates] for candidates in found]
         ids = sorted({c.face_id for candidates in found for c in candidates})
         stats = self.store.store.cohort_stats(ids, self.cohort.key)
-        if len(stats) < len(ids):  # faces written since the last check (by another process): compute them now
-            self._ensure_cohort_stats()
-            stats = self.store.store.cohort_stats(ids, self.cohort.key)
+        if len(stats) < len(ids):  # faces another program wrote without them: computed here, not stored
+            missing_ids, missing = self.store.store.embeddings([i for i in ids if i not in stats])
+            stats.update(zip(missing_ids.tolist(), zip(*(v.tolist() for v in self.cohort.stats(missing)))))
         mean, sd = self.cohort.stats(vectors)
         scores = []
         for row, candidates in enumerate(found):
@@ -326,6 +339,7 @@ class Gallery:
                 self._check_duplicate(name, faces)
             result = self.store.enroll(name, faces, info=info, save=save)
             self._put_cohort_stats(result.added_ids, result.added_vectors)
+            self._refresh()
             return result
 
     def _check_duplicate(self, name: str, faces: Sequence[NewFace]) -> None:
@@ -404,6 +418,8 @@ class Gallery:
         with self.lock:
             if self._store is not None:  # nothing enrolled into a new gallery: nothing to save, no file made
                 self._store.save()
+                if report.added:
+                    self._refresh()
         return report
 
     def identify(self, image: ImageInput, *, top_k: int = 5, all_faces: bool = False,
@@ -463,11 +479,14 @@ class Gallery:
 
     def remove(self, name: str) -> int:
         with self.lock:
-            return self.store.remove(name)
+            removed = self.store.remove(name)
+            self._refresh()
+            return removed
 
     def rename(self, old: str, new: str) -> None:
         with self.lock:
             self.store.rename(old, new)
+            self._refresh()
 
     def names(self) -> list[str]:
         return self.store.names()

@@ -42,7 +42,8 @@ class LowQualityError(FaceRecError):
     def __init__(self, source: str, quality: FaceQuality) -> None:
         self.source, self.quality = source, quality
         super().__init__(f"low-quality face in {source} (quality {quality.score:.2f} < {LOW_QUALITY}): "
-                         f"{'; '.join(quality.reasons)}; use a better photo, or --allow-low-quality")
+                         f"{'; '.join(quality.reasons)}; use a better photo",
+                         hint="--allow-low-quality to enroll it anyway")
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,8 @@ class FaceRecognizer:
     refinement networks where they agree with the detector's within 0.3 eye distances (``"mtcnn"``,
     the default), or the detector itself (``"detector"``: faster, less precise).
     ``backend`` runs the embedder (and detectors that can) in ``"onnx"`` (onnxruntime, the default)
-    or ``"torch"``; ``threads`` caps both (default: ``FACEREC_THREADS`` or the cores). ``precision``
+    or ``"torch"``; ``threads`` caps onnxruntime's sessions (default: ``FACEREC_THREADS`` or the cores); torch's
+    thread count is process-wide and left to the program (the CLI and the service set it). ``precision``
     ``"auto"`` runs the embedder in int8 where its weights have a calibration and the backend is onnx
     (about 2.3x the faces/s of fp32, embeddings within cosine 0.99 of fp32's), else in fp32.
     ``threshold`` defaults to the calibrated threshold of the model's weights. ``defence``
@@ -117,10 +118,10 @@ class FaceRecognizer:
         if backend not in ("onnx", "torch"):
             raise ValueError(f"backend must be 'onnx' or 'torch', got {backend!r}")
         threshold = None if threshold is None else check_threshold(threshold)  # before any weights are loaded
-        self.threads = resolve_threads(threads)
-        torch.set_num_threads(self.threads)
-        self.model = get_model(model, tag=tag, weights_path=weights)
-        self.weights = self.model.weights
+        self.threads = resolve_threads(threads)  # onnxruntime's; torch's process-wide setting is left alone
+        self._file = model_file(model, tag=tag, weights_path=weights)
+        self._model: FaceEmbedder | None = None
+        self.weights = self._file.weights
         self.backend, self.embedder = self._embedder(backend, resolve_precision(precision, backend, self.weights))
         #: What the embedder really runs in (int8 falls back to fp32 where it cannot be built).
         self.precision: Precision = self.embedder.precision if isinstance(self.embedder, OnnxEmbedder) else "fp32"
@@ -134,6 +135,16 @@ class FaceRecognizer:
             self.detector = detector
         self.max_pixels = max_pixels
         self.defence = defence
+        #: The settings it was built from by :func:`facerec.config.build_recognizer` (None when built directly).
+        self.config: PipelineConfig | None = None
+
+    @property
+    def model(self) -> FaceEmbedder:
+        """The embedder as a PyTorch module (differentiable: attacks and training use it), built on first use;
+        with the onnx backend and its export cached, the pipeline never builds it (nor imports torch)."""
+        if self._model is None:
+            self._model = self._file.load()
+        return self._model
 
     def _embedder(self, backend: Backend, precision: Precision) -> tuple[Backend, FaceEmbedder | OnnxEmbedder]:
         if backend == "torch":
@@ -141,11 +152,11 @@ class FaceRecognizer:
         try:
             if precision == "int8":
                 try:
-                    return "onnx", OnnxEmbedder(self.model, threads=self.threads, precision="int8")
+                    return "onnx", OnnxEmbedder(self._file, threads=self.threads, precision="int8")
                 except (PrecisionError, RuntimeError, ValueError, KeyError) as exc:
                     warnings.warn(f"{self.model_key} cannot run in int8 ({exc}); using fp32", RuntimeWarning,
                                   stacklevel=3)
-            return "onnx", OnnxEmbedder(self.model, threads=self.threads)
+            return "onnx", OnnxEmbedder(self._file, threads=self.threads)
         except OnnxExportError:  # said on stderr when the export failed (once: the failure is remembered)
             return "torch", self.model
         except RuntimeError as exc:
@@ -195,12 +206,14 @@ class FaceRecognizer:
         vectors = self.embed_faces(decoded.pixels, chosen)
         return [FaceEmbedding(_original(face, decoded), vector) for face, vector in zip(chosen, vectors)]
 
-    def verify(self, a: ImageInput, b: ImageInput, *, require_single: bool = False) -> VerifyResult:
-        """Compare the largest face of ``a`` with the largest face of ``b``."""
+    def verify(self, a: ImageInput, b: ImageInput, *, require_single: bool = False,
+               names: tuple[str, str] | None = None) -> VerifyResult:
+        """Compare the largest face of ``a`` with the largest face of ``b``; face errors name them by ``names``
+        (e.g. the uploads they came from), else as :func:`~facerec.io.describe` does."""
         decoded = [self.decode(a), self.decode(b)]
         found = self.detector.detect([d.pixels for d in decoded])
-        for source, faces in zip((a, b), found):
-            check_faces(describe(source), faces, require_single)
+        for name, faces in zip(names or (describe(a), describe(b)), found):
+            check_faces(name, faces, require_single)
         crops = np.concatenate([align_faces(d.pixels, f[:1], self.weights.alignment) for d, f in zip(decoded, found)])
         vec_a, vec_b = self.embed_crops(crops)
         similarity = float(np.dot(vec_a, vec_b))
@@ -270,6 +283,8 @@ class FaceRecognizer:
         is recorded in ``errors`` (and every other unusable image too) while the rest go on."""
         vectors = np.zeros((len(images), self.weights.embedding_size), dtype=np.float32)
         detected = np.zeros(len(images), dtype=bool)
+        from tqdm import tqdm
+
         errors: list[str | None] = []
         faces: list[Face | None] = []
         with tqdm(total=len(images), unit="img", disable=not progress, desc="embedding") as bar:

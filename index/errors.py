@@ -11,7 +11,15 @@ __all__ = ["FaceRecError", "VectorIndexError", "IndexMismatchError", "IndexCorru
 
 
 class FaceRecError(Exception):
-    """Base class of every error facerec raises on purpose."""
+    """Base class of every error facerec raises on purpose.
+
+    The message speaks to a library user; ``hint``, when given, says what to do in the command line's
+    words (an option to add or drop), and only the CLI shows it.
+    """
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        self.hint = hint
 
 
 class VectorIndexError(FaceRecError):

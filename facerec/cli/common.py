@@ -23,12 +23,6 @@ __all__ = [
 #: ``--quiet``, on every command that shows progress.
 QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress bars or progress messages.")
 
-#: The embedding model commands use unless ``--model`` says otherwise.
-DEFAULT_MODEL = "mobilefacenet"
-
-#: The defence that ``--robust`` applies; see the README.
-ROBUST_DEFENCE = "jpeg"
-
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -71,7 +65,7 @@ class JsonError(click.ClickException):
 
     def __init__(self, error: click.ClickException) -> None:
         super().__init__(error.format_message())
-        self.exit_code = error.exit_code
+        self.exit_code = error.exit_code  # type: ignore[misc] - click declares it on the class
         self.kind = getattr(error, "kind", None) or type(error).__name__
 
     def show(self, file: Any = None) -> None:
@@ -95,7 +89,8 @@ class FaceRecGroup(click.Group):
         try:
             return super().invoke(ctx)
         except _user_errors() as exc:
-            raise CommandError(path_text(str(exc)), type(exc).__name__) from None
+            hint = getattr(exc, "hint", None)  # what to do, in the command line's words
+            raise CommandError(path_text(str(exc) + (f" ({hint})" if hint else "")), type(exc).__name__) from None
         except Exception as exc:
             if _database_error(exc):  # one that no layer below put in words (a keys command, a lock): one line
                 raise CommandError(f"database error: {_one_line(str(getattr(exc, 'orig', None) or exc))}",
@@ -125,20 +120,25 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (FaceRecError, GalleryError, VectorIndexError)
 
 
+#: Where :func:`model_options` leaves the command's :class:`~facerec.config.PipelineConfig` in the click context.
 PIPELINE_KEY = "facerec.pipeline"
 
 
 def model_options(command: Callable) -> Callable:
     """--model, --tag, --weights and --no-flip, shared by every command that embeds faces, plus the
-    pipeline options --detector, --landmarks, --backend, --precision, --threads and --face-crop, which
-    :func:`make_recognizer` picks up from the click context (so that commands need not pass them along one by one)."""
+    pipeline options --detector, --landmarks, --backend, --precision, --threads and --face-crop.
+
+    All of them become one :class:`~facerec.config.PipelineConfig`, checked before the command runs, which
+    :func:`pipeline_config` and :func:`make_recognizer` read from the click context (so that commands need
+    not pass the options along one by one, and none is dropped on the way)."""
 
     @functools.wraps(command)
     def with_pipeline(*args: Any, detector: str, landmarks: str, backend: str, precision: str, threads: int | None,
                       face_crop: bool, **kwargs: Any) -> Any:
-        click.get_current_context().meta[PIPELINE_KEY] = {
-            "detector": detector, "landmarks": landmarks, "backend": backend, "precision": precision,
-            "threads": threads, "detect": not face_crop}
+        click.get_current_context().meta[PIPELINE_KEY] = PipelineConfig(
+            model=kwargs["model"], tag=kwargs["tag"], weights=kwargs["weights"], flip=not kwargs["no_flip"],
+            detectors=detector, detect=not face_crop, landmarks=landmarks, backend=backend, precision=precision,
+            threads=threads)
         return command(*args, **kwargs)
 
     from facerec.models.detectors import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, LANDMARKS
@@ -176,18 +176,34 @@ def model_options(command: Callable) -> Callable:
     return functools.reduce(lambda f, option: option(f), reversed(options), with_pipeline)
 
 
-def make_recognizer(model: str, tag: str | None, weights: str | None, no_flip: bool, *, robust: bool = False,
-                    **kwargs: Any):
-    """The recognizer the options ask for; ``robust`` puts the JPEG defence in front of the embedder."""
-    from facerec.recognizer import FaceRecognizer
-
+def pipeline_config(*, robust: bool = False) -> PipelineConfig:
+    """The command's pipeline (from :func:`model_options`), with the ``--robust`` defence when asked for;
+    the defaults outside a command."""
     ctx = click.get_current_context(silent=True)
-    pipeline = dict(ctx.meta.get(PIPELINE_KEY, {})) if ctx is not None else {}
-    if robust:
-        from facerec.robustness.defence import get_defence
+    config = ctx.meta.get(PIPELINE_KEY) if ctx is not None else None
+    config = config if isinstance(config, PipelineConfig) else PipelineConfig()
+    return config.with_(defence=ROBUST_DEFENCE) if robust else config
 
-        kwargs["defence"] = get_defence(ROBUST_DEFENCE).transform_crops
-    return FaceRecognizer(model, tag=tag, weights=weights, flip=not no_flip, **pipeline, **kwargs)
+
+def make_recognizer(model: str, tag: str | None, weights: str | None, no_flip: bool, *, robust: bool = False,
+                    threshold: float | None = None):  # noqa: ANN201 - a FaceRecognizer
+    """The recognizer the command's options ask for (see :func:`pipeline_config`); ``robust`` puts the JPEG
+    defence in front of the embedder. ``model``, ``tag``, ``weights`` and ``no_flip`` are in the config
+    already; they are checked against it."""
+    config = pipeline_config(robust=robust)
+    if (config.model, config.tag, config.weights, config.flip) != (model, tag, weights, not no_flip):
+        config = config.with_(model=model, tag=tag, weights=weights, flip=not no_flip)  # called outside its command
+    recognizer = build_recognizer(config, threshold=threshold)
+    limit_torch_threads(recognizer.threads)
+    return recognizer
+
+
+def limit_torch_threads(threads: int) -> None:
+    """Cap torch's process-wide thread count at ``threads``, where the pipeline has loaded torch at all (the
+    command owns its process; a :class:`~facerec.recognizer.FaceRecognizer` never changes it)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 def emit(data: dict[str, Any]) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -121,15 +122,16 @@ def eval_group() -> None:
 @model_options
 @click.option("--select", type=click.Choice(["center", "largest"]), default="center", show_default=True,
               help="Which face to use when a photo has several (LFW photos are centred on the subject).")
-@click.option("--roc", "roc_png", type=click.Path(dir_okay=False), default="roc.png", show_default=True,
-              help="Where to save the ROC curve PNG.")
+@click.option("--plot", "--roc", "plot", type=click.Path(dir_okay=False), default=None,
+              help="Save the ROC curve (true accepts against false accepts on a log scale) as a PNG here "
+                   "(default: no plot).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Embedding cache folder (default: the user cache).")
 @click.option("--no-cache", is_flag=True, help="Recompute every embedding.")
 @QUIET
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, weights: str | None,
-                       no_flip: bool, select: Selection, roc_png: str, cache_dir: str | None, no_cache: bool,
+                       no_flip: bool, select: Selection, plot: str | None, cache_dir: str | None, no_cache: bool,
                        quiet: bool, as_json: bool) -> None:
     """LFW View 2 protocol: mean accuracy over folds (threshold from the other folds), AUC, EER, TAR@FAR."""
     from platformdirs import user_cache_dir
@@ -140,9 +142,10 @@ def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, 
     recognizer = make_recognizer(model, tag, weights, no_flip)
     cache = None if no_cache else Path(cache_dir or Path(user_cache_dir("facerec")) / "eval")
     report = evaluate_pairs(recognizer, pairs, select=select, cache_dir=cache, progress=not (as_json or quiet))
-    save_roc_png(report, Path(roc_png))
+    if plot is not None:
+        save_roc_png(report, Path(plot))
     if as_json:
-        emit({**report.to_dict(), "roc_png": roc_png})
+        emit({**report.to_dict(), "roc_png": plot})
         return
     click.echo(f"model            {report.model}")
     click.echo(f"pairs / images   {report.pairs} / {report.images}  (no face detected: {report.no_face}, "
@@ -156,16 +159,18 @@ def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, 
     click.echo(f"best threshold   {report.best_threshold_all:.4f} (all pairs; per fold: "
                f"{', '.join(f'{t:.3f}' for t in report.fold_thresholds)})")
     click.echo(f"threshold @ FAR=1e-3 {report.threshold_far_1e3:.4f}")
-    click.echo(f"ROC curve        {roc_png}")
+    if plot is not None:
+        click.echo(f"ROC curve        {plot}")
 
 
 @dataclass(frozen=True)
 class StoreOptions:
-    """Where the gallery is: --db, --vectors (or --index) and --index-kind."""
+    """Where the gallery is: --db, --vectors (or --index); and --index-kind, the kind of vector index a new
+    gallery starts with (None: the gallery's own; only `index rebuild` changes it)."""
 
     db: str | None
     index_path: str | None
-    index_kind: IndexKind
+    index_kind: IndexKind | None
     vectors: str | None = None
 
     @property
@@ -201,7 +206,19 @@ class StoreOptions:
         from enrollment import Gallery as Store
 
         model, dim = self.require()
-        return Store(self.url, model=model, dim=dim, vectors=self.vectors_uri, index_kind=self.index_kind)
+        with kind_hint(self.index_kind):
+            return Store(self.url, model=model, dim=dim, vectors=self.vectors_uri, index_kind=self.index_kind)
+
+
+@contextlib.contextmanager
+def kind_hint(kind: str | None) -> Iterator[None]:
+    """Add the command that changes a gallery's index kind to the error that refuses another kind."""
+    from enrollment import IndexKindError
+
+    try:
+        yield
+    except IndexKindError as exc:
+        raise IndexKindError(f"{exc} (facerec index rebuild --index-kind {kind})") from None
 
 
 @dataclass(frozen=True)
@@ -224,20 +241,19 @@ class GalleryOptions:
         if not exists and not create:
             self.store.require()
         recognizer = make_recognizer(self.model, self.tag, self.weights, self.no_flip, robust=self.robust)
-        gallery = Gallery(recognizer, db=self.store.url, vectors=self.store.vectors_uri, threshold=threshold,
-                          index_kind=self.store.index_kind)
+        with kind_hint(self.store.index_kind):
+            gallery = Gallery(recognizer, db=self.store.url, vectors=self.store.vectors_uri, threshold=threshold,
+                              index_kind=self.store.index_kind)
         if not exists and announce:
             click.echo(f"created a new gallery at {_shown(self.store.url)}", err=True)
         return gallery
 
 
-    def recipe(self) -> dict[str, Any]:
-        """The recognizer these options make, as arguments a Ray actor can rebuild it from."""
-        from facerec.cli.common import PIPELINE_KEY
+    def recipe(self):  # noqa: ANN201 - a facerec.config.PipelineConfig
+        """The pipeline these options make, which each Ray actor builds its recognizer from."""
+        from facerec.cli.common import pipeline_config
 
-        pipeline = dict(click.get_current_context().meta.get(PIPELINE_KEY, {}))
-        return {"model": self.model, "tag": self.tag, "weights": self.weights, "flip": not self.no_flip,
-                "robust": self.robust, **pipeline}
+        return pipeline_config(robust=self.robust)
 
 
 def _shown(url: str) -> str:
@@ -254,13 +270,13 @@ _STORE_OPTIONS = [
     click.option("--index", "index_path", type=click.Path(dir_okay=False), default=None,
                  help="FAISS index file (default: beside a SQLite file, else in the user data folder)."),
     click.option("--vectors", default=None,
-                 help="Vector store: a FAISS file, milvus:///path/faces.db (Milvus Lite, embedded; needs "
-                      "facerec[milvus]) or http://host:19530 (a Milvus server). Default: FACEREC_VECTORS, "
-                      "else the FAISS file of --index."),
-    click.option("--index-kind", type=click.Choice(list(KINDS)), default="flat",
-                 envvar="FACEREC_INDEX_KIND", show_default=True,
-                 help="Exact search (flat), or for galleries of 100k+ faces pq (recommended: PQ shortlist, "
-                      "exact re-rank), hnsw or ivf."),
+                 help="Vector store, named by its scheme: a FAISS file (a path, whatever its name, or "
+                      "faiss:///path), milvus:///path/faces.db (Milvus Lite, embedded; needs facerec[milvus]) or "
+                      "http://host:19530 (a Milvus server). Default: FACEREC_VECTORS, else the FAISS file of --index."),
+    click.option("--index-kind", type=click.Choice(list(KINDS)), default=None,
+                 help="The kind of vector index: exact search (flat), or for galleries of 100k+ faces pq "
+                      "(recommended: PQ shortlist, exact re-rank), hnsw or ivf. A gallery keeps its kind (a new "
+                      "one: this, else flat); `facerec index rebuild --index-kind KIND` changes it."),
 ]
 
 
@@ -501,9 +517,12 @@ def index_group() -> None:
 @store_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def index_rebuild_command(store: StoreOptions, as_json: bool) -> None:
-    """Rebuild the vector store from the database (streamed in batches: bounded memory)."""
-    gallery = store.open_store()
-    gallery.rebuild()
+    """Rebuild the vector store from the database (streamed in batches: bounded memory).
+
+    With --index-kind, rebuild it as that kind of index, which the gallery keeps from then on.
+    """
+    gallery = replace(store, index_kind=None).open_store()
+    gallery.rebuild(store.index_kind)
     stats = gallery.stats()
     if as_json:
         emit(stats)

@@ -140,7 +140,8 @@ def _checked(entry: WeightsFile, path: Path) -> Path:
     if entry.sha256 and sha256_file(path) != entry.sha256:
         raise WeightsHashError(
             f"{path} is not the published {entry.key} weights file (its sha256 differs from {entry.sha256[:12]}...); "
-            "remove or replace it, or pass your own file with --weights to use it under its own key"
+            "remove or replace it, or pass it as your own weights file to use it under its own key",
+            hint="--weights FILE"
         )
     return path
 
@@ -151,7 +152,7 @@ def _missing_message(entry: WeightsFile, searched: list[Path], why: str) -> str:
     return (
         f"weights for {entry.key} not found ({why}). Looked for {', '.join(map(str, searched))}{unset}. "
         f"Put '{entry.filename}' in {searched[-1].parent} or in a folder named by FACEREC_WEIGHTS_DIR, "
-        f"or pass its path with --weights; {where}"
+        f"or pass its path as the weights file (--weights); {where}"
     )
 
 

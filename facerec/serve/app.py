@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
+import fastapi_offline  # Swagger UI and ReDoc's files; missing, `facerec serve` names the extra to install
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,9 +28,12 @@ from facerec.serve.logs import RouteTemplates, app_templates, redact_access_log
 from facerec.serve.service import Service
 from facerec.serve.settings import ServeSettings
 
-__all__ = ["create_app", "app_from_env", "open_gallery"]
+__all__ = ["create_app", "app_from_env", "open_gallery", "add_docs"]
 
 STATIC = Path(__file__).parent / "static"
+#: Where the API docs' scripts and style are served from: the fastapi-offline package's copies of Swagger UI
+#: and ReDoc, so /docs works without the internet (FastAPI's default loads them from a CDN).
+DOCS_ASSETS = "/docs-assets"
 
 #: The page loads only its own script and style, and shows the photo the user picked (a blob: URL).
 PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
@@ -71,7 +76,7 @@ def create_app(settings: ServeSettings, *, gallery: Gallery | None = None) -> Fa
         yield
         service.close()
 
-    app = FastAPI(title="facerec", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="facerec", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Face verification and identification over a gallery. Every /v1 route but "
                               "/v1/health needs an API key (`facerec keys create`) in the X-API-Key header.")
     app.state.service = service
@@ -79,6 +84,7 @@ def create_app(settings: ServeSettings, *, gallery: Gallery | None = None) -> Fa
     for module in (routes_faces, routes_people, routes_admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_docs(app)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -91,6 +97,42 @@ def create_app(settings: ServeSettings, *, gallery: Gallery | None = None) -> Fa
     redact_access_log(templates)  # no person's name in the access log
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def add_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with their scripts served by this app, and an OpenAPI document
+    without FastAPI's 422 "Validation Error" answers: this service answers a bad request 400 (422 means no
+    face), as each route's responses say."""
+    app.mount(DOCS_ASSETS, StaticFiles(packages=[(fastapi_offline.__name__, "static")]), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=str(app.openapi_url), title=f"{app.title} API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=str(app.openapi_url), title=f"{app.title} API",
+                              redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
+
+    make_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = make_schema()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    if operation.get("responses", {}).get("422", {}).get("description") == "Validation Error":
+                        del operation["responses"]["422"]
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_from_env() -> FastAPI:

@@ -8,9 +8,19 @@ from fastapi import APIRouter, File, Form, UploadFile
 
 from facerec import __version__
 from facerec.serve.auth import ReadKey
+from facerec.serve.models import (
+    KEYED,
+    PHOTOS,
+    Health,
+    IdentifyAnswer,
+    ModelsAnswer,
+    StatsAnswer,
+    VerifyAnswer,
+    errors,
+)
 from facerec.serve.service import ServiceDep, Upload, json_safe, named, upload_name
 
-__all__ = ["router", "read_upload"]
+__all__ = ["router", "read_upload", "upload_label"]
 
 router = APIRouter(prefix="/v1")
 
@@ -23,55 +33,64 @@ async def read_upload(file: UploadFile) -> Upload:
     return Upload(upload_name(file.filename), await file.read())
 
 
+def upload_label(upload: Upload) -> str:
+    """How face errors name an upload: ``upload 'a.jpg'`` (not the decoded ``<image 250x250>``)."""
+    return f"upload {upload.filename!r}"
+
+
 @router.get("/health", summary="Is the service up (no key needed)")
-async def health() -> dict[str, Any]:
-    return {"status": "ok", "version": __version__}
+async def health() -> Health:
+    return Health(status="ok", version=__version__)
 
 
-@router.get("/models", summary="The embedding model, detector and thresholds in use, and the models known")
-async def models(service: ServiceDep, _key: ReadKey) -> dict[str, Any]:
+@router.get("/models", summary="The embedding model, detector and thresholds in use, and the models known",
+            responses=errors(*KEYED))
+async def models(service: ServiceDep, _key: ReadKey) -> ModelsAnswer:
     from facerec.models import list_detectors, list_models
 
     recognizer = service.gallery.recognizer
     weights = recognizer.weights
-    return json_safe({
+    return ModelsAnswer.model_validate(json_safe({
         "model": recognizer.model_key, "embedding_size": weights.embedding_size,
         "verify_threshold": recognizer.threshold, "identify_threshold": service.gallery.threshold,
         "detector": getattr(recognizer.detector, "name", type(recognizer.detector).__name__),
         "backend": recognizer.backend, "precision": recognizer.precision, "models": list_models(),
         "detectors": list_detectors(),
-    })
+    }))
 
 
-@router.post("/verify", summary="Whether two photos show the same person (largest face of each)")
+@router.post("/verify", summary="Whether two photos show the same person (largest face of each)",
+             responses=errors(*KEYED, *PHOTOS))
 async def verify(
     service: ServiceDep, _key: ReadKey,
     image_a: Annotated[UploadFile, File(description="The first photo.")],
     image_b: Annotated[UploadFile, File(description="The second photo.")],
     require_single: Annotated[bool, Form(description="Refuse photos that show more than one face (422).")] = False,
-) -> dict[str, Any]:
+) -> VerifyAnswer:
     uploads = [await read_upload(image_a), await read_upload(image_b)]
 
     def job() -> dict[str, Any]:
         a, b = (service.decode(u) for u in uploads)
-        result = service.gallery.recognizer.verify(a, b, require_single=require_single)
+        result = service.gallery.recognizer.verify(a, b, require_single=require_single,
+                                                   names=(upload_label(uploads[0]), upload_label(uploads[1])))
         return {"model": service.gallery.recognizer.model_key, **result.to_dict()}
 
-    return json_safe(await service.queue.run(job))
+    return VerifyAnswer.model_validate(json_safe(await service.queue.run(job)))
 
 
-@router.post("/identify", summary="Who is in a photo: the largest face, or every face, with the top-k candidates")
+@router.post("/identify", summary="Who is in a photo: the largest face, or every face, with the top-k candidates",
+             responses=errors(*KEYED, *PHOTOS))
 async def identify(
     service: ServiceDep, key: ReadKey,
     image: Annotated[UploadFile, File(description="The photo.")],
     top_k: Annotated[int, Form(ge=1, le=100, description="Candidates to list per face.")] = 5,
     all_faces: Annotated[bool, Form(description="Every face in the photo, not just the largest.")] = False,
-) -> dict[str, Any]:
+) -> IdentifyAnswer:
     upload = await read_upload(image)
 
     def job() -> dict[str, Any]:
         pixels = service.decode(upload)
-        with named(upload.filename):
+        with named(upload_label(upload)):
             results = service.gallery.identify(pixels, top_k=top_k, all_faces=all_faces)
         return {"image": {"width": pixels.width, "height": pixels.height},  # the photo's own size, as the boxes
                 "threshold": results[0].threshold, "faces": [r.to_dict() for r in results]}
@@ -84,11 +103,12 @@ async def identify(
     names = [face["name"] for face in answer["faces"] if face["name"]]
     service.audit.record(key.key_id, "identify", ", ".join(names) or None,
                          f"{len(names)} of {len(answer['faces'])} faces recognized")
-    return json_safe(answer)
+    return IdentifyAnswer.model_validate(json_safe(answer))
 
 
-@router.get("/stats", summary="The gallery's size, threshold and whether its index is in step")
-async def stats(service: ServiceDep, _key: ReadKey) -> dict[str, Any]:
+@router.get("/stats", summary="The gallery's size, threshold and whether its index is in step",
+            responses=errors(*KEYED))
+async def stats(service: ServiceDep, _key: ReadKey) -> StatsAnswer:
     from starlette.concurrency import run_in_threadpool
 
     def job() -> dict[str, Any]:
@@ -99,4 +119,4 @@ async def stats(service: ServiceDep, _key: ReadKey) -> dict[str, Any]:
         return {**shown, "threshold": threshold, "queue": {"admitted": service.queue.admitted,
                                                            "capacity": service.queue.capacity}}
 
-    return json_safe(await run_in_threadpool(job))
+    return StatsAnswer.model_validate(json_safe(await run_in_threadpool(job)))

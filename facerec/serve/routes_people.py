@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 from pydantic import BaseModel, Field
@@ -11,8 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from enrollment import GalleryError, UnknownIdentityError
 from enrollment.names import check_name
 from facerec.serve.auth import EnrollKey, ReadKey
+from facerec.serve.models import KEYED, PHOTOS, Enrolled, PeopleAnswer, Person, Removed, Renamed, errors
 from facerec.serve.routes_faces import read_upload
-from facerec.serve.service import ServiceDep, json_safe
+from facerec.serve.service import ServiceDep
 
 __all__ = ["router"]
 
@@ -27,7 +28,9 @@ class Rename(BaseModel):
                                        "characters).", max_length=4096)
 
 
-@router.post("/people", status_code=201, summary="Enroll a person from one or more photos (all or nothing)")
+@router.post("/people", status_code=201, summary="Enroll a person from one or more photos (all or nothing)",
+             responses={200: {"model": Enrolled, "description": "Every face was already enrolled under this name."},
+                        **errors(*KEYED, *PHOTOS, 409)})
 async def enroll(
     response: Response, service: ServiceDep, key: EnrollKey,
     name: Annotated[str, Form(description="The person's name (1 to 255 characters; no slashes, control or "
@@ -36,7 +39,7 @@ async def enroll(
     require_single: Annotated[bool, Form(description="Refuse photos that show more than one face (422).")] = False,
     allow_duplicate: Annotated[bool, Form(description="Enroll even when the face matches someone else "
                                                       "(else 409).")] = False,
-) -> dict[str, Any]:
+) -> Enrolled:
     if not images or len(images) > MAX_PHOTOS:
         raise GalleryError(f"send 1 to {MAX_PHOTOS} photos, got {len(images)}")
     uploads = [await read_upload(image) for image in images]
@@ -51,19 +54,19 @@ async def enroll(
     service.audit.record(key.key_id, "enroll", result.name, f"{len(result.added_ids)} faces added")
     if not result.added_ids:
         response.status_code = 200
-    return {"name": result.name, "faces_added": len(result.added_ids), "already_enrolled": result.skipped}
+    return Enrolled(name=result.name, faces_added=len(result.added_ids), already_enrolled=result.skipped)
 
 
-@router.get("/people", summary="Everyone enrolled, with their number of faces")
-async def people(service: ServiceDep, _key: ReadKey) -> dict[str, Any]:
+@router.get("/people", summary="Everyone enrolled, with their number of faces", responses=errors(*KEYED))
+async def people(service: ServiceDep, _key: ReadKey) -> PeopleAnswer:
     found = await run_in_threadpool(service.gallery.identities)
-    return json_safe({"people": [{"name": p.name, "faces": p.faces, "created_at": p.created_at.isoformat()}
-                                 for p in found], "count": len(found)})
+    return PeopleAnswer(people=[Person(name=p.name, faces=p.faces, created_at=p.created_at.isoformat())
+                                for p in found], count=len(found))
 
 
-@router.patch("/people/{name}", summary="Rename a person")
+@router.patch("/people/{name}", summary="Rename a person", responses=errors(*KEYED, 400, 404, 409))
 async def rename(name: str, body: Rename, service: ServiceDep,
-                 key: EnrollKey) -> dict[str, Any]:
+                 key: EnrollKey) -> Renamed:
     try:
         new = check_name(body.name)
         await run_in_threadpool(service.gallery.rename, _enrollable(name), new)
@@ -71,19 +74,20 @@ async def rename(name: str, body: Rename, service: ServiceDep,
         service.audit.record(key.key_id, "rename", name, type(exc).__name__)
         raise
     service.audit.record(key.key_id, "rename", f"{name} -> {new}", "renamed")
-    return {"renamed": name, "to": new}
+    return Renamed(renamed=name, to=new)
 
 
-@router.delete("/people/{name}", summary="Remove a person and all their faces (database and index at once)")
+@router.delete("/people/{name}", summary="Remove a person and all their faces (database and index at once)",
+               responses=errors(*KEYED, 404))
 async def remove(name: str, service: ServiceDep,
-                 key: EnrollKey) -> dict[str, Any]:
+                 key: EnrollKey) -> Removed:
     try:
         faces = await run_in_threadpool(service.gallery.remove, _enrollable(name))
     except Exception as exc:
         service.audit.record(key.key_id, "remove", name, type(exc).__name__)
         raise
     service.audit.record(key.key_id, "remove", name, f"{faces} faces removed")
-    return {"removed": name, "faces_removed": faces}
+    return Removed(removed=name, faces_removed=faces)
 
 
 def _enrollable(name: str) -> str:

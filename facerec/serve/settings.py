@@ -31,7 +31,7 @@ class ServeSettings:
 
     db: str | None = None
     index_path: str | None = None
-    index_kind: str = "flat"
+    index_kind: str | None = None  # None: the kind kept with the gallery
     model: str = "mobilefacenet"
     tag: str | None = None
     weights: str | None = None

@@ -48,9 +48,12 @@ class ImageData:
 
 
 def data_root() -> Path:
-    """Where the bundled datasets live: ``FACEREC_DATA_DIR``, else ``../shared/data`` of the checkout."""
+    """Where the bundled datasets live: ``FACEREC_DATA_DIR``, else ``$FACEREC_SHARED/data`` (the variable the
+    tests, scripts and demo read), else ``../shared/data`` of the checkout."""
     if "FACEREC_DATA_DIR" in os.environ:
         return Path(os.environ["FACEREC_DATA_DIR"])
+    if os.environ.get("FACEREC_SHARED"):
+        return Path(os.environ["FACEREC_SHARED"]) / "data"
     checkout = Path(__file__).resolve().parents[2].parent / "shared" / "data"
     return checkout if checkout.is_dir() else Path.cwd().parent / "shared" / "data"
 

@@ -1,7 +1,8 @@
-"""The zoo's YOLO-style grid detector behind the :class:`Detector` interface (an option, not the default).
+"""The YOLO-style grid detector behind the :class:`Detector` interface (an option, not the default).
 
-Its weights are a checkpoint trained here (``facerec zoo detect``), found through
-``FACEREC_YOLO_WEIGHTS``; photos are scaled (longest side to the training size) and padded to a square.
+Its network is :mod:`facerec.models.detectors.yolo_net`; its weights are a checkpoint trained with the
+zoo (``facerec zoo detect``), found through ``FACEREC_YOLO_WEIGHTS``. Nothing here imports the zoo.
+Photos are scaled (longest side to the training size) and padded to a square.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 from PIL import Image
 
 from facerec.detection import Face
@@ -31,17 +31,14 @@ def yolo_weights_path() -> Path:
 
 
 class YoloFaceDetector(Detector):
-    """Faces from a trained :class:`~facerec.zoo.yolo.YoloFace` checkpoint."""
+    """Faces from a trained :class:`~facerec.models.detectors.yolo_net.YoloFace` checkpoint (PyTorch)."""
 
     name = "yolo-face"
 
     def __init__(self, weights_path: str | Path, *, min_score: float | None = None, nms_iou: float = 0.4) -> None:
-        from facerec.zoo.dense_checkpoint import load_dense
-        from facerec.zoo.yolo import YoloFace
+        from facerec.models.detectors.yolo_net import load_yolo_face
 
-        model, facts = load_dense(weights_path, kinds=("yolo-face",))
-        assert isinstance(model, YoloFace)  # noqa: S101 - load_dense built the "yolo-face" kind
-        self.model = model
+        self.model, facts = load_yolo_face(weights_path)
         # the operating point chosen on training mosaics (best F1), unless given
         min_score = float(facts.get("min_score", 0.5)) if min_score is None else min_score
         self.size = int(facts.get("input_size", 192))
@@ -50,7 +47,9 @@ class YoloFaceDetector(Detector):
                           "min_score": min_score, "nms_iou": nms_iou, "version": 1}
 
     def _detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
-        from facerec.zoo.yolo import decode
+        import torch
+
+        from facerec.models.detectors.yolo_net import decode
 
         squares, scales = zip(*(self._square(image) for image in images))
         batch = torch.from_numpy(np.stack(squares)).permute(0, 3, 1, 2).float() / 255.0

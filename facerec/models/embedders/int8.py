@@ -57,7 +57,8 @@ def resolve_precision(precision: str, backend: str, weights: Weights) -> Precisi
     if precision == "auto":
         return "int8" if backend == "onnx" and calibrated else "fp32"
     if backend != "onnx":
-        raise PrecisionError("int8 runs in onnxruntime only: use --backend onnx, or --precision fp32")
+        raise PrecisionError("int8 runs in onnxruntime only: use the onnx backend, or fp32",
+                             hint="--backend onnx, or --precision fp32")
     if not calibrated:
         raise PrecisionError(f"{weights.key} has no int8 calibration (scripts/calibrate_int8.py makes one); "
                              "use --precision fp32")

@@ -66,7 +66,7 @@ class OnnxEmbedder:
         if precision == "int8":
             calibration = calibration_path(self.weights)
             if calibration is None:
-                raise PrecisionError(f"{self.weights.key} has no int8 calibration; use --precision fp32")
+                raise PrecisionError(f"{self.weights.key} has no int8 calibration; use fp32", hint="--precision fp32")
             path = quantized_onnx(path, calibration)
         self.path = path
         self.precision = precision

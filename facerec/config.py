@@ -1,0 +1,180 @@
+"""One value for a pipeline's settings, built and checked where they enter, handed down whole.
+
+:class:`PipelineConfig` holds everything that decides what a :class:`~facerec.recognizer.FaceRecognizer`
+computes and how fast: the embedding model and its weights, the detector cascade, who places the
+landmarks, the runtime, the arithmetic, threads, flip augmentation, a defence in front of the embedder and
+the photo size limit. The CLI (options and ``FACEREC_*`` variables), the service (``ServeSettings.pipeline``),
+Ray bulk enrollment (each actor) and the library all build their recognizer with :func:`build_recognizer`,
+so an option cannot be dropped on the way by copying fields one at a time. Nothing here imports torch.
+
+>>> config = PipelineConfig(detectors=("yunet",), precision="fp32")
+>>> config.detector
+'yunet'
+>>> PipelineConfig.from_dict(config.to_dict()) == config
+True
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Mapping
+
+from facerec.errors import FaceRecError
+from facerec.io import DEFAULT_MAX_PIXELS
+from facerec.models.detectors import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, LANDMARKS, list_detectors
+from facerec.models.embedders import get_weights
+from facerec.models.embedders.int8 import PRECISIONS
+from facerec.runtime import BACKENDS
+
+if TYPE_CHECKING:
+    from facerec.recognizer import FaceRecognizer
+
+__all__ = ["ConfigError", "DEFAULT_MODEL", "DEFENCES", "PipelineConfig", "ROBUST_DEFENCE", "build_recognizer"]
+
+#: The embedding model used unless ``--model`` / ``FACEREC_MODEL`` says otherwise.
+DEFAULT_MODEL = "mobilefacenet"
+
+#: The defence that ``--robust`` puts in front of the embedder (see the README).
+ROBUST_DEFENCE = "jpeg"
+
+#: Defences a config may name (:mod:`facerec.robustness.defence`, imported only when one is used).
+DEFENCES: tuple[str, ...] = ("jpeg", "resize")
+
+
+class ConfigError(FaceRecError, ValueError):
+    """A pipeline setting that is not valid (an unknown detector, a thread count under 1...)."""
+
+
+def _detectors(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A recognizer's settings, checked once when made (a :class:`ConfigError` names the bad one).
+
+    ``detectors`` is the cascade in order (the next looks where the earlier found no face); ``detect=False``
+    takes every photo as a face crop already. ``threads`` None means ``FACEREC_THREADS`` or the cores.
+    ``defence`` names a crop defence (``"jpeg"`` for ``--robust``), or None.
+    """
+
+    model: str = DEFAULT_MODEL
+    tag: str | None = None
+    weights: str | None = None
+    detectors: tuple[str, ...] = field(default_factory=lambda: _detectors(DEFAULT_DETECTOR))
+    detect: bool = True
+    landmarks: str = DEFAULT_LANDMARKS
+    backend: str = "onnx"
+    precision: str = "auto"
+    threads: int | None = None
+    flip: bool = True
+    defence: str | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if isinstance(self.detectors, str):  # "yunet,retinaface" as the CLI and the environment give it
+            object.__setattr__(self, "detectors", _detectors(self.detectors))
+        else:
+            object.__setattr__(self, "detectors", tuple(self.detectors))
+        self._check()
+
+    def _check(self) -> None:
+        try:
+            get_weights(self.model, self.tag)  # an unknown model or tag: UnknownModelError, listing the known
+        except FaceRecError as exc:
+            raise ConfigError(str(exc)) from None
+        known = list_detectors()
+        if not self.detectors:
+            raise ConfigError(f"no detector named; known detectors: {', '.join(known)}")
+        for name in self.detectors:
+            if name not in known:
+                raise ConfigError(f"unknown detector {name!r}; known detectors: {', '.join(known)} "
+                                  "(or several, comma-separated, as a cascade)")
+        _choice("landmarks", self.landmarks, LANDMARKS)
+        _choice("backend", self.backend, BACKENDS)
+        _choice("precision", self.precision, PRECISIONS)
+        if self.defence is not None:
+            _choice("defence", self.defence, DEFENCES)
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise ConfigError(f"threads must be a whole number of at least 1, got {self.threads!r}")
+        if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 1:
+            raise ConfigError(f"max_pixels must be a whole number of at least 1, got {self.max_pixels!r}")
+
+    @property
+    def detector(self) -> str:
+        """The cascade as a registry name (``"yunet,retinaface"``)."""
+        return ",".join(self.detectors)
+
+    @property
+    def robust(self) -> bool:
+        return self.defence is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (for worker processes and Ray actors); :meth:`from_dict` makes the same config again."""
+        data = asdict(self)
+        data["detectors"] = list(self.detectors)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PipelineConfig:
+        """The config ``data`` describes; unknown keys are refused (a misspelt setting is not ignored)."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown pipeline setting {unknown[0]!r}; known: {', '.join(sorted(names))}")
+        return cls(**data)
+
+    @classmethod
+    def from_env(cls, **settings: Any) -> PipelineConfig:
+        """``settings``, else the ``FACEREC_*`` variables (MODEL, DETECTOR, LANDMARKS, BACKEND, PRECISION,
+        THREADS), else the defaults: what a library caller or a worker gets without a command line."""
+        env = {"model": "FACEREC_MODEL", "detectors": "FACEREC_DETECTOR", "landmarks": "FACEREC_LANDMARKS",
+               "backend": "FACEREC_BACKEND", "precision": "FACEREC_PRECISION", "threads": "FACEREC_THREADS"}
+        values = dict(settings)
+        for key, variable in env.items():
+            text = os.environ.get(variable, "").strip()
+            if key not in values and text:
+                values[key] = _whole(variable, text) if key == "threads" else text
+        return cls.from_dict(values)
+
+    def with_(self, **changes: Any) -> PipelineConfig:
+        """A copy with ``changes`` (checked again)."""
+        return replace(self, **changes)
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _whole(variable: str, text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{variable} must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def build_recognizer(config: PipelineConfig, *, threshold: float | None = None) -> FaceRecognizer:
+    """The recognizer ``config`` describes (``threshold``: a verification threshold other than the model's).
+
+    The one place a pipeline is built from settings; it imports torch only where the config needs it
+    (``backend="torch"``, the mtcnn detector, a defence, or a first use that exports a model to ONNX).
+
+    >>> build_recognizer(PipelineConfig(detectors=("yunet",))).detector.name  # doctest: +SKIP
+    'yunet'
+    """
+    from facerec.recognizer import FaceRecognizer
+
+    defence = None
+    if config.defence is not None:
+        from facerec.robustness.defence import get_defence
+
+        defence = get_defence(config.defence).transform_crops
+    recognizer = FaceRecognizer(
+        config.model, tag=config.tag, weights=config.weights, threshold=threshold, flip=config.flip,
+        detector=config.detector, detect=config.detect, landmarks=config.landmarks,  # type: ignore[arg-type]
+        backend=config.backend, precision=config.precision, threads=config.threads,  # type: ignore[arg-type]
+        max_pixels=config.max_pixels, defence=defence)
+    recognizer.config = config
+    return recognizer
