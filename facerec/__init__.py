@@ -40,7 +40,12 @@ _EXPORTS = {
     "load_image": "facerec.io",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Detector", "Face", "FaceEmbedding", "FaceRecError", "FaceRecognizer", "Gallery", "Identification",
+    "ImageReadError", "ImageTooLargeError", "MultipleFacesError", "NoFaceError", "PipelineConfig",
+    "UnknownModelError", "VerifyResult", "WeightsNotFoundError", "build_recognizer", "get_detector", "get_model",
+    "list_detectors", "list_models", "load_image",
+]
 
 if TYPE_CHECKING:
     from facerec.config import PipelineConfig, build_recognizer

@@ -8,7 +8,7 @@ by running it again: what was committed is skipped, nothing is enrolled twice.
 
 Ray is imported only here, and only when ``--ray`` is asked for.
 
->>> report = bulk_enroll(gallery, "people/", recipe={"model": "mobilefacenet"})  # doctest: +SKIP
+>>> report = bulk_enroll(gallery, "people/", recipe=PipelineConfig())  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,16 +17,17 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from enrollment import NewFace
+from facerec.config import PipelineConfig
 from facerec.errors import FaceRecError
 from facerec.gallery import EnrollReport, Gallery, list_photos
 from facerec.io import DecodedImage, describe
 
-__all__ = ["bulk_enroll", "EmbedActor", "import_ray"]
+__all__ = ["bulk_enroll", "EmbedActor", "import_ray", "pipeline"]
 
 #: Environment variables the actors need (weights, threads, caches), passed on to them.
 FORWARDED_ENV = ("FACEREC_WEIGHTS_DIR", "FACEREC_THREADS", "FACEREC_OFFLINE", "FACEREC_CACHE_DIR")
@@ -45,17 +46,11 @@ def import_ray() -> Any:
 class EmbedActor:
     """One recognizer per actor: a batch of photos in, one row per photo out (its face, or why not)."""
 
-    def __init__(self, recipe: dict[str, Any], enrolled: dict[str, set[str]], require_single: bool) -> None:
-        from facerec.recognizer import FaceRecognizer
+    def __init__(self, recipe: PipelineConfig | Mapping[str, Any], enrolled: dict[str, set[str]],
+                 require_single: bool) -> None:
+        from facerec.config import build_recognizer
 
-        options = dict(recipe)
-        robust = options.pop("robust", False)
-        if robust:
-            from facerec.cli.common import ROBUST_DEFENCE
-            from facerec.robustness.defence import get_defence
-
-            options["defence"] = get_defence(ROBUST_DEFENCE).transform_crops
-        self.recognizer = FaceRecognizer(**options)
+        self.recognizer = build_recognizer(pipeline(recipe))
         self.enrolled, self.require_single = enrolled, require_single
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -100,17 +95,25 @@ class EmbedActor:
                 "detector": np.array(detectors)}
 
 
-def bulk_enroll(gallery: Gallery, folder: str | Path, *, recipe: dict[str, Any], address: str | None = None,
+def pipeline(recipe: PipelineConfig | Mapping[str, Any]) -> PipelineConfig:
+    """``recipe`` as a :class:`~facerec.config.PipelineConfig` (a mapping is read as its fields)."""
+    return recipe if isinstance(recipe, PipelineConfig) else PipelineConfig.from_dict(recipe)
+
+
+def bulk_enroll(gallery: Gallery, folder: str | Path, *, recipe: PipelineConfig | Mapping[str, Any],
+                address: str | None = None,
                 workers: int = 1, batch_size: int = 16, write_batch: int = 256, require_single: bool = False,
                 progress: bool = True) -> EnrollReport:
     """Enroll every ``folder/<Name>/*`` photo with ``workers`` Ray actors; resumable (see the module).
 
-    ``recipe`` holds the :class:`~facerec.recognizer.FaceRecognizer` arguments (and ``robust``) each actor
-    builds its model from. Faces are committed ``write_batch`` at a time, each batch one transaction.
-    Unlike ``enroll --from-dir``, no check against other enrolled people (``--allow-duplicate``) is made.
+    ``recipe`` is the :class:`~facerec.config.PipelineConfig` (or its fields) each actor builds its recognizer
+    from, with :func:`~facerec.config.build_recognizer`, as the CLI and the service do. Faces are committed
+    ``write_batch`` at a time, each batch one transaction. Unlike ``enroll --from-dir``, no check against
+    other enrolled people (``--allow-duplicate``) is made.
     """
     from facerec.progress import tqdm
 
+    config = pipeline(recipe)  # checked here, in the driver, not in each actor
     ray = import_ray()
     report = EnrollReport()
     photos = list_photos(Path(folder), report)
@@ -121,7 +124,7 @@ def bulk_enroll(gallery: Gallery, folder: str | Path, *, recipe: dict[str, Any],
         embedded = dataset.map_batches(
             EmbedActor, batch_size=batch_size, batch_format="numpy", num_cpus=1,
             compute=ray.data.ActorPoolStrategy(size=workers),
-            fn_constructor_kwargs={"recipe": recipe, "enrolled": enrolled, "require_single": require_single})
+            fn_constructor_kwargs={"recipe": config, "enrolled": enrolled, "require_single": require_single})
         pending: list[tuple[str, NewFace]] = []
         with tqdm(total=len(photos), unit="photo", disable=not progress, desc="enrolling (ray)") as bar:
             for batch in embedded.iter_batches(batch_size=batch_size, batch_format="numpy"):

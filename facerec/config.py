@@ -30,7 +30,8 @@ from facerec.runtime import BACKENDS
 if TYPE_CHECKING:
     from facerec.recognizer import FaceRecognizer
 
-__all__ = ["ConfigError", "DEFAULT_MODEL", "DEFENCES", "PipelineConfig", "ROBUST_DEFENCE", "build_recognizer"]
+__all__ = ["ConfigError", "DEFAULT_MODEL", "DEFENCES", "PipelineConfig", "ROBUST_DEFENCE", "build_recognizer",
+           "parse_detectors"]
 
 #: The embedding model used unless ``--model`` / ``FACEREC_MODEL`` says otherwise.
 DEFAULT_MODEL = "mobilefacenet"
@@ -46,7 +47,8 @@ class ConfigError(FaceRecError, ValueError):
     """A pipeline setting that is not valid (an unknown detector, a thread count under 1...)."""
 
 
-def _detectors(text: str) -> tuple[str, ...]:
+def parse_detectors(text: str) -> tuple[str, ...]:
+    """``"yunet, retinaface"`` (as ``--detector`` and ``FACEREC_DETECTOR`` give a cascade) as a tuple of names."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
@@ -62,7 +64,7 @@ class PipelineConfig:
     model: str = DEFAULT_MODEL
     tag: str | None = None
     weights: str | None = None
-    detectors: tuple[str, ...] = field(default_factory=lambda: _detectors(DEFAULT_DETECTOR))
+    detectors: tuple[str, ...] = field(default_factory=lambda: parse_detectors(DEFAULT_DETECTOR))
     detect: bool = True
     landmarks: str = DEFAULT_LANDMARKS
     backend: str = "onnx"
@@ -74,7 +76,7 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.detectors, str):  # "yunet,retinaface" as the CLI and the environment give it
-            object.__setattr__(self, "detectors", _detectors(self.detectors))
+            object.__setattr__(self, "detectors", parse_detectors(self.detectors))
         else:
             object.__setattr__(self, "detectors", tuple(self.detectors))
         self._check()

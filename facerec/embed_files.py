@@ -29,10 +29,23 @@ from facerec.fileio import atomic_path
 from facerec.io import IMAGE_SUFFIXES
 from facerec.recognizer import FaceRecognizer
 
-__all__ = ["EmbedReport", "find_photos", "embed_to_folder", "FACE_COLUMNS"]
+__all__ = ["EmbedReport", "EmbedSettingsError", "find_photos", "embed_to_folder", "FACE_COLUMNS"]
 
 FACE_COLUMNS = ("path", "face", "x1", "y1", "x2", "y2", "score", "detector")
 IndexFormat = Literal["csv", "json", "parquet"]
+
+
+class EmbedSettingsError(FaceRecError):
+    """The folder holds embeddings made with other settings; ``differences`` lists each one that differs as
+    ``(setting, before, now)``, ``setting`` being a key of ``meta.json`` (``detector`` with a path into its
+    settings where only part of them differs)."""
+
+    def __init__(self, out: Path, differences: list[tuple[str, str, str]]) -> None:
+        self.out, self.differences = out, differences
+        said = "; ".join(f"{name.replace('_', ' ') if name.isidentifier() else name}: before {before}, now {now}"
+                         for name, before, now in differences[:3])
+        said += f"; and {len(differences) - 3} more" if len(differences) > 3 else ""
+        super().__init__(f"{out} holds embeddings made with other settings ({said}); use another folder")
 
 
 @dataclass
@@ -94,13 +107,61 @@ def _claim(out: Path, meta: dict[str, Any]) -> None:
     meta_file = out / "meta.json"
     if meta_file.is_file():
         old = json.loads(meta_file.read_text(encoding="utf-8"))
-        if old != json.loads(json.dumps(meta)):
-            raise FaceRecError(f"{out} holds embeddings made with other settings ({old.get('model')}, detector "
-                               f"{old.get('detector')}, all_faces {old.get('all_faces')}); use another folder")
+        new = json.loads(json.dumps(meta))
+        if old != new:
+            raise EmbedSettingsError(out, _differences(old, new))
     elif out.exists() and any(out.iterdir()):
         raise FaceRecError(f"{out} is not empty and holds no facerec embeddings; use a new folder")
     with atomic_path(meta_file) as tmp:
         tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The settings that differ, as ``(name, before, now)``. The detector's are summed up as the options that
+    make them: its name, and who places the landmarks; only where neither differs, the paths of the values
+    that do (a detector of another version)."""
+    found: list[tuple[str, str, str]] = []
+    for key in dict.fromkeys([*new, *old]):
+        before, now = old.get(key), new.get(key)
+        if before == now:
+            continue
+        if key != "detector":
+            found.append((key, _shown(before), _shown(now)))
+        elif _detector_name(before) != _detector_name(now):
+            found.append(("detector", _detector_name(before), _detector_name(now)))
+        elif _landmarks(before) != _landmarks(now):
+            found.append(("landmarks", _landmarks(before), _landmarks(now)))
+        else:
+            found += _paths(before, now, "detector")
+    return found
+
+
+def _detector_name(settings: Any) -> str:
+    return str(settings.get("name")) if isinstance(settings, dict) else str(settings)
+
+
+def _landmarks(settings: Any) -> str:
+    """Who places the landmarks of each step of a detector's settings: ``mtcnn`` (the refinement networks)
+    or ``detector`` (its own)."""
+    steps = settings.get("steps", [[settings]]) if isinstance(settings, dict) else []
+    placed = [step[0].get("landmarks", "detector") if isinstance(step[0], dict) else "detector" for step in steps]
+    return ",".join(dict.fromkeys("mtcnn" if str(p).startswith("mtcnn") else str(p) for p in placed)) or "none"
+
+
+def _paths(old: Any, new: Any, name: str) -> list[tuple[str, str, str]]:
+    """``(path, before, now)`` of each value that differs between two nested settings."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [found for key in dict.fromkeys([*new, *old]) if old.get(key) != new.get(key)
+                for found in _paths(old.get(key), new.get(key), f"{name}.{key}")]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [found for i, (a, b) in enumerate(zip(old, new)) if a != b for found in _paths(a, b, f"{name}[{i}]")]
+    return [(name, _shown(old), _shown(new))]
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as the user wrote it: false/true, a name unquoted; long ones cut short."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _done_photos(parts: Path) -> set[str]:

@@ -12,10 +12,9 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
-import torch
 
 from facerec.alignment import align_faces
 from facerec.checks import check_threshold
@@ -24,13 +23,17 @@ from facerec.crops import in_original_frame as _original
 from facerec.detection import Face, Selection
 from facerec.errors import MultipleFacesError, NoFaceError, OnnxExportError, PrecisionError
 from facerec.io import DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, decode_image, describe
-from facerec.models import DEFAULT_DETECTOR, Detector, get_detector, get_model
+from facerec.models import DEFAULT_DETECTOR, Detector, get_detector, model_file
 from facerec.models.detectors import DEFAULT_LANDMARKS, Landmarks
 from facerec.models.detectors.face_crop import FaceCropDetector
-from facerec.models.embedders.embedder import FaceEmbedder, OnnxEmbedder
 from facerec.models.embedders.int8 import Precision, resolve_precision
+from facerec.models.embedders.onnx import OnnxEmbedder
 from facerec.progress import tqdm
 from facerec.runtime import Backend, resolve_threads
+
+if TYPE_CHECKING:
+    from facerec.config import PipelineConfig
+    from facerec.models.embedders.embedder import FaceEmbedder
 
 __all__ = ["FaceRecognizer", "FaceEmbedding", "VerifyResult", "BatchEmbeddings", "CropTransform", "check_faces"]
 
@@ -283,8 +286,6 @@ class FaceRecognizer:
         is recorded in ``errors`` (and every other unusable image too) while the rest go on."""
         vectors = np.zeros((len(images), self.weights.embedding_size), dtype=np.float32)
         detected = np.zeros(len(images), dtype=bool)
-        from tqdm import tqdm
-
         errors: list[str | None] = []
         faces: list[Face | None] = []
         with tqdm(total=len(images), unit="img", disable=not progress, desc="embedding") as bar:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["Backend", "BACKENDS", "cpu_count", "resolve_threads", "onnx_cache_dir", "onnx_session", "cached_onnx",
-           "checked_cache_file", "note"]
+           "cache_files_used", "checked_cache_file", "note"]
 
 Backend = Literal["onnx", "torch"]
 BACKENDS: tuple[str, ...] = ("onnx", "torch")
@@ -87,6 +87,15 @@ def note(message: str) -> None:
     print(f"note: {message}", file=sys.stderr, flush=True)
 
 
+#: Every cached file this process has asked for, in order (``facerec models prepare`` lists them).
+_USED: dict[Path, None] = {}
+
+
+def cache_files_used() -> list[Path]:
+    """The cached files (ONNX exports, int8 models) this process has used or made so far, in order."""
+    return list(_USED)
+
+
 def checked_cache_file(path: Path, make: Callable[[Path], None]) -> Path:
     """``path``, made by ``make(tmp)`` the first time and checked against its recorded sha256 on every use.
 
@@ -94,6 +103,7 @@ def checked_cache_file(path: Path, make: Callable[[Path], None]) -> Path:
     lock, so concurrent processes never read a half-written file); the sha256 is then written beside it.
     A file that no longer has that sha256 (edited, replaced, truncated) or has none recorded is made again.
     """
+    _USED.setdefault(path, None)
     with FileLock(str(path) + ".lock"):
         if path.is_file():
             problem = _changed(path)

@@ -1,13 +1,60 @@
-"""Shared fixtures: real photos from ../shared/data, real weights, one recognizer per run."""
+"""Shared fixtures: real photos from ../shared/data, real weights, one recognizer per run.
+
+Every run has its own cache and data folders, set here before anything computes a path: nothing is written
+into the user's ``~/.cache/facerec`` or ``~/.local/share/facerec`` (the ONNX exports are made once per run,
+about 10 s), and a ``FACEREC_DB`` or ``FACEREC_VECTORS`` of the user's never points a test at a real gallery.
+A session fixture fails the run if the user's folders changed all the same.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from platformdirs import user_cache_dir, user_data_dir
+
+#: The user's own facerec folders, as they were before the run (they must not change).
+USER_FOLDERS = (Path(user_cache_dir("facerec")), Path(user_data_dir("facerec")))
+#: This run's cache (XDG_CACHE_HOME, FACEREC_CACHE_DIR) and data (XDG_DATA_HOME) folders, removed at exit.
+TEST_HOME = Path(tempfile.mkdtemp(prefix="facerec-tests-"))
+atexit.register(shutil.rmtree, TEST_HOME, ignore_errors=True)
+os.environ["XDG_CACHE_HOME"] = str(TEST_HOME / "cache")
+os.environ["XDG_DATA_HOME"] = str(TEST_HOME / "data")
+os.environ["FACEREC_CACHE_DIR"] = str(TEST_HOME / "cache" / "facerec")
+for _name in ("FACEREC_DB", "FACEREC_VECTORS", "FACEREC_INDEX_KIND"):
+    os.environ.pop(_name, None)
+
+
+def listing(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``folder``: its modification time (ns) and size."""
+    found = {}
+    for path in folder.rglob("*") if folder.is_dir() else ():
+        try:
+            stat = path.stat()
+        except OSError:  # removed meanwhile
+            continue
+        found[str(path)] = (stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+USER_FOLDERS_BEFORE = {folder: listing(folder) for folder in USER_FOLDERS}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_folders_untouched():
+    """Fail the run when a test wrote into the user's facerec folders (a file made, changed or removed)."""
+    yield
+    changed = sorted({path for folder in USER_FOLDERS for path, _ in
+                      set(listing(folder).items()) ^ set(USER_FOLDERS_BEFORE[folder].items())})
+    if changed:
+        pytest.fail(f"the tests wrote into the user's facerec folders: {', '.join(changed[:5])}"
+                    + (f" and {len(changed) - 5} more" if len(changed) > 5 else ""))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACEREC_SHARED", ROOT.parent / "shared"))

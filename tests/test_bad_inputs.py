@@ -433,3 +433,39 @@ def test_gallery_commands_on_a_hostile_db_say_so_in_one_line(command, tmp_path):
         result = CliRunner().invoke(main, [*args, "--db", db])
         assert_one_clear_line(result)
         assert _tree(root) == before, (kind, _tree(root))
+
+
+# --- Huge images and bad weights files (issue 25: 6, 11), the gallery untouched ---
+
+def test_a_7000_square_png_without_a_face_and_over_the_limit(gallery_db, tmp_path):
+    """A 49-megapixel PNG of a few KB: decoded downscaled and answered "no face", the gallery unchanged
+    (over the service's lower limit it is refused: tests/test_large_images.py)."""
+    path = tmp_path / "wall.png"
+    Image.new("L", (7000, 7000), 128).save(path)
+    before = snapshot(gallery_db)
+    for args, expect in ((["enroll", "Wall", str(path)], "no face"), (["identify", str(path)], "no face")):
+        result = CliRunner().invoke(main, [*args, "--db", str(gallery_db)])
+        assert result.exit_code == 1 and expect in result.output and "Traceback" not in result.output, result.output
+    assert snapshot(gallery_db) == before
+
+
+@pytest.mark.parametrize("kind", ["garbage", "pickle", "wrong-architecture"])
+def test_bad_weights_files_leave_the_gallery_untouched(kind, gallery_db, tmp_path):
+    import pickle
+
+    import torch
+
+    path = tmp_path / f"{kind}.pt"
+    if kind == "garbage":
+        path.write_bytes(os.urandom(4096))
+    elif kind == "pickle":
+        path.write_bytes(pickle.dumps({"not": "weights"}))
+    else:
+        torch.save({"conv.weight": torch.zeros(3, 3)}, path)
+    before = snapshot(gallery_db)
+    for args in (["enroll", "Abel", str(lfw("Abel_Pacheco"))], ["identify", str(lfw("Amber_Tamblyn", 2))]):
+        result = CliRunner().invoke(main, [*args, "--db", str(gallery_db), "--weights", str(path)])
+        last = result.output.strip().splitlines()[-1]
+        assert result.exit_code == 1 and last.startswith("Error:") and "Traceback" not in result.output, \
+            (kind, result.output)
+    assert snapshot(gallery_db) == before

@@ -352,3 +352,27 @@ def test_verify_errors_name_the_upload_not_the_decoded_array(server, no_face_pho
             assert answer.status_code == 422 and answer.json()["error"] == error, answer.text
             detail = answer.json()["detail"]
             assert f"upload '{named}'" in detail and "<" not in detail, detail
+
+
+def test_openapi_says_what_every_route_answers_and_docs_need_no_internet(server):
+    with server.client(None) as client:
+        schema = client.get("/openapi.json").json()
+        components = schema["components"]["schemas"]
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                [(status, ok)] = [(s, r) for s, r in operation["responses"].items() if s.startswith("2")][:1]
+                ref = ok["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+                assert components[ref]["properties"], (method, path)  # a typed answer, not an empty object
+                errors = [s for s in operation["responses"] if not s.startswith("2")]
+                assert path == "/v1/health" or {"401", "403"} <= set(errors), (method, path)
+                assert all(operation["responses"][s]["content"]["application/json"]["schema"]["$ref"].endswith(
+                    "/ErrorAnswer") for s in errors), (method, path)  # FastAPI's 422 "Validation Error" is not ours
+        face = components["IdentifiedFace"]["properties"]
+        assert {"name", "score", "threshold", "candidates", "face"} <= set(face)
+        html = client.get("/docs").text
+        assert "http" not in html, html  # nothing from a CDN
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+            assert f'"/docs-assets/{asset}"' in html
+            answer = client.get(f"/docs-assets/{asset}")
+            assert answer.status_code == 200 and len(answer.content) > 10_000
+        assert client.get("/redoc").status_code == 404  # its page would load a logo from the internet

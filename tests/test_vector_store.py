@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index import FaissStore, IndexMismatchError, VectorIndexError, VectorStore, backend_of, open_vector_store
+from index import (
+    FaissStore,
+    IndexMismatchError,
+    VectorIndex,
+    VectorIndexError,
+    VectorStore,
+    backend_of,
+    open_vector_store,
+)
 from tests.backends import BACKENDS, vectors_uri
 from tests.test_index import unit
 
@@ -59,7 +67,39 @@ def test_revision_model_and_dimension_survive_a_reopen(uri):
 def test_uris_pick_the_backend(tmp_path):
     assert isinstance(open_vector_store(tmp_path / "g.faiss", model="m", dim=4), FaissStore)
     assert backend_of("http://milvus:19530") == backend_of(f"milvus://{tmp_path}/v.db") == "milvus"
-    assert backend_of(str(tmp_path / "g.faiss")) == "faiss"
+    assert backend_of("https://milvus:19530") == backend_of("tcp://milvus:19530") == "milvus"
+    assert backend_of(str(tmp_path / "g.faiss")) == backend_of(f"faiss://{tmp_path}/g.faiss") == "faiss"
+
+
+def test_a_bare_path_is_a_faiss_file_whatever_its_name(tmp_path):
+    """A FAISS file named faces.db is a FAISS file: only milvus:// picks Milvus Lite."""
+    assert backend_of("faces.db") == backend_of(str(tmp_path / "faces.db")) == "faiss"
+    store = open_vector_store(tmp_path / "faces.db", model="m", dim=16)
+    assert isinstance(store, FaissStore)
+    store.add(np.arange(3), unit(3))
+    store.commit(1)
+    store.close()
+    again = VectorIndex.load(tmp_path / "faces.db", model="m", dim=16)  # a FAISS index, read back as one
+    assert again.ids().tolist() == [0, 1, 2]
+    assert isinstance(open_vector_store(f"faiss://{tmp_path / 'faces.db'}", model="m", dim=16), FaissStore)
+
+
+def test_what_cannot_be_told_apart_is_refused(tmp_path):
+    with pytest.raises(VectorIndexError, match="unknown vector store scheme in postgresql://me:\\*\\*\\*@db/x"):
+        open_vector_store("postgresql://me:secret@db/x", model="m", dim=4)
+    folder = tmp_path / "faces.db"  # what Milvus Lite makes, named the old way, without milvus://
+    folder.mkdir()
+    (folder / "data").write_text("Milvus Lite's own files")
+    with pytest.raises(VectorIndexError, match=f"is a folder.*milvus://{folder}"):
+        open_vector_store(folder, model="m", dim=4)
+    assert (folder / "data").read_text() == "Milvus Lite's own files" and len(list(folder.iterdir())) == 1
+
+
+def test_a_milvus_lite_path_ends_in_db(tmp_path):
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    with pytest.raises(VectorIndexError, match="a path ending in .db"):
+        open_vector_store(f"milvus://{tmp_path / 'faces'}", model="m", dim=4)
 
 
 def test_faiss_path_imports_no_milvus_or_ray():

@@ -13,6 +13,7 @@ import importlib
 from typing import Any
 
 import click
+from click.utils import make_default_short_help
 
 from facerec.cli.common import CONTEXT, FaceRecGroup
 
@@ -90,7 +91,7 @@ class LazyGroup(FaceRecGroup):
         for name in names:
             text = self.lazy.get(name, ("", ""))[1]
             if text and name not in self.commands:
-                rows.append((name, click.utils.make_default_short_help(text, limit)))
+                rows.append((name, make_default_short_help(text, limit)))  # type: ignore[operator]
                 continue
             command = self.get_command(ctx, name)
             if command is not None and not command.hidden:
@@ -100,7 +101,7 @@ class LazyGroup(FaceRecGroup):
                 formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings=CONTEXT)
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings=CONTEXT)  # type: ignore[operator]
 @click.version_option(package_name="facerec")
 def main() -> None:
     """Face verification and one-shot face recognition."""

@@ -13,11 +13,12 @@ import click
 import numpy as np
 
 from facerec.checks import path_text
+from facerec.config import DEFAULT_MODEL, ROBUST_DEFENCE, PipelineConfig, build_recognizer, parse_detectors
 from facerec.errors import FaceRecError
 
 __all__ = [
-    "CONTEXT", "CommandError", "FaceRecGroup", "JsonError", "QUIET", "THRESHOLD", "FiniteFloatRange", "emit",
-    "is_file", "make_recognizer", "model_options"
+    "CONTEXT", "CommandError", "DEFAULT_MODEL", "FaceRecGroup", "JsonError", "QUIET", "ROBUST_DEFENCE", "THRESHOLD",
+    "FiniteFloatRange", "emit", "is_file", "make_recognizer", "model_options", "pipeline_config",
 ]
 
 #: ``--quiet``, on every command that shows progress.
@@ -137,8 +138,8 @@ def model_options(command: Callable) -> Callable:
                       face_crop: bool, **kwargs: Any) -> Any:
         click.get_current_context().meta[PIPELINE_KEY] = PipelineConfig(
             model=kwargs["model"], tag=kwargs["tag"], weights=kwargs["weights"], flip=not kwargs["no_flip"],
-            detectors=detector, detect=not face_crop, landmarks=landmarks, backend=backend, precision=precision,
-            threads=threads)
+            detectors=parse_detectors(detector), detect=not face_crop, landmarks=landmarks, backend=backend,
+            precision=precision, threads=threads)
         return command(*args, **kwargs)
 
     from facerec.models.detectors import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, LANDMARKS

@@ -33,11 +33,15 @@ def embed_command(inputs: tuple[str, ...], out: str, model: str, tag: str | None
     score, detector). Photos without a usable face are listed in OUT/errors.csv. Run it again on the same
     folder to resume, or after adding photos: photos already done are skipped.
     """
-    from facerec.embed_files import embed_to_folder
+    from facerec.embed_files import EmbedSettingsError, embed_to_folder
 
     recognizer = make_recognizer(model, tag, weights, no_flip)
-    report = embed_to_folder(recognizer, inputs, out, all_faces=all_faces, chunk=chunk, progress=not (as_json or quiet),
-                             index_format=index_format)  # type: ignore[arg-type]
+    try:
+        report = embed_to_folder(recognizer, inputs, out, all_faces=all_faces, chunk=chunk,
+                                 progress=not (as_json or quiet), index_format=index_format)  # type: ignore[arg-type]
+    except EmbedSettingsError as exc:  # the same error, each setting named by its option
+        raise EmbedSettingsError(exc.out, [(_option(name), before, now) for name, before, now in exc.differences]
+                                 ) from None
     if as_json:
         emit(report.to_dict())
         return
@@ -47,6 +51,20 @@ def embed_command(inputs: tuple[str, ...], out: str, model: str, tag: str | None
                f"({report.resumed} done before, {len(report.failed)} without a usable face)")
     if report.photos and not report.faces:
         raise click.ClickException("no photo gave an embedding")
+
+
+#: The option that sets each setting of an embeddings folder's meta.json.
+_OPTIONS = {"all_faces": "--all-faces", "detector": "--detector", "landmarks": "--landmarks", "model": "--model",
+            "dim": "embedding size"}
+
+
+def _option(setting: str) -> str:
+    """``all_faces`` as ``--all-faces``; ``detector.steps[0][0].min_size`` as ``--detector (steps[0][0].min_size)``."""
+    head = setting.split(".")[0].split("[")[0]
+    rest = setting[len(head):].lstrip(".")
+    if head not in _OPTIONS:
+        return setting
+    return f"{_OPTIONS[head]} ({rest})" if rest else _OPTIONS[head]
 
 
 @click.command("compare", context_settings=CONTEXT)

@@ -7,7 +7,7 @@ import os
 
 import click
 
-from facerec.cli.common import PIPELINE_KEY, THRESHOLD
+from facerec.cli.common import THRESHOLD
 from facerec.cli.core import GalleryOptions, gallery_options
 
 __all__ = ["COMMAND", "serve_command"]
@@ -66,16 +66,10 @@ def serve_command(options: GalleryOptions, host: str, port: int, workers: int, t
     except ImportError as exc:
         raise click.ClickException(f"facerec serve needs the serve extra ({exc.name} is missing): "
                                    "pip install 'facerec[serve]'") from None
-    from facerec.models.detectors import DEFAULT_LANDMARKS
-
-    pipeline = click.get_current_context().meta.get(PIPELINE_KEY, {})
     settings = ServeSettings(
         db=options.store.url, index_path=options.store.index_path, index_kind=options.store.index_kind,
-        model=options.model, tag=options.tag, weights=options.weights, flip=not options.no_flip,
-        detector=pipeline.get("detector"), landmarks=pipeline.get("landmarks", DEFAULT_LANDMARKS),
-        backend=pipeline.get("backend", "onnx"), precision=pipeline.get("precision", "auto"),
-        threads=pipeline.get("threads"), detect=pipeline.get("detect", True),
-        robust=options.robust, threshold=threshold, max_upload_bytes=int(max_upload_mb * MB), max_pixels=max_pixels,
+        vectors=options.store.vectors, pipeline=options.recipe(), threshold=threshold,
+        max_upload_bytes=int(max_upload_mb * MB), max_pixels=max_pixels,
         concurrency=concurrency, queue_size=max(queue_size, concurrency), rate_per_key=rate, burst_per_key=burst,
         timeout_s=timeout, header_timeout_s=header_timeout, body_timeout_s=body_timeout, keep_photos=keep_photos)
     if not _loopback(host):

@@ -27,11 +27,13 @@ from facerec.evaluation.metrics import (
 from facerec.fileio import atomic_path
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from facerec.recognizer import FaceRecognizer
 
 __all__ = [
     "Pair", "read_pairs", "PairsReport", "evaluate_scores", "embed_files", "evaluate_pairs", "EmbeddingCache",
-    "save_roc_png",
+    "roc_figure", "save_roc_png",
 ]
 
 
@@ -179,27 +181,37 @@ class EmbeddingCache:
             )
 
 
-def save_roc_png(report: PairsReport, path: Path) -> None:
-    """Save the ROC (log-scale FAR) as a PNG."""
-    import matplotlib
+def roc_figure(report: PairsReport) -> Figure:
+    """The ROC curve as a matplotlib figure: true accept rate against false accept rate on a log axis, which
+    shows the low false-accept end where a verification threshold is chosen (on a linear axis a good model's
+    curve is a flat line at the top). The axis starts a decade below the smallest false-accept rate measurable
+    with these pairs (one impostor pair in all of them); rates of 0 are drawn at its left edge."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
-    far = np.clip(report.roc.far, 1e-4, 1)
-    ax.plot(far, report.roc.tar, label=f"{report.model} (AUC {report.auc:.4f})")
+    far, tar = np.asarray(report.roc.far, float), np.asarray(report.roc.tar, float)
+    positive = far[far > 0]
+    smallest = float(positive.min()) if positive.size else 1e-3
+    left = 10.0 ** np.floor(np.log10(smallest) - 1e-9)
+    figure = Figure(figsize=(5, 4), dpi=120)
+    ax = figure.subplots()
+    ax.plot(np.maximum(far, left), tar, drawstyle="steps-post", label=f"{report.model} (AUC {report.auc:.4f})")
     ax.set_xscale("log")
-    ax.set_xlim(1e-3, 1)
-    ax.set_xlabel("false accept rate")
+    ax.set_xlim(left, 1)
+    ax.set_ylim(max(0.0, float(tar[far >= smallest].min()) - 0.05) if positive.size else 0.0, 1.005)
+    ax.set_xlabel("false accept rate (log scale)")
     ax.set_ylabel("true accept rate")
     ax.set_title(f"ROC, {report.pairs} pairs, accuracy {report.accuracy:.2%}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    figure.tight_layout()
+    return figure
+
+
+def save_roc_png(report: PairsReport, path: Path) -> None:
+    """Save :func:`roc_figure` as a PNG at ``path`` (written atomically)."""
+    figure = roc_figure(report)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
 
 
 def embed_files(

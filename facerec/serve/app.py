@@ -10,9 +10,9 @@ import contextlib
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-import fastapi_offline  # Swagger UI and ReDoc's files; missing, `facerec serve` names the extra to install
+import fastapi_offline  # Swagger UI's files; missing, `facerec serve` names the extra to install
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,8 +31,9 @@ from facerec.serve.settings import ServeSettings
 __all__ = ["create_app", "app_from_env", "open_gallery", "add_docs"]
 
 STATIC = Path(__file__).parent / "static"
-#: Where the API docs' scripts and style are served from: the fastapi-offline package's copies of Swagger UI
-#: and ReDoc, so /docs works without the internet (FastAPI's default loads them from a CDN).
+#: Where the API docs' script and style are served from: the fastapi-offline package's copy of Swagger UI, so
+#: /docs works without the internet (FastAPI's default loads it from a CDN; /redoc is left out: its page loads
+#: a logo from the internet).
 DOCS_ASSETS = "/docs-assets"
 
 #: The page loads only its own script and style, and shows the photo the user picked (a blob: URL).
@@ -41,24 +42,18 @@ PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; 
 
 
 def open_gallery(settings: ServeSettings) -> Gallery:
-    """The gallery the settings name, with a recognizer built from them (created if missing)."""
-    from facerec.models import DEFAULT_DETECTOR
-    from facerec.recognizer import FaceRecognizer
+    """The gallery the settings name (its database and vector store), with a recognizer built from their
+    pipeline (created if missing)."""
+    import sys
 
-    defence = None
-    if settings.robust:
-        from facerec.cli.common import ROBUST_DEFENCE
-        from facerec.robustness.defence import get_defence
+    from facerec.config import build_recognizer
 
-        defence = get_defence(ROBUST_DEFENCE).transform_crops
-    recognizer = FaceRecognizer(
-        settings.model, tag=settings.tag, weights=settings.weights, flip=settings.flip,
-        detector=settings.detector or DEFAULT_DETECTOR, detect=settings.detect, landmarks=settings.landmarks,  # type: ignore[arg-type]
-        backend=settings.backend, precision=settings.precision, threads=settings.threads,  # type: ignore[arg-type]
-        max_pixels=settings.max_pixels,
-        defence=defence)
-    return Gallery(recognizer, db=settings.db, index_path=settings.index_path, threshold=settings.threshold,
-                   index_kind=settings.index_kind)  # type: ignore[arg-type]
+    recognizer = build_recognizer(settings.pipeline_config())
+    torch = sys.modules.get("torch")  # the service owns its process: torch's threads as the pipeline's, if loaded
+    if torch is not None:
+        torch.set_num_threads(recognizer.threads)
+    return Gallery(recognizer, db=settings.db, index_path=settings.index_path, vectors=settings.vectors,
+                   threshold=settings.threshold, index_kind=settings.index_kind)  # type: ignore[arg-type]
 
 
 def create_app(settings: ServeSettings, *, gallery: Gallery | None = None) -> FastAPI:
@@ -100,7 +95,7 @@ def create_app(settings: ServeSettings, *, gallery: Gallery | None = None) -> Fa
 
 
 def add_docs(app: FastAPI) -> None:
-    """``/docs`` (Swagger UI) and ``/redoc`` with their scripts served by this app, and an OpenAPI document
+    """``/docs`` (Swagger UI) with its script and style served by this app, and an OpenAPI document
     without FastAPI's 422 "Validation Error" answers: this service answers a bad request 400 (422 means no
     face), as each route's responses say."""
     app.mount(DOCS_ASSETS, StaticFiles(packages=[(fastapi_offline.__name__, "static")]), name="docs-assets")
@@ -110,13 +105,9 @@ def add_docs(app: FastAPI) -> None:
         return get_swagger_ui_html(openapi_url=str(app.openapi_url), title=f"{app.title} API",
                                    swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=str(app.openapi_url), title=f"{app.title} API",
-                              redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
-                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+                                   # no validator badge: it is an image from the internet
+                                   swagger_ui_parameters={**(app.swagger_ui_parameters or {}), "validatorUrl": None})
 
     make_schema = app.openapi
 

@@ -15,7 +15,7 @@ from facerec.serve.service import ServiceDep
 
 __all__ = ["router", "key_dict"]
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", tags=["admin"])
 
 
 class NewKey(BaseModel):

@@ -22,7 +22,7 @@ from facerec.serve.service import ServiceDep, Upload, json_safe, named, upload_n
 
 __all__ = ["router", "read_upload", "upload_label"]
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", tags=["faces"])
 
 #: The gallery statistics /v1/stats shows; never where the index lives (a server path, a Milvus address).
 STATS_SHOWN = ("model", "dim", "backend", "index_kind", "identities", "faces", "indexed", "revision", "in_step",

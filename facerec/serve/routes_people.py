@@ -17,7 +17,7 @@ from facerec.serve.service import ServiceDep
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", tags=["people"])
 
 MAX_PHOTOS = 20
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from facerec.models.detectors import DEFAULT_LANDMARKS
+from facerec.config import PipelineConfig
 
 __all__ = ["ServeSettings", "SETTINGS_ENV", "SERVE_MAX_PIXELS"]
 
@@ -32,17 +32,8 @@ class ServeSettings:
     db: str | None = None
     index_path: str | None = None
     index_kind: str | None = None  # None: the kind kept with the gallery
-    model: str = "mobilefacenet"
-    tag: str | None = None
-    weights: str | None = None
-    flip: bool = True
-    detector: str | None = None
-    landmarks: str = DEFAULT_LANDMARKS
-    backend: str = "onnx"
-    precision: str = "auto"
-    threads: int | None = None
-    detect: bool = True
-    robust: bool = False
+    vectors: str | None = None  # the vector store (a FAISS file, milvus:///path.db, http://host:19530); None: default
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)  # what embeds (its pixel limit: max_pixels)
     threshold: float | None = None
     max_upload_bytes: int = 10_000_000
     max_pixels: int = SERVE_MAX_PIXELS
@@ -66,7 +57,12 @@ class ServeSettings:
 
     @classmethod
     def from_json(cls, text: str) -> ServeSettings:
-        return cls(**json.loads(text))
+        data = json.loads(text)
+        return cls(**{**data, "pipeline": PipelineConfig.from_dict(data.get("pipeline", {}))})
+
+    def pipeline_config(self) -> PipelineConfig:
+        """The pipeline the service builds: ``pipeline`` with the service's own photo limit."""
+        return replace(self.pipeline, max_pixels=self.max_pixels)
 
     @classmethod
     def from_env(cls) -> ServeSettings:

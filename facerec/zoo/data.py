@@ -76,8 +76,10 @@ def load_data(source: str, *, size: tuple[int, int] | None = None, channels: int
                          torch.from_numpy(train_y.astype(np.int64)),
                          _fit(test_x[:, None], size, channels, pad=True), torch.from_numpy(test_y.astype(np.int64)))
     if source == "digits":
-        from sklearn.datasets import load_digits
-
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise DatasetError("the digits data set ships with scikit-learn: pip install 'facerec[zoo]'") from None
         bunch = load_digits()
         images = np.round(bunch.images * (255 / 16)).astype(np.uint8)[:, None]
         classes = tuple(map(str, range(10)))

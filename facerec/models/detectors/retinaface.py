@@ -9,7 +9,6 @@ to ONNX the first time, or for ``backend="torch"``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 from collections.abc import Sequence
 from functools import lru_cache

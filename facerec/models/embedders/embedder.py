@@ -7,6 +7,7 @@ The onnxruntime side (:class:`~facerec.models.embedders.onnx.OnnxEmbedder`, :fun
 from __future__ import annotations
 
 import hashlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -10,18 +10,79 @@ function key() {
   return value;
 }
 
+// The one word for a face that matches no one enrolled, in the picture and in the list.
+const NOT_RECOGNIZED = "not recognized";
+const NO_KEY = "enter an API key";
+
 function say(text, isError = false) {
   $("status").textContent = text;
   $("status").className = isError ? "error" : "";
 }
 
+// Take off the page what an earlier answer showed (a refused key must not leave someone's results up).
+function clearResults(peopleNote = NO_KEY) {
+  clearPicture();
+  $("enroll-result").textContent = "";
+  $("people").replaceChildren(note(peopleNote));
+}
+
+function clearPicture() {
+  $("faces").replaceChildren();
+  const canvas = $("canvas");
+  canvas.width = 1;
+  canvas.height = 1;
+  delete canvas.dataset.labels;
+}
+
+function note(text) {
+  const item = document.createElement("li");
+  item.className = "note";
+  item.textContent = text;
+  return item;
+}
+
+function count(n, one, many) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 async function api(method, path, body) {
-  const response = await fetch(path, { method, body, headers: { "X-API-Key": key() } });
+  const secret = key();
+  if (!secret) {
+    clearResults();
+    throw new Error(NO_KEY);
+  }
+  const response = await fetch(path, { method, body, headers: { "X-API-Key": secret } });
   const data = await response.json().catch(() => ({ detail: response.statusText }));
+  if (response.status === 401) clearResults(`the API key was refused: ${NO_KEY}`);
   if (!response.ok) {
     throw new Error(`${response.status} ${data.error || ""}: ${data.detail || ""}`);
   }
   return data;
+}
+
+function overlaps(a, b) {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+// Where each label goes: above its box, else below it, else inside its top edge, else the nearest free
+// place further down; never over another label, never off the picture.
+function placeLabels(boxes, sizes, canvasWidth, canvasHeight) {
+  const placed = [];
+  boxes.forEach(([x1, y1, , y2], n) => {
+    const { width, height } = sizes[n];
+    const x = Math.max(0, Math.min(x1, canvasWidth - width));
+    const fits = (y) => y >= 0 && y + height <= canvasHeight;
+    const free = (y) => placed.every((other) => !overlaps({ x, y, width, height }, other));
+    const tries = [y1 - height, y2, y1].filter(fits);
+    for (let y = Math.max(0, y1 - height); y + height <= canvasHeight; y += 1) tries.push(y);
+    const y = tries.find(free) ?? Math.max(0, Math.min(y1 - height, canvasHeight - height));
+    placed.push({ x, y, width, height });
+  });
+  return placed;
+}
+
+function faceLabel(face) {
+  return face.name ? `${face.name} ${face.score.toFixed(2)}` : NOT_RECOGNIZED;
 }
 
 function drawFaces(image, faces) {
@@ -30,21 +91,34 @@ function drawFaces(image, faces) {
   canvas.height = image.naturalHeight;
   const context = canvas.getContext("2d");
   context.drawImage(image, 0, 0);
-  const line = Math.max(2, Math.round(canvas.width / 200));
-  context.lineWidth = line;
-  context.font = `${Math.max(12, Math.round(canvas.width / 30))}px sans-serif`;
+  context.lineWidth = Math.max(2, Math.round(canvas.width / 200));
+  const fontSize = Math.max(12, Math.round(canvas.width / 30));
+  context.font = `${fontSize}px sans-serif`;
+  const colour = (face) => (face.name ? "#19c24a" : "#e53935");
   for (const face of faces) {
     const [x1, y1, x2, y2] = face.face.box;
-    const label = face.name ? `${face.name} ${face.score.toFixed(2)}` : `unknown ${(face.score ?? 0).toFixed(2)}`;
-    context.strokeStyle = face.name ? "#19c24a" : "#e53935";
+    context.strokeStyle = colour(face);
     context.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    const height = parseInt(context.font, 10) + 4;
-    const width = context.measureText(label).width + 6;
-    context.fillStyle = context.strokeStyle;
-    context.fillRect(x1, Math.max(0, y1 - height), width, height);
-    context.fillStyle = "#fff";
-    context.fillText(label, x1 + 3, Math.max(height - 4, y1 - 4));
   }
+  const labels = faces.map(faceLabel);
+  const sizes = labels.map((label) => ({ width: context.measureText(label).width + 6, height: fontSize + 4 }));
+  const places = placeLabels(faces.map((face) => face.face.box), sizes, canvas.width, canvas.height);
+  places.forEach((place, n) => {
+    context.fillStyle = colour(faces[n]);
+    context.fillRect(place.x, place.y, place.width, place.height);
+    context.fillStyle = "#fff";
+    context.fillText(labels[n], place.x + 3, place.y + place.height - 4);
+  });
+  canvas.dataset.labels = JSON.stringify(places.map((place, n) => ({ ...place, text: labels[n] })));
+}
+
+function describeFace(face) {
+  if (face.name) {
+    return `${face.name} (score ${face.score.toFixed(3)}, threshold ${face.threshold.toFixed(3)})`;
+  }
+  const why = face.reason && face.reason !== "below threshold" ? [face.reason] : [];
+  if (face.score != null) why.push(`best score ${face.score.toFixed(3)}, threshold ${face.threshold.toFixed(3)}`);
+  return why.length ? `${NOT_RECOGNIZED} (${why.join("; ")})` : NOT_RECOGNIZED;
 }
 
 async function identify(event) {
@@ -55,7 +129,7 @@ async function identify(event) {
   form.append("image", file);
   form.append("all_faces", "true");
   say("identifying…");
-  $("faces").replaceChildren();
+  clearPicture();
   try {
     const result = await api("POST", "/v1/identify", form);
     const image = new Image();
@@ -63,13 +137,11 @@ async function identify(event) {
     image.src = URL.createObjectURL(file);
     for (const face of result.faces) {
       const item = document.createElement("li");
-      item.className = face.name ? "known" : "unknown";
-      item.textContent = face.name
-        ? `${face.name} (score ${face.score.toFixed(3)}, threshold ${face.threshold.toFixed(3)})`
-        : `not recognized (best score ${(face.score ?? 0).toFixed(3)})`;
+      item.className = face.name ? "known" : "not-recognized";
+      item.textContent = describeFace(face);
       $("faces").append(item);
     }
-    say(`${result.faces.length} face(s)`);
+    say(count(result.faces.length, "face", "faces"));
   } catch (error) {
     say(error.message, true);
   }
@@ -83,7 +155,7 @@ async function enroll(event) {
   $("enroll-result").textContent = "enrolling…";
   try {
     const result = await api("POST", "/v1/people", form);
-    $("enroll-result").textContent = `enrolled ${result.name}: ${result.faces_added} new face(s)`;
+    $("enroll-result").textContent = `enrolled ${result.name}: ${count(result.faces_added, "new face", "new faces")}`;
     $("enroll-result").className = "";
     await listPeople();
   } catch (error) {
@@ -105,8 +177,8 @@ async function listPeople() {
       item.append(button);
       return item;
     });
-    $("people").replaceChildren(...items);
-    say(`${result.count} people enrolled`);
+    $("people").replaceChildren(...(items.length ? items : [note("no one enrolled yet")]));
+    say(`${count(result.count, "person", "people")} enrolled`);
   } catch (error) {
     say(error.message, true);
   }
@@ -128,4 +200,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("enroll-form").addEventListener("submit", enroll);
   $("refresh").addEventListener("click", listPeople);
   $("key").addEventListener("change", listPeople);
+  if ($("key").value.trim()) {
+    listPeople();
+  } else {
+    clearResults();
+  }
 });
