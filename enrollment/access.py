@@ -24,12 +24,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import DateTime, Integer, String, select, update
+from sqlalchemy import Integer, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from enrollment.errors import GalleryError
-from enrollment.schema import Base, utcnow
+from enrollment.schema import Base, UTCDateTime, utcnow
 from enrollment.store import make_engine
 
 __all__ = ["ROLES", "ApiKeyInfo", "AuditRecord", "AccessStore", "role_allows", "fit_text", "CUT_MARK", "AUDIT_SIZES"]
@@ -57,15 +57,15 @@ class ApiKey(Base):
     secret_sha256: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
     label: Mapped[str] = mapped_column(String(200), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     key_id: Mapped[str] = mapped_column(String(12), index=True)
     action: Mapped[str] = mapped_column(String(32))
     person: Mapped[str | None] = mapped_column(String(1024), default=None)

@@ -16,14 +16,15 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    TypeDecorator,
     UniqueConstraint,
     inspect,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "GalleryInfo", "GallerySetting", "Identity", "FaceRecord", "FaceChange", "FaceCohortStats",
-           "add_missing_columns", "create_tables"]
+__all__ = ["Base", "UTCDateTime", "GalleryInfo", "GallerySetting", "Identity", "FaceRecord", "FaceChange",
+           "FaceCohortStats", "add_missing_columns", "create_tables"]
 
 # Columns added after galleries were first created: (table, column, SQL type), added on open.
 LATER_COLUMNS = (("faces", "detector", "VARCHAR(200)"), ("gallery_info", "log_from", "INTEGER"))
@@ -31,6 +32,22 @@ LATER_COLUMNS = (("faces", "detector", "VARCHAR(200)"), ("gallery_info", "log_fr
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that always comes back aware, in UTC: SQLite keeps no offset, so the one it loses is put
+    back, and every timestamp facerec shows (CLI, JSON, HTTP) reads as ISO 8601 with its offset."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class Base(DeclarativeBase):
@@ -53,7 +70,7 @@ class GalleryInfo(Base):
     dim: Mapped[int] = mapped_column(Integer)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     log_from: Mapped[int | None] = mapped_column(Integer, default=None)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class GallerySetting(Base):
@@ -65,7 +82,7 @@ class GallerySetting(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
     revision: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class Identity(Base):
@@ -73,7 +90,7 @@ class Identity(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     info: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     faces: Mapped[list[FaceRecord]] = relationship(back_populates="identity", cascade="all, delete-orphan")
 
@@ -92,7 +109,7 @@ class FaceRecord(Base):
     box: Mapped[list[float] | None] = mapped_column(JSON, default=None)
     score: Mapped[float | None] = mapped_column(Float, default=None)
     detector: Mapped[str | None] = mapped_column(String(200), default=None)  # which detector (stage) found it
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     identity: Mapped[Identity] = relationship(back_populates="faces")
 
 

@@ -33,9 +33,9 @@ class Face:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "box": [round(v, 1) for v in self.box],
+            "box": [_tenth(v) for v in self.box],
             "score": round(self.score, 4),
-            "landmarks": [[round(x, 1), round(y, 1)] for x, y in self.landmarks],
+            "landmarks": [[_tenth(x), _tenth(y)] for x, y in self.landmarks],
             "detector": self.detector,
         }
 
@@ -93,3 +93,8 @@ def fallback_face(image_shape: tuple[int, ...], template: np.ndarray, template_s
     side = min(height, width) / 2
     x0, y0 = (width - side) / 2, (height - side) / 2
     return face_from_template((x0, y0, x0 + side, y0 + side), template, template_size, detector="fallback")
+
+
+def _tenth(value: float) -> float:
+    """``value`` to 0.1 pixel, never ``-0.0`` (a box edge just outside the photo reads 0, not -0)."""
+    return round(float(value), 1) + 0.0

@@ -158,8 +158,7 @@ def cached_onnx(name: str, digest: str, build: Callable[[], tuple[torch.nn.Modul
         reason = _remembered_failure(failed, torch.__version__)
         if reason is not None:
             raise OnnxExportError(f"{name} cannot be exported to ONNX ({reason}; remembered in {failed})")
-        if not path.is_file():  # a first use (a changed file has had its own note)
-            note(f"exporting {name} to ONNX, once (cached in {path.parent}; `facerec models prepare` does it ahead)")
+        first = not path.is_file()  # a first use (a changed file has had its own note)
         module, example = build()
         with _captured_output() as output:
             try:
@@ -174,7 +173,12 @@ def cached_onnx(name: str, digest: str, build: Callable[[], tuple[torch.nn.Modul
             else:
                 failed.unlink(missing_ok=True)
                 log.unlink(missing_ok=True)
-                return
+                reason = None
+        if reason is None:  # exported; said once, outside the capture (a failure says so instead, below)
+            if first:
+                note(f"exported {name} to ONNX, once (cached in {path.parent}; `facerec models prepare` "
+                     "does it ahead of time)")
+            return
         note(f"{name} cannot be exported to ONNX ({reason}); facerec runs it in PyTorch instead and does not "
              f"try again (delete {failed} to retry; the exporter's output is in {log})")
         raise OnnxExportError(f"{name} cannot be exported to ONNX ({reason})")

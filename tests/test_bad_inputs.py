@@ -244,7 +244,7 @@ def test_cli_refuses_bad_names_and_changes_nothing(small_gallery):
             assert_one_clear_line(runner.invoke(main, args), expect)
         assert digests(small_gallery) == before, kind
     listed = runner.invoke(main, ["list", "--db", str(small_gallery), "--json"])
-    assert [p["name"] for p in json.loads(listed.stdout)["identities"]] == ["Amber"]
+    assert [p["name"] for p in json.loads(listed.stdout)["people"]] == ["Amber"]
 
 
 def test_the_library_refuses_bad_names_before_any_work(tmp_path, recognizer):

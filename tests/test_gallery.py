@@ -104,7 +104,7 @@ def test_cli_gallery_commands(tmp_path):
     assert out["faces"][0]["name"] == "Abel" and out["faces"][0]["recognized"]
     assert "not recognized" in cli("identify", ATT / "s2" / "1.pgm", db=db).output
     assert cli("rename", "Abel", "Abel Pacheco", db=db).exit_code == 0
-    listed = json.loads(cli("list", "--json", db=db).output)["identities"]
+    listed = json.loads(cli("list", "--json", db=db).output)["people"]
     assert [p["name"] for p in listed] == ["Abel Pacheco", "Amber"]
     assert cli("remove", "Amber", db=db).exit_code == 0
     stats = json.loads(cli("index", "stats", "--json", db=db).output)

@@ -78,3 +78,19 @@ def test_answers_under_json_are_strict_json_on_stdout(gallery):
         result = run(*args)
         assert result.exit_code == 0, (args, result.output)
         assert isinstance(strict(result.stdout), dict)
+
+
+def test_one_vocabulary_between_the_cli_and_the_api(gallery):
+    """`list --json` has the shape of GET /v1/people, timestamps are ISO 8601 with their offset, -q is
+    accepted by identify as by enroll, and no box reads -0."""
+    from datetime import datetime
+
+    from facerec.detection import Face
+
+    listed = strict(run("list", "--db", gallery, "--json").stdout)
+    assert set(listed) == {"people", "count", "faces"} and listed["count"] == 1 and listed["faces"] == 1
+    stamp = datetime.fromisoformat(listed["people"][0]["created_at"])
+    assert stamp.utcoffset() is not None and "T" in listed["people"][0]["created_at"]
+    assert run("identify", lfw("Abel_Pacheco", 2), "--db", gallery, "-q").exit_code == 0
+    face = Face(box=(-0.04, -0.01, 10.0, 12.0), score=0.9, landmarks=((-0.01, 1.0),) * 5, detector="yunet")
+    assert "-0" not in json.dumps(face.to_dict())

@@ -35,7 +35,7 @@ def warm_cache(tmp_path_factory) -> Path:
     run = subprocess.run([sys.executable, "-m", "facerec", "models", "prepare", "--json"], cwd=ROOT,
                          env=_env(cache), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "note: exporting" in run.stderr  # a cold cache works without any step by hand, and says so
+    assert "note: exported" in run.stderr  # a cold cache works without any step by hand, and says so
     return cache
 
 

@@ -120,7 +120,7 @@ def test_an_index_file_that_cannot_be_written_does_not_undo_a_committed_enroll(t
     assert "committed to the database" in result.output and "Traceback" not in result.output
     assert not list(tmp_path.glob("*.tmp"))  # no stale temporary file
     listed = cli("list", "--json", "--db", db)
-    assert listed.exit_code == 0 and json.loads(listed.stdout)["people"] == 2
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["count"] == 2
     found = cli("identify", lfw("Amber_Tamblyn", 2), "--json", "--db", db)
     assert found.exit_code == 0 and json.loads(found.stdout)["faces"][0]["name"] == "Amber"
     index.rmdir()  # once the file can be written again, the index catches up from the database
@@ -164,6 +164,6 @@ def test_concurrent_first_enrollers_lose_no_acknowledged_face(tmp_path, no_face_
         bad.communicate(timeout=300)
         assert bad.returncode == 1 and db.exists()
         listed = json.loads(cli("list", "--json", "--db", db).stdout)
-        assert {p["name"]: p["faces"] for p in listed["identities"]} == acknowledged
+        assert {p["name"]: p["faces"] for p in listed["people"]} == acknowledged
         stats = json.loads(cli("index", "stats", "--json", "--db", db).stdout)
         assert stats["in_step"] and stats["indexed"] == sum(acknowledged.values()) == 3

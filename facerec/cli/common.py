@@ -6,6 +6,7 @@ import functools
 import json
 import math
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -66,7 +67,7 @@ class JsonError(click.ClickException):
 
     def __init__(self, error: click.ClickException) -> None:
         super().__init__(error.format_message())
-        self.exit_code = error.exit_code  # type: ignore[misc] - click declares it on the class
+        self.exit_code = error.exit_code  # type: ignore[misc]  # click declares it on the class
         self.kind = getattr(error, "kind", None) or type(error).__name__
 
     def show(self, file: Any = None) -> None:
@@ -213,6 +214,8 @@ def emit(data: dict[str, Any]) -> None:
 
 
 def _strict(value: Any) -> Any:
+    if isinstance(value, datetime):  # ISO 8601 with its offset, as the HTTP API writes it
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
     if isinstance(value, str):
         return path_text(value)  # a file name that is not UTF-8 as \\xNN escapes, not lone surrogates
     if isinstance(value, (bool, np.bool_)) or value is None:

@@ -438,12 +438,13 @@ def _count(number: int, singular: str, plural: str | None = None) -> str:
 @click.option("--all-faces", is_flag=True, help="Identify every face in the photo, not just the largest.")
 @click.option("--require-single", is_flag=True, help="Refuse a photo that shows more than one face.")
 @click.option("--threshold", type=THRESHOLD, default=None,
-              help="Open-set threshold in [-1, 1]: below it the answer is 'not recognized' "
-                   "(default: self-calibrated, aiming at 1% false alarms: the model's threshold for the "
-                   "gallery's size, or the gallery's own impostor tail where stricter).")
+              help="A fixed cosine threshold in [-1, 1]: below it the answer is 'not recognized' (default: the "
+                   "calibrated decision on cohort-normalised scores, aiming at 1% false alarms for the gallery's "
+                   "size, stricter for low-quality faces).")
+@QUIET
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def identify_command(image: str, options: GalleryOptions, top_k: int, all_faces: bool, require_single: bool,
-                     threshold: float | None, as_json: bool) -> None:
+                     threshold: float | None, quiet: bool, as_json: bool) -> None:
     """Say who is in IMAGE, or that the face is not recognized."""
     from enrollment import NoGalleryError
 
@@ -458,7 +459,7 @@ def identify_command(image: str, options: GalleryOptions, top_k: int, all_faces:
     for number, result in enumerate(results, start=1):
         answer = result.name or ("not recognized (low quality)" if (result.reason or "").startswith("low quality")
                                  else "not recognized")
-        box = ",".join(f"{v:.0f}" for v in result.face.box)
+        box = ",".join(f"{round(v) + 0:d}" for v in result.face.box)  # no "-0"
         raw = f", cosine {result.raw_score:.4f}" if result.score_kind != "cosine" else ""
         click.echo(f"face {number} [{box}]: {answer} (score {result.score:.4f}{raw}, threshold {result.threshold:.4f})")
         for candidate in result.candidates:
@@ -472,8 +473,9 @@ def list_command(store: StoreOptions, as_json: bool) -> None:
     """List enrolled people and how many faces each has."""
     people = store.open_store().identities()
     if as_json:
-        emit({"identities": [{"name": p.name, "faces": p.faces, "created_at": p.created_at} for p in people],
-              "people": len(people), "faces": sum(p.faces for p in people)})
+        # the shape of GET /v1/people: the people, how many (count), and their faces in all
+        emit({"people": [{"name": p.name, "faces": p.faces, "created_at": p.created_at} for p in people],
+              "count": len(people), "faces": sum(p.faces for p in people)})
         return
     for person in people:
         click.echo(f"{person.faces:4d}  {person.name}")

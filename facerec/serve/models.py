@@ -160,6 +160,7 @@ class Person(Answer):
 class PeopleAnswer(Answer):
     people: list[Person]
     count: int
+    faces: int
 
 
 class Renamed(Answer):

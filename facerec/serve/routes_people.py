@@ -61,7 +61,7 @@ async def enroll(
 async def people(service: ServiceDep, _key: ReadKey) -> PeopleAnswer:
     found = await run_in_threadpool(service.gallery.identities)
     return PeopleAnswer(people=[Person(name=p.name, faces=p.faces, created_at=p.created_at.isoformat())
-                                for p in found], count=len(found))
+                                for p in found], count=len(found), faces=sum(p.faces for p in found))
 
 
 @router.patch("/people/{name}", summary="Rename a person", responses=errors(*KEYED, 400, 404, 409))
