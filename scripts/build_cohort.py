@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -91,21 +92,15 @@ def far_curves(scores: np.ndarray, people: np.ndarray, probes: np.ndarray) -> tu
     return curves, face_weight[probes]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", default=os.environ.get("FACEREC_SHARED", "../shared"))
-    parser.add_argument("--cache", type=Path, default=None, help="An embeddings file to reuse (written if missing).")
-    args = parser.parse_args()
-    os.environ.setdefault("FACEREC_WEIGHTS_DIR", str(Path(args.shared) / "weights"))
-    recognizer = FaceRecognizer()
-    shared = embed_shared(recognizer, Path(args.shared) / "data", args.cache)
-    usable = shared["detected"]
-    cohort = shared["embedding"][usable & (shared["role"] == "cohort")]
-    stats = Cohort(cohort, K, T_GRID, N_GRID, (), np.zeros((0, len(N_GRID), len(T_GRID))), "").stats
+def calibration_tables(shared: dict[str, np.ndarray], stats: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+                       calibrate_on: np.ndarray, log: Callable[[str], None] | None = None) -> tuple[list[str], np.ndarray]:
+    """The groups and their FPIR tables (``G x M x T``) from the detected faces of the rows ``calibrate_on``
+    (a mask over the shared arrays), normalised with the cohort statistics ``stats``."""
+    usable = shared["detected"] & calibrate_on
     tables, groups = [], []
     curves_all, weights_all = [], []
     for key, (_, group) in SETS.items():
-        mask = usable & (shared["role"] == "calibration") & (shared["set"] == key)
+        mask = usable & (shared["set"] == key)
         vectors, people = shared["embedding"][mask], shared["person"][mask]
         side = stats(vectors)
         scores = as_norm(vectors @ vectors.T, side, side)
@@ -115,14 +110,35 @@ def main() -> None:
         low = shared["low"][mask]
         curves_all.append(curves[low])
         weights_all.append(weights[low] / weights.sum())  # a low-quality probe weighs as a person of its set does
-        print(f"{group}: {len(set(people))} people, {len(vectors)} faces, {int(low.sum())} low quality", flush=True)
+        if log is not None:
+            log(f"{group}: {len(set(people))} people, {len(vectors)} faces, {int(low.sum())} low quality")
     tables.append(fpir_table(np.concatenate(curves_all), np.concatenate(weights_all), N_GRID))
     groups.append(LOW_QUALITY_GROUP)
+    return groups, np.stack(tables)
+
+
+def as_shipped(embeddings: np.ndarray) -> np.ndarray:
+    """The cohort as load_cohort reads it back (float16, unit rows)."""
+    vectors = embeddings.astype(np.float16).astype(np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", default=os.environ.get("FACEREC_SHARED", "../shared"))
+    parser.add_argument("--cache", type=Path, default=None, help="An embeddings file to reuse (written if missing).")
+    args = parser.parse_args()
+    os.environ.setdefault("FACEREC_WEIGHTS_DIR", str(Path(args.shared) / "weights"))
+    recognizer = FaceRecognizer()
+    shared = embed_shared(recognizer, Path(args.shared) / "data", args.cache)
+    cohort = shared["embedding"][shared["detected"] & (shared["role"] == "cohort")]
+    stats = Cohort(as_shipped(cohort), K, T_GRID, N_GRID, (), np.zeros((0, len(N_GRID), len(T_GRID))), "").stats
+    groups, table = calibration_tables(shared, stats, shared["role"] != "cohort", lambda line: print(line, flush=True))
     arrays, record = cohort_files(recognizer.weights)
     np.savez_compressed(arrays, embeddings=cohort.astype(np.float16), t_grid=T_GRID, n_grid=N_GRID,
-                        groups=np.array(groups), table=np.stack(tables).astype(np.float32))
-    people = {r: sorted({f"{s}/{p}" for s, p, rr in zip(shared["set"], shared["person"], shared["role"]) if rr == r})
-              for r in ("cohort", "calibration")}
+                        groups=np.array(groups), table=table.astype(np.float32))
+    people = {r: sorted({f"{s}/{p}" for s, p, rr in zip(shared["set"], shared["person"], shared["role"])
+                         if (rr == "cohort") == (r == "cohort")}) for r in ("cohort", "calibration")}
     record.write_text(json.dumps({
         "weights_sha256": recognizer.weights.sha256,
         "cohort_sha256": hashlib.sha256(arrays.read_bytes()).hexdigest(), "k": K,

@@ -36,7 +36,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ from facerec.cohort import Cohort, as_norm, load_cohort
 from facerec.open_set import MIN_PEOPLE, calibrate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from build_cohort import embed_shared  # noqa: E402 - a sibling script
+from build_cohort import calibration_tables, embed_shared  # noqa: E402 - a sibling script
 
 FPIR = 0.01
 NAMES = {"lfw": "LFW dev", "att": "AT&T", "yale": "Yale B"}
@@ -152,9 +152,10 @@ def decide(scorer: Scorer, rows: np.ndarray, truth: np.ndarray | None) -> tuple[
     return scores, thresholds
 
 
-def run_set(key: str, shared: dict[str, np.ndarray], cohort: Cohort, recognizer: FaceRecognizer,
+def run_set(key: str, shared: dict[str, np.ndarray], cohort: Cohort, recognizer: FaceRecognizer, scored: np.ndarray,
             photos: int = 1, template: str = "best") -> Trial:
-    mask = (shared["set"] == key) & (shared["role"] == "held out")
+    """The probes of the people ``scored`` (a mask over the shared arrays) of set ``key``, galleries of them."""
+    mask = (shared["set"] == key) & scored
     people: dict[str, list[int]] = {}
     for i in np.nonzero(mask)[0]:
         people.setdefault(str(shared["person"][i]), []).append(int(i))
@@ -180,6 +181,41 @@ def run_set(key: str, shared: dict[str, np.ndarray], cohort: Cohort, recognizer:
         s_front += [frontal(str(paths[i])) for i in rows]
     join = lambda parts: {r: np.concatenate([p[r] for p in parts]) for r in RULES}  # noqa: E731
     return Trial(join(mated), join(strangers), join(mated_t), join(stranger_t), np.array(m_front), np.array(s_front))
+
+
+def pool(trials: list[Trial]) -> Trial:
+    """One trial of several (the folds of a cross-fit)."""
+    join = lambda name: {r: np.concatenate([getattr(t, name)[r] for t in trials]) for r in RULES}  # noqa: E731
+    return Trial(join("mated"), join("strangers"), join("mated_threshold"), join("stranger_threshold"),
+                 np.concatenate([t.mated_frontal for t in trials]), np.concatenate([t.stranger_frontal for t in trials]))
+
+
+def halves(shared: dict[str, np.ndarray], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The non-cohort people of each set split in two halves (seeded, by person): masks over the shared arrays."""
+    first = np.zeros(len(shared["set"]), bool)
+    outside = shared["role"] != "cohort"
+    rng = np.random.default_rng(seed)
+    for key in NAMES:
+        people = sorted(set(shared["person"][outside & (shared["set"] == key)].tolist()))
+        chosen = [people[i] for i in rng.permutation(len(people))[: len(people) // 2]]
+        first |= outside & (shared["set"] == key) & np.isin(shared["person"], chosen)
+    return first, outside & ~first
+
+
+def folds(shared: dict[str, np.ndarray], cohort: Cohort, single_split: bool, seed: int = 0
+          ) -> list[tuple[Cohort, np.ndarray]]:
+    """(cohort with FPIR tables calibrated on some people, the people it scores): the two halves of the
+    cross-fit, or with ``single_split`` the old roles (rank % 4 == 0 calibrates, odd ranks scored)."""
+    if single_split:
+        parts = [(shared["role"] == "calibration", shared["role"] == "held out")]
+    else:
+        a, b = halves(shared, seed)
+        parts = [(a, b), (b, a)]
+    out = []
+    for calibrate_on, scored in parts:
+        groups, tables = calibration_tables(shared, cohort.stats, calibrate_on)
+        out.append((replace(cohort, groups=tuple(groups), table=tables), scored))
+    return out
 
 
 def held_out_fnir(mated: np.ndarray, strangers: np.ndarray) -> float:

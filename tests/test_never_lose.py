@@ -113,19 +113,22 @@ def test_hostile_db_targets_get_one_line(tmp_path, target):
 def test_an_index_file_that_cannot_be_written_does_not_undo_a_committed_enroll(tmp_path):
     db, index = tmp_path / "g.db", tmp_path / "g.faiss"
     assert cli("enroll", "Abel", lfw("Abel_Pacheco"), "--db", db).exit_code == 0
-    os.remove(index)
-    index.mkdir()  # the index path cannot be replaced by a file now
+    blocker = tmp_path / "g.faiss.tmp"
+    blocker.mkdir()  # the index's temporary file cannot be written now (permissions do not stop root)
+    before = digest(index)
     result = cli("enroll", "Amber", lfw("Amber_Tamblyn"), "--db", db)
     assert result.exit_code == 0, result.output  # it is in the database: the exit status says so
     assert "committed to the database" in result.output and "Traceback" not in result.output
-    assert not list(tmp_path.glob("*.tmp"))  # no stale temporary file
+    assert digest(index) == before and blocker.is_dir()  # the old index file is left whole
     listed = cli("list", "--json", "--db", db)
     assert listed.exit_code == 0 and json.loads(listed.stdout)["count"] == 2
     found = cli("identify", lfw("Amber_Tamblyn", 2), "--json", "--db", db)
     assert found.exit_code == 0 and json.loads(found.stdout)["faces"][0]["name"] == "Amber"
-    index.rmdir()  # once the file can be written again, the index catches up from the database
+    blocker.rmdir()  # once the file can be written again, the index catches up from the database
+    assert cli("enroll", "Aaron", lfw("Aaron_Sorkin"), "--db", db).exit_code == 0
     stats = json.loads(cli("index", "stats", "--json", "--db", db).stdout)
-    assert stats["identities"] == 2 and stats["in_step"]
+    assert stats["identities"] == 3 and stats["indexed"] == 3 and stats["in_step"]
+    assert not list(tmp_path.glob("*.tmp"))  # no stale temporary file
 
 
 def test_a_gallery_of_the_oldest_schema_opens_and_is_migrated(tmp_path):
