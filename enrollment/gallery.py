@@ -61,7 +61,9 @@ class Gallery:
             self.store.close()
             raise IndexKindError(f"gallery {_safe(url)} keeps a {self._kept_kind!r} vector index, not {index_kind!r}: "
                                  f"leave the kind out to use the gallery's own, or rebuild the index as "
-                                 f"{index_kind!r} to change it")
+                                 f"{index_kind!r} to change it",
+                                 hint=f"drop --index-kind, or change it with `facerec index rebuild --index-kind "
+                                      f"{index_kind}`")
         try:
             self.index: VectorStore = open_vector_store(vectors, model=model, dim=dim,
                                                         kind=index_kind or self._kept_kind)  # type: ignore[arg-type]

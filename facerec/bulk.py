@@ -146,6 +146,8 @@ def bulk_enroll(gallery: Gallery, folder: str | Path, *, recipe: PipelineConfig 
         gallery.store.save()
         if address is None:
             ray.shutdown()
+    if report.added:
+        gallery.refresh()  # cohort statistics and the open-set calibration, stored for the reads to come
     return report
 
 

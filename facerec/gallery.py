@@ -204,11 +204,12 @@ class Gallery:
         with self.lock:
             return self._calibration(save=False)
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
         """After a change: store the enrolled faces' cohort statistics and the open-set calibration, so that
-        reads find them current (other programs may read the gallery with its own threshold). Call under
-        the lock."""
-        self._calibration(save=True)
+        reads find them current (reads never write them). Every change made through this class does it; call
+        it after writing to :attr:`store` directly (bulk enrollment)."""
+        with self.lock:
+            self._calibration(save=True)
 
     def _calibration(self, *, save: bool) -> OpenSetCalibration:
         store = self.store.store
@@ -339,7 +340,7 @@ class Gallery:
                 self._check_duplicate(name, faces)
             result = self.store.enroll(name, faces, info=info, save=save)
             self._put_cohort_stats(result.added_ids, result.added_vectors)
-            self._refresh()
+            self.refresh()
             return result
 
     def _check_duplicate(self, name: str, faces: Sequence[NewFace]) -> None:
@@ -419,7 +420,7 @@ class Gallery:
             if self._store is not None:  # nothing enrolled into a new gallery: nothing to save, no file made
                 self._store.save()
                 if report.added:
-                    self._refresh()
+                    self.refresh()
         return report
 
     def identify(self, image: ImageInput, *, top_k: int = 5, all_faces: bool = False,
@@ -480,13 +481,13 @@ class Gallery:
     def remove(self, name: str) -> int:
         with self.lock:
             removed = self.store.remove(name)
-            self._refresh()
+            self.refresh()
             return removed
 
     def rename(self, old: str, new: str) -> None:
         with self.lock:
             self.store.rename(old, new)
-            self._refresh()
+            self.refresh()
 
     def names(self) -> list[str]:
         return self.store.names()

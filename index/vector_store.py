@@ -87,7 +87,7 @@ def backend_of(uri: str | Path) -> str:
     text = str(uri)
     if text.startswith(("milvus:", *MILVUS_SERVER_SCHEMES)):
         return "milvus"
-    if text.startswith("faiss:") or not _SCHEME.match(text):
+    if text.startswith("faiss://") or not _SCHEME.match(text):
         return "faiss"
     raise VectorIndexError(f"unknown vector store scheme in {_shown(text)}: use a FAISS file path (or "
                            "faiss:///path), milvus:///path/faces.db (Milvus Lite) or http://host:19530 (Milvus)")

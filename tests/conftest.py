@@ -19,11 +19,16 @@ import pytest
 from PIL import Image
 from platformdirs import user_cache_dir, user_data_dir
 
-#: The user's own facerec folders, as they were before the run (they must not change).
-USER_FOLDERS = (Path(user_cache_dir("facerec")), Path(user_data_dir("facerec")))
+# pytest imports this file as ``conftest``, and test modules import it again as ``tests.conftest``: the first
+# import picks the folders and leaves them in the environment, where the second (and subprocesses) find them.
+if "FACEREC_TESTS_HOME" not in os.environ:
+    os.environ["FACEREC_TESTS_USER_FOLDERS"] = os.pathsep.join([user_cache_dir("facerec"), user_data_dir("facerec")])
+    os.environ["FACEREC_TESTS_HOME"] = tempfile.mkdtemp(prefix="facerec-tests-")
+    atexit.register(shutil.rmtree, os.environ["FACEREC_TESTS_HOME"], ignore_errors=True)
+#: The user's own facerec folders (cache and data), as they were before the run: they must not change.
+USER_FOLDERS = tuple(Path(p) for p in os.environ["FACEREC_TESTS_USER_FOLDERS"].split(os.pathsep))
 #: This run's cache (XDG_CACHE_HOME, FACEREC_CACHE_DIR) and data (XDG_DATA_HOME) folders, removed at exit.
-TEST_HOME = Path(tempfile.mkdtemp(prefix="facerec-tests-"))
-atexit.register(shutil.rmtree, TEST_HOME, ignore_errors=True)
+TEST_HOME = Path(os.environ["FACEREC_TESTS_HOME"])
 os.environ["XDG_CACHE_HOME"] = str(TEST_HOME / "cache")
 os.environ["XDG_DATA_HOME"] = str(TEST_HOME / "data")
 os.environ["FACEREC_CACHE_DIR"] = str(TEST_HOME / "cache" / "facerec")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import click
 
@@ -206,19 +205,7 @@ class StoreOptions:
         from enrollment import Gallery as Store
 
         model, dim = self.require()
-        with kind_hint(self.index_kind):
-            return Store(self.url, model=model, dim=dim, vectors=self.vectors_uri, index_kind=self.index_kind)
-
-
-@contextlib.contextmanager
-def kind_hint(kind: str | None) -> Iterator[None]:
-    """Add the command that changes a gallery's index kind to the error that refuses another kind."""
-    from enrollment import IndexKindError
-
-    try:
-        yield
-    except IndexKindError as exc:
-        raise IndexKindError(f"{exc} (facerec index rebuild --index-kind {kind})") from None
+        return Store(self.url, model=model, dim=dim, vectors=self.vectors_uri, index_kind=self.index_kind)
 
 
 @dataclass(frozen=True)
@@ -241,9 +228,8 @@ class GalleryOptions:
         if not exists and not create:
             self.store.require()
         recognizer = make_recognizer(self.model, self.tag, self.weights, self.no_flip, robust=self.robust)
-        with kind_hint(self.store.index_kind):
-            gallery = Gallery(recognizer, db=self.store.url, vectors=self.store.vectors_uri, threshold=threshold,
-                              index_kind=self.store.index_kind)
+        gallery = Gallery(recognizer, db=self.store.url, vectors=self.store.vectors_uri, threshold=threshold,
+                          index_kind=self.store.index_kind)
         if not exists and announce:
             click.echo(f"created a new gallery at {_shown(self.store.url)}", err=True)
         return gallery

@@ -184,8 +184,8 @@ class EmbeddingCache:
 def roc_figure(report: PairsReport) -> Figure:
     """The ROC curve as a matplotlib figure: true accept rate against false accept rate on a log axis, which
     shows the low false-accept end where a verification threshold is chosen (on a linear axis a good model's
-    curve is a flat line at the top). The axis starts a decade below the smallest false-accept rate measurable
-    with these pairs (one impostor pair in all of them); rates of 0 are drawn at its left edge."""
+    curve is a flat line at the top). The axis starts at the power of ten at or below the smallest false-accept
+    rate these pairs can measure (one impostor pair accepted); rates of 0 are drawn at its left edge."""
     from matplotlib.figure import Figure
 
     far, tar = np.asarray(report.roc.far, float), np.asarray(report.roc.tar, float)
