@@ -57,8 +57,8 @@ def open_store(method: str, folder: Path):  # noqa: ANN201 - a VectorStore
     from index import open_vector_store
 
     backend, kind = method.split("-")
-    uri = folder / ("g.faiss" if backend == "faiss" else "vectors.db")
-    return open_vector_store(str(uri), model="bench", dim=DIM, kind=kind)  # type: ignore[arg-type]
+    uri = str(folder / "g.faiss") if backend == "faiss" else f"milvus://{folder / 'vectors.db'}"
+    return open_vector_store(uri, model="bench", dim=DIM, kind=kind)  # type: ignore[arg-type]
 
 
 def run_one(method: str, size: int, queries: int, folder: Path, threads: int = 1) -> dict:

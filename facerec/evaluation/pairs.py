@@ -197,7 +197,8 @@ def roc_figure(report: PairsReport) -> Figure:
     ax.plot(np.maximum(far, left), tar, drawstyle="steps-post", label=f"{report.model} (AUC {report.auc:.4f})")
     ax.set_xscale("log")
     ax.set_xlim(left, 1)
-    ax.set_ylim(max(0.0, float(tar[far >= smallest].min()) - 0.05) if positive.size else 0.0, 1.005)
+    at_zero = float(tar[far == 0].max()) if (far == 0).any() else 0.0  # the true accepts with no false accept
+    ax.set_ylim(max(0.0, min(at_zero, float(tar[far > 0].min(initial=1.0))) - 0.05), 1.005)
     ax.set_xlabel("false accept rate (log scale)")
     ax.set_ylabel("true accept rate")
     ax.set_title(f"ROC, {report.pairs} pairs, accuracy {report.accuracy:.2%}")
