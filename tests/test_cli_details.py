@@ -134,3 +134,14 @@ def test_the_roc_plot_has_a_log_far_axis_down_to_one_impostor(pairs_file, recogn
     far = np.asarray(line.get_xdata(), float)
     assert (far >= left).all() and np.isclose(far.max(), 1.0)  # every point on the axis, FAR 0 at its edge
     assert np.asarray(line.get_ydata(), float).max() == pytest.approx(1.0)
+
+
+def test_embedding_many_files_shows_one_progress_bar(recognizer, tmp_path, monkeypatch, capsys):
+    """eval pairs embeds in cached chunks: one bar for them all, not one a chunk."""
+    from facerec.evaluation.pairs import embed_files
+
+    monkeypatch.setenv("FACEREC_PROGRESS", "1")
+    images = [lfw("Abel_Pacheco", 1), lfw("Abel_Pacheco", 2), lfw("Amber_Tamblyn", 1), lfw("Amber_Tamblyn", 2)]
+    embed_files(recognizer, images, cache_dir=tmp_path, progress=True, save_every=2)
+    bars = [line for line in capsys.readouterr().err.split("\n") if "embedding" in line]
+    assert len(bars) == 1 and "4/4" in bars[0]

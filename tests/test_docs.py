@@ -181,7 +181,7 @@ def test_the_snippets_run(path, tmp_path):
     for snippet in skipped:
         print(f"skipped {snippet.where()}: {snippet.reason}")
     if not ran:
-        pytest.skip("no snippet to run here; skipped: " + "; ".join(f"{s.where()}: {s.reason}" for s in skipped))
+        pytest.skip("; ".join(f"skipped {s.where()}: {s.reason}" for s in skipped) or "no snippet in this file")
 
 
 def test_a_broken_snippet_fails_and_says_where(tmp_path):

@@ -25,6 +25,7 @@ from facerec.evaluation.metrics import (
     threshold_at_far,
 )
 from facerec.fileio import atomic_path
+from facerec.progress import tqdm
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -222,8 +223,10 @@ def embed_files(
     select: Selection = "center",
     cache_dir: Path | None = None,
     progress: bool = False,
+    save_every: int = 512,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings (``N x D``) and a detected-face flag for image files, cached under ``cache_dir``.
+    """Embeddings (``N x D``) and a detected-face flag for image files, cached under ``cache_dir`` (saved
+    every ``save_every`` images), with one progress bar for them all.
 
     Images with no detected face are embedded from a fallback crop and flagged, never dropped.
     """
@@ -235,17 +238,17 @@ def embed_files(
     vectors = np.zeros((len(images), recognizer.weights.embedding_size), np.float32)
     detected = np.zeros(len(images), bool)
     todo = [i for i, key in enumerate(keys) if cache is None or key not in cache.entries]
-    for start in range(0, len(todo), 512):  # save the cache every 512 images
-        chunk = todo[start : start + 512]
-        result = recognizer.embed_images(
-            [images[i] for i in chunk], select=select, fallback=True, progress=progress
-        )
-        for i, vector, found in zip(chunk, result.embeddings, result.detected):
-            vectors[i], detected[i] = vector, found
+    with tqdm(total=len(todo), unit="img", disable=not progress, desc="embedding") as bar:  # one bar in all
+        for start in range(0, len(todo), save_every):
+            chunk = todo[start : start + save_every]
+            result = recognizer.embed_images([images[i] for i in chunk], select=select, fallback=True)
+            for i, vector, found in zip(chunk, result.embeddings, result.detected):
+                vectors[i], detected[i] = vector, found
+                if cache is not None:
+                    cache.entries[keys[i]] = (vector, bool(found))
             if cache is not None:
-                cache.entries[keys[i]] = (vector, bool(found))
-        if cache is not None:
-            cache.save()
+                cache.save()
+            bar.update(len(chunk))
     if cache is not None:
         for i, key in enumerate(keys):
             vectors[i], detected[i] = cache.entries[key]
