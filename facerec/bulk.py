@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -121,10 +122,14 @@ def bulk_enroll(gallery: Gallery, folder: str | Path, *, recipe: PipelineConfig 
     _start_ray(ray, address)
     try:
         dataset = ray.data.from_items([{"name": name, "path": str(path)} for name, path in photos])
-        embedded = dataset.map_batches(
-            EmbedActor, batch_size=batch_size, batch_format="numpy", num_cpus=1,
-            compute=ray.data.ActorPoolStrategy(size=workers),
-            fn_constructor_kwargs={"recipe": config, "enrolled": enrolled, "require_single": require_single})
+        with warnings.catch_warnings():  # max_restarts has no named parameter yet: Ray warns of the old form
+            warnings.simplefilter("ignore", DeprecationWarning)
+            embedded = dataset.map_batches(
+                EmbedActor, batch_size=batch_size, batch_format="numpy", num_cpus=1,
+                compute=ray.data.ActorPoolStrategy(size=workers),
+                # a crashed actor is not restarted (a rerun resumes the job), and Ray has no restart to warn about
+                max_restarts=0,
+                fn_constructor_kwargs={"recipe": config, "enrolled": enrolled, "require_single": require_single})
         pending: list[tuple[str, NewFace]] = []
         with tqdm(total=len(photos), unit="photo", disable=not progress, desc="enrolling (ray)") as bar:
             for batch in embedded.iter_batches(batch_size=batch_size, batch_format="numpy"):
@@ -157,10 +162,20 @@ def _start_ray(ray: Any, address: str | None) -> None:
     if address is None:  # local workers find facerec where the driver found it
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
                                                           os.environ.get("PYTHONPATH")]))
+    _quiet_ray()
     ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-             logging_level=logging.WARNING, runtime_env={"env_vars": env})
+             logging_level=logging.ERROR, runtime_env={"env_vars": env})
+    _quiet_ray()  # ray.init sets its loggers up again
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
+
+
+def _quiet_ray() -> None:
+    """Keep Ray's own chatter out of facerec's output: its INFO lines (execution plans, where its logs are),
+    its notices (token authentication, progress bars off) go to Ray's session logs under /tmp/ray only;
+    errors still show. facerec prints its own progress and summary."""
+    for name in ("ray", "ray.data", "ray._private", "ray.util", "ray._common"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _rows(batch: dict[str, np.ndarray]) -> Iterator[dict[str, Any]]:

@@ -93,7 +93,8 @@ def far_curves(scores: np.ndarray, people: np.ndarray, probes: np.ndarray) -> tu
 
 
 def calibration_tables(shared: dict[str, np.ndarray], stats: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-                       calibrate_on: np.ndarray, log: Callable[[str], None] | None = None) -> tuple[list[str], np.ndarray]:
+                       calibrate_on: np.ndarray, log: Callable[[str], None] | None = None
+                       ) -> tuple[list[str], np.ndarray]:
     """The groups and their FPIR tables (``G x M x T``) from the detected faces of the rows ``calibrate_on``
     (a mask over the shared arrays), normalised with the cohort statistics ``stats``."""
     usable = shared["detected"] & calibrate_on

@@ -89,3 +89,24 @@ def test_ray_bulk_enrollment_killed_halfway_finishes_on_rerun(recognizer, tmp_pa
     gallery = Gallery(recognizer, db=db)
     assert gallery.store.stats()["in_step"] and gallery.identify(ATT / "s5" / "3.pgm")[0].name == "s5"
     gallery.close()
+
+
+@pytest.mark.slow  # one Ray start-up: about a minute on 2 cores
+def test_ray_keeps_its_own_chatter_out_of_the_output(tmp_path):
+    """Ray's INFO lines, notices and warnings go to its session logs: stderr holds facerec's lines only."""
+    import os
+    import sys
+
+    people = tmp_path / "people"
+    for person in ("s1", "s2"):
+        (people / person).mkdir(parents=True)
+        for number in (1, 2):
+            (people / person / f"{number}.pgm").write_bytes((ATT / person / f"{number}.pgm").read_bytes())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "facerec", "enroll", "--from-dir", str(people), "--ray",
+                           "--db", str(tmp_path / "g.db")], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    expected = ["read one sub-folder per person", f"created a new gallery at {tmp_path / 'g.db'}"]
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("note: ")]  # facerec's own notes
+    assert lines == expected, done.stderr

@@ -162,6 +162,23 @@ def test_the_site_builds_strict_offline_with_generated_references(tmp_path):
     assert not [p for p in pages if "fonts.googleapis.com" in p.read_text()]
 
 
+def test_the_readme_links_into_the_docs_resolve():
+    """The README is not part of the site, so mkdocs does not check its links: every relative link must name a
+    file that exists, and an anchor one of its headings (as MkDocs and GitHub make them)."""
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    local = [link for link in links if not re.match(r"[a-z]+:", link)]
+    assert len(local) > 10
+    for link in local:
+        target, _, anchor = link.partition("#")
+        path = ROOT / target
+        assert path.exists(), f"README links to {link}, which does not exist"
+        if anchor:
+            slugs = {re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+                     for line in path.read_text().splitlines() if line.startswith("#")}
+            assert anchor in slugs, f"README links to {link}: no such heading in {target}"
+
+
 def test_the_site_is_never_built_into_the_checkout():
     assert "site/" in (ROOT / ".gitignore").read_text().split()
 

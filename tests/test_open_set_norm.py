@@ -1,7 +1,9 @@
 """Cohort score normalisation, face quality and the one decision rule, on real photos and real galleries.
 
-Only Yale B people that are neither in the model's cohort nor among its calibration people are used
-(the cohort's record lists both), so no test scores a face against a cohort that holds its own person.
+Only Yale B people outside the model's cohort are used (the cohort's record lists them), so no test scores
+a face against a cohort that holds its own person. The shipped FPIR tables are calibrated on every other
+person of ../shared, these included: the tests show the mechanism on real photos; how the rule fares on
+people it was not calibrated on is measured by scripts/eval_identify.py (cross-fitted).
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ FRONTAL = "_P00A+000E+00.pgm"
 
 @pytest.fixture(scope="module")
 def held_out(recognizer) -> list[str]:
-    """Yale B people in neither the cohort nor the calibration of the model."""
+    """Yale B people outside the model's cohort."""
     record = json.loads(cohort_files(recognizer.weights)[1].read_text())
-    used = {p.split("/", 1)[1] for p in record["cohort_people"] + record["calibration_people"] if p.startswith("yale/")}
+    used = {p.split("/", 1)[1] for p in record["cohort_people"] if p.startswith("yale/")}
     people = sorted(p.name for p in YALE.iterdir() if p.is_dir() and p.name not in used)
     assert len(people) >= 6
     return people
@@ -64,7 +66,8 @@ def test_a_side_lit_stranger_plain_cosine_accepts_is_turned_away(recognizer, hel
         gallery = Gallery(recognizer, db=tmp_path / f"{stranger}.db")
         for person in held_out:
             if person != stranger:
-                gallery.enroll(person, [YALE / person / f"{person}{FRONTAL}"], save=False, allow_low_quality=True)
+                gallery.enroll(person, [YALE / person / f"{person}{FRONTAL}"], save=False, allow_low_quality=True,
+                               allow_duplicate=True)  # two of them look alike to the model (cosine 0.53)
         calibration = gallery.calibration()
         assert calibration.score == "as-norm" and calibration.cosine_threshold is not None
         caught = [r for photo in _side_lit(stranger)[:24] for r in gallery.identify(photo)
@@ -140,7 +143,8 @@ def test_an_old_gallery_gets_its_statistics_before_it_is_scored(recognizer, tmp_
     with sqlite3.connect(tmp_path / "old.db") as connection:
         connection.execute("DROP TABLE face_cohort_stats")
     upgraded = Gallery(recognizer, db=tmp_path / "old.db")
-    assert _scores(upgraded, probe) == pytest.approx(expected, abs=1e-6)
+    assert _scores(upgraded, probe) == pytest.approx(expected, abs=1e-6)  # computed in memory: reads never write
+    upgraded.refresh()
     with sqlite3.connect(tmp_path / "old.db") as connection:
         assert connection.execute("SELECT COUNT(*) FROM face_cohort_stats").fetchone()[0] == len(photos)
     # faces written behind the gallery's back (a bulk job writes to the store) are not scored without statistics

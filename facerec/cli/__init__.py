@@ -3,8 +3,9 @@
 ``main`` is a lazy group (click's documented ``LazyGroup`` pattern, as pip and Flask load their commands):
 it knows each command's module and one-line help, and imports a module only when its command runs, so
 ``facerec --help`` and ``facerec verify`` do not pay for torch, the service or the zoo. The commands live in
-``core`` (models, verify, eval, the gallery), ``embed`` (with ``compare``), ``train``, ``zoo``,
-``robustness``, ``serve`` and ``keys``.
+``verify`` (verify, eval), ``enroll`` (enroll, identify), ``store`` (list, remove, rename, index), ``models``,
+``embed`` (with ``compare``), ``train``, ``zoo``, ``robustness``, ``serve`` and ``keys``; ``options`` holds the
+gallery options they share and ``common`` the rest.
 """
 
 from __future__ import annotations
@@ -26,20 +27,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "For each UNKNOWN photo, the best-matching KNOWN person and the score, as CSV (or --json)."),
     "embed": ("facerec.cli.embed:embed_command",
               "Embed the faces of INPUTS (photos and folders, searched recursively) into the folder OUT."),
-    "enroll": ("facerec.cli.core:enroll_command",
+    "enroll": ("facerec.cli.enroll:enroll_command",
                "Enroll NAME from one or more IMAGES (one photo is enough), or a whole folder with --from-dir."),
-    "eval": ("facerec.cli.core:eval_group", "Measure accuracy on standard protocols."),
-    "identify": ("facerec.cli.core:identify_command", "Say who is in IMAGE, or that the face is not recognized."),
-    "index": ("facerec.cli.core:index_group",
+    "eval": ("facerec.cli.verify:eval_group", "Measure accuracy on standard protocols."),
+    "identify": ("facerec.cli.enroll:identify_command", "Say who is in IMAGE, or that the face is not recognized."),
+    "index": ("facerec.cli.store:index_group",
               "Inspect or rebuild the gallery's vector store (FAISS or Milvus)."),
     "keys": ("facerec.cli.keys:keys_group",
              "API keys for `facerec serve`: read (verify, identify, list), enroll (plus changes), admin (plus keys)."),
-    "list": ("facerec.cli.core:list_command", "List enrolled people and how many faces each has."),
+    "list": ("facerec.cli.store:list_command", "List enrolled people and how many faces each has."),
     "models": ("facerec.cli.models:models_group",
                "List the embedding models and face detectors, and their weights (prepare: build their ONNX files)."),
-    "remove": ("facerec.cli.core:remove_command",
+    "remove": ("facerec.cli.store:remove_command",
                "Remove NAME and all their faces from the gallery (database and index at once)."),
-    "rename": ("facerec.cli.core:rename_command", "Rename identity OLD to NEW."),
+    "rename": ("facerec.cli.store:rename_command", "Rename identity OLD to NEW."),
     "robustness": ("facerec.cli.robustness:robustness_command",
                    "Attack the aligned 112x112 crops of the attacked folds' pairs with FGSM/PGD (dodging and "
                    "impersonation) at a threshold fixed on the other folds' clean scores; report accuracy, TAR/FAR "
@@ -48,7 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Serve the gallery over HTTP: JSON API under /v1, a web page at /, OpenAPI docs at /docs."),
     "train": ("facerec.cli.train:train_command",
               "Train an embedder with triplet loss on P x K batches and write a checkpoint loadable with --weights."),
-    "verify": ("facerec.cli.core:verify_command",
+    "verify": ("facerec.cli.verify:verify_command",
                "Say whether IMAGE_A and IMAGE_B show the same person (exit 0 either way)."),
     "zoo": ("facerec.cli.zoo:zoo_group",
             "The classic CNN zoo: layer tables, training, transfer learning, style transfer and a GAN."),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from facerec.cli.common import FaceRecGroup, emit
-from facerec.cli.core import StoreOptions, store_options
+from facerec.cli.options import StoreOptions, store_options
 
 if TYPE_CHECKING:
     from enrollment import AccessStore

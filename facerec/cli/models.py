@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,9 +18,7 @@ __all__ = ["models_group", "prepare_command"]
 def models_group(ctx: click.Context, as_json: bool) -> None:
     """List the embedding models and face detectors, and their weights (prepare: build their ONNX files)."""
     if ctx.invoked_subcommand is None:
-        from facerec.cli.core import models_command
-
-        ctx.invoke(models_command, as_json=as_json)
+        list_models(as_json)
 
 
 @models_group.command("prepare")
@@ -58,3 +57,63 @@ def prepare_command(model: str, tag: str | None, weights: str | None, no_flip: b
         click.echo(f"weights  {path}")
     for path in made:
         click.echo(f"onnx     {Path(path)}")
+
+
+def list_models(as_json: bool) -> None:
+    """List the embedding models and face detectors, and their weights."""
+    from facerec.cli.common import DEFAULT_MODEL
+    from facerec.models import DEFAULT_DETECTOR, list_detectors, list_weights
+    from facerec.models.detectors import get_detector_spec
+    from facerec.models.embedders.int8 import calibration_path
+
+    rows: list[dict[str, Any]] = [
+        {"model": w.model, "tag": w.tag, "default": default and w.model == DEFAULT_MODEL, "default_tag": default,
+         "embedding_size": w.embedding_size, "input": w.alignment.size, "threshold": w.threshold,
+         "int8": calibration_path(w) is not None,
+         "file": w.filename, "local": _local(w), "url": w.url, "sha256": w.sha256, "license": w.license,
+         "note": w.note}
+        for w, default in list_weights()
+    ]
+    defaults = DEFAULT_DETECTOR.split(",")
+    detectors: list[dict[str, Any]] = []
+    for name in list_detectors():
+        spec = get_detector_spec(name)
+        weights = spec.weights
+        local = _local(weights) if weights else "bundled" if spec.trained_weights is None else spec.trained_weights()
+        detectors.append({"detector": name, "default": name in defaults, "backends": list(spec.backends),
+                          "file": weights.filename if weights else None, "released": spec.released,
+                          "local": None if local is None else str(local), "url": weights.url if weights else None,
+                          "sha256": weights.sha256 if weights else None,
+                          "license": weights.license if weights else None, "note": spec.note})
+    if as_json:
+        emit({"models": rows, "detectors": detectors, "default_model": DEFAULT_MODEL,
+              "default_detector": DEFAULT_DETECTOR})
+        return
+    click.echo(f"embedders (* = the default, --model {DEFAULT_MODEL}; + = a model's default weights; "
+               "local: where the weights file is found here):")
+    for row in rows:
+        star = "*" if row["default"] else "+" if row["default_tag"] else " "
+        unchecked = "" if row["sha256"] else "  (no published sha256: not checked)"
+        click.echo(f"{star} {row['model'] + ':' + row['tag']:<36} {row['embedding_size']:>4}-d  "
+                   f"{row['input']}px  threshold {row['threshold']:.3f}  {'int8' if row['int8'] else 'fp32'}  "
+                   f"local: {row['local'] or 'missing'}\n"
+                   f"      {row['url'] or row['note']}{unchecked}")
+    click.echo(f"detectors (* = in the default cascade, --detector {DEFAULT_DETECTOR}):")
+    for row in detectors:
+        star = "*" if row["default"] else " "
+        local = row["local"] or ("missing" if row["released"] else "none (no released weights)")
+        click.echo(f"{star} {row['detector']:<12} {'/'.join(row['backends']):<11} local: {local}"
+                   f"\n      {row['url'] or row['note']}")
+
+
+def _local(weights: Any) -> str | None:
+    """Where the weights file is found without downloading; None when nowhere, or why it is refused."""
+    from facerec.errors import WeightsHashError, WeightsNotFoundError
+    from facerec.models.weights import resolve_weights
+
+    try:
+        return str(resolve_weights(weights, download=False))
+    except WeightsHashError:
+        return "refused: a file with another sha256 is in its place"
+    except WeightsNotFoundError:
+        return None

@@ -8,7 +8,7 @@ import os
 import click
 
 from facerec.cli.common import THRESHOLD
-from facerec.cli.core import GalleryOptions, gallery_options
+from facerec.cli.options import GalleryOptions, gallery_options
 
 __all__ = ["COMMAND", "serve_command"]
 

@@ -1,0 +1,100 @@
+"""The gallery commands that load no model: ``facerec list``, ``remove``, ``rename`` and ``index``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import click
+
+from facerec.cli.common import CONTEXT, FaceRecGroup, emit
+from facerec.cli.enroll import count
+from facerec.cli.options import StoreOptions, store_options
+
+__all__ = ["index_group", "list_command", "remove_command", "rename_command"]
+
+
+@click.command("list", context_settings=CONTEXT)
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(store: StoreOptions, as_json: bool) -> None:
+    """List enrolled people and how many faces each has."""
+    people = store.open_store().identities()
+    if as_json:
+        # the shape of GET /v1/people: the people, how many (count), and their faces in all
+        emit({"people": [{"name": p.name, "faces": p.faces, "created_at": p.created_at} for p in people],
+              "count": len(people), "faces": sum(p.faces for p in people)})
+        return
+    for person in people:
+        click.echo(f"{person.faces:4d}  {person.name}")
+    click.echo(f"{count(len(people), 'person', 'people')}, {count(sum(p.faces for p in people), 'face')}",
+               err=True)
+
+
+@click.command("remove", context_settings=CONTEXT)
+@click.argument("name")
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def remove_command(name: str, store: StoreOptions, as_json: bool) -> None:
+    """Remove NAME and all their faces from the gallery (database and index at once)."""
+    faces = store.open_store().remove(name)
+    if as_json:
+        emit({"removed": name, "faces_removed": faces})
+    else:
+        click.echo(f"removed {name} ({count(faces, 'face')})")
+
+
+@click.command("rename", context_settings=CONTEXT)
+@click.argument("old")
+@click.argument("new")
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def rename_command(old: str, new: str, store: StoreOptions, as_json: bool) -> None:
+    """Rename identity OLD to NEW."""
+    store.open_store().rename(old, new)
+    if as_json:
+        emit({"renamed": old, "to": new})
+    else:
+        click.echo(f"renamed {old} -> {new}")
+
+
+@click.group("index", cls=FaceRecGroup, context_settings=CONTEXT)
+def index_group() -> None:
+    """Inspect or rebuild the gallery's vector store (FAISS or Milvus)."""
+
+
+@index_group.command("rebuild")
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def index_rebuild_command(store: StoreOptions, as_json: bool) -> None:
+    """Rebuild the vector store from the database (streamed in batches: bounded memory).
+
+    With --index-kind, rebuild it as that kind of index, which the gallery keeps from then on.
+    """
+    gallery = replace(store, index_kind=None).open_store()
+    gallery.rebuild(store.index_kind)
+    stats = gallery.stats()
+    if as_json:
+        emit(stats)
+    else:
+        click.echo(f"rebuilt {stats['index_path']}: {count(stats['indexed'], 'face')}, revision {stats['revision']}")
+
+
+@index_group.command("stats")
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def index_stats_command(store: StoreOptions, as_json: bool) -> None:
+    """Show the gallery's size and whether its index is in step with the database."""
+    stats = store.open_store().stats()
+    if as_json:
+        emit(stats)
+        return
+    open_set = stats.pop("open_set")
+    current = stats.pop("open_set_current")
+    for key, value in stats.items():
+        click.echo(f"{key:<12} {value}")
+    if open_set:
+        click.echo(f"{'open set':<12} threshold {open_set['threshold']:.3f} from the {open_set['source']} "
+                   f"(model {open_set['model_threshold']:.3f}, gallery "
+                   + (f"{open_set['gallery_threshold']:.3f}" if open_set["gallery_threshold"] is not None else "-")
+                   + f", {open_set['people']} people)" + ("" if current else "; stale: refreshed on the next "
+                                                          "enroll or identify"))
