@@ -60,11 +60,24 @@ def default_db_url() -> str:
     return db_url(os.environ.get("FACEREC_DB") or Path(user_data_dir("facerec")) / "gallery.db")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (also a SQLite URI, ``sqlite:///file:/path/g.db?mode=ro&uri=true``), or None
+    for an in-memory database or another database."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if not parsed.drivername.startswith("sqlite"):
+        return None
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?")[0]
+    return Path(database) if database not in ("", ":memory:") else None
+
+
 def default_index_path(url: str) -> Path:
     """Beside a SQLite file; otherwise in the user data directory, named after the URL."""
     parsed = make_url(url)
-    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-        return Path(parsed.database).with_suffix(".faiss")
+    database = sqlite_file(url)
+    if database is not None:
+        return database.with_suffix(".faiss")
     digest = hashlib.sha256(parsed.render_as_string(hide_password=True).encode()).hexdigest()[:12]
     return Path(user_data_dir("facerec")) / f"index-{digest}.faiss"
 
@@ -171,9 +184,9 @@ class Gallery:
         if self._store is None:
             with self.lock:
                 if self._store is None:
-                    database = make_url(self.url).database
-                    if self.url.startswith("sqlite:///") and database:
-                        Path(database).parent.mkdir(parents=True, exist_ok=True)
+                    database = sqlite_file(self.url)
+                    if database is not None:
+                        database.parent.mkdir(parents=True, exist_ok=True)
                     self._store = Store(self.url, model=self.recognizer.model_key,
                                         dim=self.recognizer.weights.embedding_size, vectors=self._vectors,
                                         index_kind=self._index_kind, save_interval=5.0)

@@ -4,8 +4,11 @@ People of each shared set (LFW dev, AT&T, Extended Yale B), sorted by (name leng
 eval_identify.py sorts them, take one of four roles by their rank: rank % 4 == 2 -> the COHORT (their
 detected faces are the cohort's embeddings), rank % 4 == 0 -> CALIBRATION (their faces, normalised
 against the cohort, give each group's per-probe false-accept curves and from them FPIR(t, N)),
-odd ranks -> HELD OUT: in neither, the people eval_identify.py reports on. The record (.json) lists the
-cohort and calibration people, and the sha256 of the arrays and of the weights they were made for.
+odd ranks -> HELD OUT: in neither, the people eval_identify.py --single-split reports on. This is the
+shipped table. ``--calibrate-on all`` calibrates on every non-cohort person instead (what the cross-fitted
+measurement of eval_identify.py estimates); it is not shipped: see docs/results/open_set.md. The record
+(.json) lists the cohort and calibration people, and the sha256 of the arrays and of the weights they were
+made for.
 
 Groups: "ordinary photos" (LFW), "one studio" (AT&T), "strong side light" (Yale B), "low quality"
 (calibration faces of any set that facerec.quality calls low quality; only low-quality probes are held to it).
@@ -128,18 +131,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default=os.environ.get("FACEREC_SHARED", "../shared"))
     parser.add_argument("--cache", type=Path, default=None, help="An embeddings file to reuse (written if missing).")
+    parser.add_argument("--calibrate-on", choices=["quarter", "all"], default="quarter",
+                        help="The calibration quarter of the people (shipped), or every non-cohort person.")
     args = parser.parse_args()
     os.environ.setdefault("FACEREC_WEIGHTS_DIR", str(Path(args.shared) / "weights"))
     recognizer = FaceRecognizer()
     shared = embed_shared(recognizer, Path(args.shared) / "data", args.cache)
     cohort = shared["embedding"][shared["detected"] & (shared["role"] == "cohort")]
     stats = Cohort(as_shipped(cohort), K, T_GRID, N_GRID, (), np.zeros((0, len(N_GRID), len(T_GRID))), "").stats
-    groups, table = calibration_tables(shared, stats, shared["role"] != "cohort", lambda line: print(line, flush=True))
+    calibrate_on = shared["role"] != "cohort" if args.calibrate_on == "all" else shared["role"] == "calibration"
+    groups, table = calibration_tables(shared, stats, calibrate_on, lambda line: print(line, flush=True))
     arrays, record = cohort_files(recognizer.weights)
     np.savez_compressed(arrays, embeddings=cohort.astype(np.float16), t_grid=T_GRID, n_grid=N_GRID,
                         groups=np.array(groups), table=table.astype(np.float32))
-    people = {r: sorted({f"{s}/{p}" for s, p, rr in zip(shared["set"], shared["person"], shared["role"])
-                         if (rr == "cohort") == (r == "cohort")}) for r in ("cohort", "calibration")}
+    roles = np.where(calibrate_on, "calibration", shared["role"])
+    people = {r: sorted({f"{s}/{p}" for s, p, rr in zip(shared["set"], shared["person"], roles) if rr == r})
+              for r in ("cohort", "calibration")}
     record.write_text(json.dumps({
         "weights_sha256": recognizer.weights.sha256,
         "cohort_sha256": hashlib.sha256(arrays.read_bytes()).hexdigest(), "k": K,

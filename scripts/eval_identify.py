@@ -5,13 +5,16 @@ them). Scores, thresholds and decisions come from the library's own functions (f
 facerec.open_set, facerec.quality), as ``Gallery.identify`` uses them; ``--check`` replays one set through a
 real ``Gallery`` (SQLite + FAISS) and counts the decisions that differ.
 
-Only HELD-OUT people are scored: scripts/build_cohort.py gives each set's people (sorted by name length,
-name) roles by rank: rank % 4 == 2 the cohort, rank % 4 == 0 the calibration people (they chose the
-FPIR tables), odd ranks held out. No threshold is chosen on the people it scores.
+No threshold is chosen on the people it scores. scripts/build_cohort.py makes every fourth person of each
+set (sorted by name length, name; rank % 4 == 2) the cohort, never scored, and calibrates the shipped FPIR
+tables on all the others. So the measurement CROSS-FITS: the non-cohort people of each set are split in two
+halves by person (seeded, ``--repeats`` splits), tables built (build_cohort.calibration_tables) from one half
+score the other and the other way round, pooled: how the shipped tables behave on new people. The old single
+split (rank % 4 == 0 calibrates, odd ranks scored) is ``--single-split``. In each scored half:
 
-  * LFW dev: held-out people with 2+ photos enrolled (first photo), probed with the rest; held-out people
-    with one photo are the strangers.
-  * AT&T, Yale B: each held-out person enrolled from the first photo (Yale B: frontal light), probed with
+  * LFW dev: people with 2+ photos enrolled (first photo), probed with the rest; people with one photo are
+    the strangers.
+  * AT&T, Yale B: each person enrolled from the first photo (Yale B: frontal light), probed with
     the others; for strangers each person in turn leaves the gallery and all their photos are probed
     against the others (leave-one-person-out). "Yale B 25" keeps the probes lit within 25 degrees of frontal.
 
@@ -186,8 +189,9 @@ def run_set(key: str, shared: dict[str, np.ndarray], cohort: Cohort, recognizer:
 def pool(trials: list[Trial]) -> Trial:
     """One trial of several (the folds of a cross-fit)."""
     join = lambda name: {r: np.concatenate([getattr(t, name)[r] for t in trials]) for r in RULES}  # noqa: E731
+    frontal_of = lambda name: np.concatenate([getattr(t, name) for t in trials])  # noqa: E731
     return Trial(join("mated"), join("strangers"), join("mated_threshold"), join("stranger_threshold"),
-                 np.concatenate([t.mated_frontal for t in trials]), np.concatenate([t.stranger_frontal for t in trials]))
+                 frontal_of("mated_frontal"), frontal_of("stranger_frontal"))
 
 
 def halves(shared: dict[str, np.ndarray], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -365,11 +369,9 @@ def main() -> None:
             print_rows(table(trial, subset))
             if len(per_split[key]) > 1:
                 rows = [table(t, subset)[-1] for t in per_split[key]]
-                spread = {c: [float(str(r[c]) if not isinstance(r[c], float) else r[c]) for r in rows]
-                          for c in ("FNIR@default", "FPIR@default")}
-                print(f"default rule ({RULES[-1]}) split by split: FPIR@default "
-                      + " ".join(f"{v:.2%}" for v in spread["FPIR@default"]) + "; FNIR@default "
-                      + " ".join(f"{v:.2%}" for v in spread["FNIR@default"]) + "\n")
+                spread = {c: " ".join(_fmt(c, r[c]) for r in rows) for c in ("FPIR@default", "FNIR@default")}
+                print(f"default rule ({RULES[-1]}) split by split: FPIR@default {spread['FPIR@default']}; "
+                      f"FNIR@default {spread['FNIR@default']}\n")
             slug = key + ("25" if subset else "")
             det_plot({NAMES[key]: trial}, args.docs / f"det_{slug}.png", name, subset)
     print("### Several photos per person (3 enrolled; AS-norm + quality): best of faces vs quality-weighted template")

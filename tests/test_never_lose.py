@@ -170,3 +170,20 @@ def test_concurrent_first_enrollers_lose_no_acknowledged_face(tmp_path, no_face_
         assert {p["name"]: p["faces"] for p in listed["people"]} == acknowledged
         stats = json.loads(cli("index", "stats", "--json", "--db", db).stdout)
         assert stats["in_step"] and stats["indexed"] == sum(acknowledged.values()) == 3
+
+
+@pytest.mark.parametrize("flag", ["mode=ro", "immutable=1"])
+def test_a_read_only_database_refuses_writes_in_one_line(tmp_path, flag):
+    db = tmp_path / "g.db"
+    assert cli("enroll", "Abel", lfw("Abel_Pacheco"), "--db", db).exit_code == 0
+    with sqlite3.connect(db) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    contents = dump(db)
+    url = f"sqlite:///file:{db}?{flag}&uri=true"
+    for args in (["enroll", "Amber", lfw("Amber_Tamblyn")], ["rename", "Abel", "Abe"], ["remove", "Abel"]):
+        result = cli(*args, "--db", url)
+        assert result.exit_code == 1 and result.output.startswith("Error:") and "Traceback" not in result.output, \
+            (args, result.output)
+        assert "read" in result.output.lower()  # "attempt to write a readonly database"
+    assert dump(db) == contents
+    assert not (ROOT / "file:").exists()  # the index beside the database, not under a folder named "file:"
