@@ -312,7 +312,7 @@ def test_train_command_writes_a_model_that_verify_loads(tmp_path):
 
     trained = FaceRecognizer("resnet18", weights=summary["model"], backend="torch")
     expected = trained.verify(root / "s7" / "1.pgm", root / "s7" / "2.pgm").similarity
-    assert json.loads(verify.output)["similarity"] == pytest.approx(expected, abs=1e-5)
+    assert json.loads(verify.stdout)["similarity"] == pytest.approx(expected, abs=1e-5)  # notes go to stderr
 
 
 def test_resnet_standardize_ignores_global_lighting_and_reloads(tmp_path):
