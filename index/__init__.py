@@ -1,14 +1,33 @@
 """Vectors keyed by int64 ids: FAISS embedded (the default) or Milvus, chosen by URI. Knows nothing of faces or SQL.
 
-The Milvus backend (``index.milvus_store``) is imported only when a Milvus URI asks for it.
+Names load on first use (Scientific Python SPEC 1), so that ``index.errors``, which every layer's errors
+derive from, does not import FAISS; the Milvus backend (``index.milvus_store``) is imported only when a
+Milvus URI asks for it.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from index.errors import IndexCorruptError, IndexMismatchError, VectorIndexError
-from index.vector_index import KINDS, IndexKind, IndexMeta, SearchResult, VectorIndex, read_meta
-from index.vector_store import FaissStore, VectorStore, backend_of, open_vector_store
+
+if TYPE_CHECKING:
+    from index.vector_index import KINDS, IndexKind, IndexMeta, SearchResult, VectorIndex, read_meta
+    from index.vector_store import FaissStore, VectorStore, backend_of, open_vector_store
 
 __all__ = [
     "KINDS",
     "FaissStore", "IndexCorruptError", "IndexKind", "IndexMeta", "IndexMismatchError", "SearchResult", "VectorIndex",
     "VectorIndexError", "VectorStore", "backend_of", "open_vector_store", "read_meta",
 ]
+
+_LAZY = {name: "index.vector_index" for name in ("KINDS", "IndexKind", "IndexMeta", "SearchResult", "VectorIndex",
+                                                 "read_meta")}
+_LAZY |= {name: "index.vector_store" for name in ("FaissStore", "VectorStore", "backend_of", "open_vector_store")}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'index' has no attribute {name!r}")
