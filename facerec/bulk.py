@@ -26,7 +26,7 @@ from enrollment import NewFace
 from facerec.config import PipelineConfig
 from facerec.errors import FaceRecError
 from facerec.gallery import EnrollReport, Gallery, list_photos
-from facerec.io import DecodedImage, describe
+from facerec.io import DecodedImage
 
 __all__ = ["bulk_enroll", "EmbedActor", "import_ray", "pipeline"]
 
@@ -79,12 +79,13 @@ class EmbedActor:
         detectors = [""] * count
         if rows:
             aligned = self.recognizer.align([pixels[i] for i in rows], fallback=None,
-                                            require_single=self.require_single, collect_errors=True)
+                                            require_single=self.require_single, collect_errors=True,
+                                            names=[str(batch["path"][i]) for i in rows])  # errors name the file
             ok = [n for n, error in enumerate(aligned.errors) if error is None]
             vectors = self.recognizer.embed_crops(aligned.crops[ok])
             for n, error in enumerate(aligned.errors):
-                if error is not None:  # name the file, not the decoded array
-                    errors[rows[n]] = error.replace(describe(pixels[rows[n]]), str(batch["path"][rows[n]]))
+                if error is not None:
+                    errors[rows[n]] = error
             for n, vector in zip(ok, vectors):
                 face = aligned.faces[n]
                 i = rows[n]

@@ -1,7 +1,8 @@
-"""The one path from images to aligned face crops: load, detect, select, align (or fall back).
+"""The one path from images to aligned face crops: decode, detect, choose, align (or fall back).
 
-:meth:`FaceRecognizer.align <facerec.recognizer.FaceRecognizer.align>`, the gallery, training data,
-evaluation and the robustness crops all go through :func:`align_images`.
+:func:`locate_faces` is that path: ``verify``, ``embed``, ``identify``, enrollment (one photo or a folder),
+the service, Ray bulk enrollment, training data, evaluation and the robustness crops all go through it,
+:func:`align_images` being its one-face-per-image batch form.
 """
 
 from __future__ import annotations
@@ -19,11 +20,28 @@ from facerec.errors import FaceRecError, MultipleFacesError, NoFaceError
 from facerec.io import DEFAULT_MAX_PIXELS, WORK_PIXELS, DecodedImage, ImageInput, decode_image, describe
 from facerec.models.detectors.base import Detector
 
-__all__ = ["AlignedBatch", "Fallback", "align_images", "in_original_frame"]
+__all__ = ["AlignedBatch", "Fallback", "Located", "align_images", "in_original_frame", "locate_faces"]
 
 #: What an image without a detected face gets: an error (``None``), the template in the central half
 #: (``"center"``, as evaluation scores such pairs) or the whole image resized (``"whole"``, for tight crops).
 Fallback = Literal["center", "whole"] | None
+
+
+@dataclass(frozen=True)
+class Located:
+    """The faces of one image that :func:`locate_faces` chose, aligned: ``faces[i]`` (in the image's own pixel
+    coordinates) is cropped as ``crops[i]`` (uint8 ``S x S x 3``); ``work_faces`` are the same faces in the
+    pixels detection worked on (a large photo downscaled). ``found`` counts every face the detector saw;
+    ``detected`` is False where a fallback crop stands in. With ``collect_errors``, ``error`` says why the image
+    has no crop (``faces`` is then empty)."""
+
+    faces: list[Face]
+    work_faces: list[Face]
+    crops: np.ndarray
+    found: int
+    detected: bool
+    pixels_sha256: str | None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,46 +57,44 @@ class AlignedBatch:
     errors: list[str | None]
 
 
-def align_images(
+def locate_faces(
     images: Sequence[ImageInput],
     *,
     detector: Detector | None,
     alignment: Alignment,
+    names: Sequence[str] | None = None,
     select: Selection = "largest",
-    fallback: Fallback = "center",
+    all_faces: bool = False,
+    fallback: Fallback = None,
     require_single: bool = False,
     pad: float = 0.0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     work_pixels: int = WORK_PIXELS,
     collect_errors: bool = False,
-) -> AlignedBatch:
-    """Aligned crops of ``images``; ``detector=None`` skips detection (every image takes the fallback).
+) -> list[Located]:
+    """The one path from images to aligned faces: decode (large photos downscaled while decoding), detect in
+    one batch, choose, align. Every command, the gallery, the service and bulk enrollment go through it.
 
-    ``pad`` adds that fraction of the image size on every side (edge pixels repeated) before
-    detection. Raises :class:`~facerec.errors.ImageReadError` for an unreadable image,
-    :class:`NoFaceError` for an image without a face when ``fallback`` is None and
-    :class:`MultipleFacesError` with ``require_single`` when one has several; with ``collect_errors``
-    these are recorded in ``errors`` instead, and the other images go on.
-
-    Images over ``work_pixels`` are detected and aligned downscaled (see :func:`facerec.io.decode_image`);
-    ``faces`` are in each image's own pixel coordinates all the same, and ``pixels_sha256`` digests the
-    pixels worked on.
+    ``names[i]`` names image ``i`` in its errors (an upload's file name; default: :func:`describe`). The face
+    chosen by ``select`` is aligned, or every face (largest first) with ``all_faces``; ``detector=None`` skips
+    detection (every image takes the fallback). Raises :class:`~facerec.errors.ImageReadError` for an
+    unreadable image, :class:`NoFaceError` for an image without a face when ``fallback`` is None and
+    :class:`MultipleFacesError` with ``require_single`` when one has several; with ``collect_errors`` these
+    are recorded in ``error`` instead, and the other images go on. ``pad`` adds that fraction of the image
+    size on every side (edge pixels repeated) before detection.
     """
     size = alignment.size
-    count = len(images)
-    crops = np.zeros((count, size, size, 3), dtype=np.uint8)
-    detected = np.zeros(count, dtype=bool)
-    faces: list[Face | None] = [None] * count
-    digests: list[str | None] = [None] * count
-    errors: list[str | None] = [None] * count
+    named = list(names) if names is not None else [describe(image) for image in images]
+    located: list[Located | None] = [None] * len(images)
 
-    def fail(i: int, error: FaceRecError) -> None:
+    def fail(i: int, error: FaceRecError, digest: str | None = None) -> None:
         if not collect_errors:
             raise error
-        errors[i] = str(error)
+        located[i] = Located([], [], np.zeros((0, size, size, 3), np.uint8), 0, False, digest, str(error))
 
     pixels: dict[int, np.ndarray] = {}
     decoded: dict[int, DecodedImage] = {}
+    digests: dict[int, str] = {}
     for i, image in enumerate(images):
         try:
             decoded[i] = decode_image(image, max_pixels=max_pixels, work_pixels=work_pixels)
@@ -92,24 +108,54 @@ def align_images(
     for i, candidates in zip(rows, found):
         image = pixels[i]
         if require_single and len(candidates) > 1:
-            fail(i, MultipleFacesError(describe(images[i]), len(candidates)))
+            fail(i, MultipleFacesError(named[i], len(candidates)), digests[i])
             continue
         if candidates:
-            face = select_face(candidates, image.shape, select)
-            detected[i] = True
-            crops[i] = align_faces(image, [face], alignment)[0]
+            chosen = list(candidates) if all_faces else [select_face(candidates, image.shape, select)]
+            crops = align_faces(image, chosen, alignment)
         elif fallback is None:
-            fail(i, NoFaceError(describe(images[i])))
+            fail(i, NoFaceError(named[i]), digests[i])
             continue
         elif fallback == "whole":
-            face = Face((0.0, 0.0, float(image.shape[1]), float(image.shape[0])), 0.0, (), "fallback")
-            crops[i] = _whole(image, size, pad)
+            chosen = [Face((0.0, 0.0, float(image.shape[1]), float(image.shape[0])), 0.0, (), "fallback")]
+            crops = _whole(image, size, pad)[None]
         else:
-            face = fallback_face(image.shape, np.asarray(alignment.template), size)
-            crops[i] = align_faces(image, [face], alignment)[0]
-        face = face.shifted(-_offset(image, pad, 1), -_offset(image, pad, 0)) if pad > 0 else face
-        faces[i] = in_original_frame(face, decoded[i])
-    return AlignedBatch(crops, detected, faces, digests, errors)
+            chosen = [fallback_face(image.shape, np.asarray(alignment.template), size)]
+            crops = align_faces(image, chosen, alignment)
+        if pad > 0:
+            chosen = [face.shifted(-_offset(image, pad, 1), -_offset(image, pad, 0)) for face in chosen]
+        located[i] = Located([in_original_frame(face, decoded[i]) for face in chosen], chosen, crops,
+                             len(candidates), bool(candidates), digests[i])
+    return [entry for entry in located if entry is not None]
+
+
+def align_images(
+    images: Sequence[ImageInput],
+    *,
+    detector: Detector | None,
+    alignment: Alignment,
+    select: Selection = "largest",
+    fallback: Fallback = "center",
+    require_single: bool = False,
+    pad: float = 0.0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    work_pixels: int = WORK_PIXELS,
+    collect_errors: bool = False,
+    names: Sequence[str] | None = None,
+) -> AlignedBatch:
+    """One aligned crop per image, as a batch: :func:`locate_faces` with one face each (the fallback by
+    default: a central crop where no face is found)."""
+    located = locate_faces(images, detector=detector, alignment=alignment, names=names, select=select,
+                           fallback=fallback, require_single=require_single, pad=pad, max_pixels=max_pixels,
+                           work_pixels=work_pixels, collect_errors=collect_errors)
+    size = alignment.size
+    crops = np.zeros((len(images), size, size, 3), dtype=np.uint8)
+    for i, entry in enumerate(located):
+        if len(entry.crops):
+            crops[i] = entry.crops[0]
+    return AlignedBatch(crops, np.array([entry.detected for entry in located], bool),
+                        [entry.faces[0] if entry.faces else None for entry in located],
+                        [entry.pixels_sha256 for entry in located], [entry.error for entry in located])
 
 
 def in_original_frame(face: Face, decoded: DecodedImage) -> Face:

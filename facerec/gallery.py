@@ -25,16 +25,15 @@ from sqlalchemy.engine import make_url
 from enrollment import Candidate, EnrollResult, IdentitySummary, NewFace, read_info
 from enrollment import Gallery as Store
 from enrollment.names import check_name
-from facerec.alignment import align_faces
 from facerec.checks import check_threshold, check_top_k, path_text
 from facerec.cohort import Cohort, as_norm, load_cohort
-from facerec.crops import AlignedBatch, in_original_frame
+from facerec.crops import AlignedBatch
 from facerec.detection import Face
 from facerec.errors import DuplicateFaceError, FaceRecError
 from facerec.io import IMAGE_SUFFIXES, ImageInput, describe
 from facerec.open_set import MAX_PROBES, MIN_PEOPLE, OpenSetCalibration, calibrate
 from facerec.quality import FaceQuality, LowQualityError, assess_faces
-from facerec.recognizer import FaceRecognizer, check_faces
+from facerec.recognizer import FaceRecognizer
 from index import IndexKind
 
 __all__ = ["Gallery", "Identification", "EnrollReport", "db_url", "default_db_url", "default_vectors",
@@ -437,19 +436,14 @@ class Gallery:
         return report
 
     def identify(self, image: ImageInput, *, top_k: int = 5, all_faces: bool = False,
-                 require_single: bool = False) -> list[Identification]:
+                 require_single: bool = False, name: str | None = None) -> list[Identification]:
         """Who is in ``image``: the largest face (or every face), best candidates first (``top_k``, 1 to
-        :data:`~facerec.checks.MAX_TOP_K`)."""
+        :data:`~facerec.checks.MAX_TOP_K`); ``name`` names the image in errors (an upload's file name)."""
         top_k = check_top_k(top_k)
-        recognizer = self.recognizer
-        decoded = recognizer.decode(image)  # a large photo downscaled: faces are mapped back to its pixels
-        pixels = decoded.pixels
-        faces = recognizer.detector.detect([pixels])[0]
-        check_faces(describe(image), faces, require_single)
-        chosen = faces if all_faces else faces[:1]
-        crops = align_faces(pixels, chosen, recognizer.weights.alignment)
-        return self.identify_embeddings([in_original_frame(f, decoded) for f in chosen], recognizer.embed_crops(crops),
-                                        top_k, qualities=assess_faces(chosen, crops))
+        [located] = self.recognizer.locate([image], names=None if name is None else [name], all_faces=all_faces,
+                                           require_single=require_single)
+        return self.identify_embeddings(located.faces, self.recognizer.embed_crops(located.crops), top_k,
+                                        qualities=assess_faces(located.work_faces, located.crops))
 
     def identify_embeddings(self, faces: Sequence[Face], vectors: np.ndarray, top_k: int = 5, *,
                             qualities: Sequence[FaceQuality | None] | None = None) -> list[Identification]:

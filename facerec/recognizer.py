@@ -18,11 +18,11 @@ import numpy as np
 
 from facerec.alignment import align_faces
 from facerec.checks import check_threshold
-from facerec.crops import AlignedBatch, Fallback, align_images
+from facerec.crops import AlignedBatch, Fallback, Located, align_images, locate_faces
 from facerec.crops import in_original_frame as _original
 from facerec.detection import Face, Selection
 from facerec.errors import MultipleFacesError, NoFaceError, OnnxExportError, PrecisionError
-from facerec.io import DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, decode_image, describe
+from facerec.io import DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, decode_image
 from facerec.models import DEFAULT_DETECTOR, Detector, get_detector, model_file
 from facerec.models.detectors import DEFAULT_LANDMARKS, Landmarks
 from facerec.models.detectors.face_crop import FaceCropDetector
@@ -196,38 +196,42 @@ class FaceRecognizer:
             crops = self.defence(crops)
         return self.embedder.embed(crops, flip=self.flip)
 
-    def embed(self, image: ImageInput, *, all_faces: bool = False, require_single: bool = False) -> list[FaceEmbedding]:
+    def locate(self, images: Sequence[ImageInput], *, names: Sequence[str] | None = None, all_faces: bool = False,
+               require_single: bool = False, select: Selection = "largest", fallback: Fallback = None,
+               collect_errors: bool = False) -> list[Located]:
+        """The faces of each image, detected and aligned (see :func:`facerec.crops.locate_faces`, the one path
+        every command takes); ``names`` name the images in errors (uploads)."""
+        return locate_faces(images, detector=self.detector, alignment=self.weights.alignment, names=names,
+                            select=select, all_faces=all_faces, fallback=fallback, require_single=require_single,
+                            max_pixels=self.max_pixels, collect_errors=collect_errors)
+
+    def embed(self, image: ImageInput, *, all_faces: bool = False, require_single: bool = False,
+              name: str | None = None) -> list[FaceEmbedding]:
         """Embed the largest face of ``image`` (or every face with ``all_faces``).
 
         Raises :class:`NoFaceError` when there is none, and :class:`MultipleFacesError`
-        with ``require_single`` when there are several.
+        with ``require_single`` when there are several; ``name`` names the image in them.
         """
-        decoded = self.decode(image)
-        faces = self.detector.detect([decoded.pixels])[0]
-        check_faces(describe(image), faces, require_single)
-        chosen = faces if all_faces else faces[:1]
-        vectors = self.embed_faces(decoded.pixels, chosen)
-        return [FaceEmbedding(_original(face, decoded), vector) for face, vector in zip(chosen, vectors)]
+        [located] = self.locate([image], names=None if name is None else [name], all_faces=all_faces,
+                                require_single=require_single)
+        vectors = self.embed_crops(located.crops)
+        return [FaceEmbedding(face, vector) for face, vector in zip(located.faces, vectors)]
 
     def verify(self, a: ImageInput, b: ImageInput, *, require_single: bool = False,
                names: tuple[str, str] | None = None) -> VerifyResult:
         """Compare the largest face of ``a`` with the largest face of ``b``; face errors name them by ``names``
         (e.g. the uploads they came from), else as :func:`~facerec.io.describe` does."""
-        decoded = [self.decode(a), self.decode(b)]
-        found = self.detector.detect([d.pixels for d in decoded])
-        for name, faces in zip(names or (describe(a), describe(b)), found):
-            check_faces(name, faces, require_single)
-        crops = np.concatenate([align_faces(d.pixels, f[:1], self.weights.alignment) for d, f in zip(decoded, found)])
-        vec_a, vec_b = self.embed_crops(crops)
+        first, second = self.locate([a, b], names=names, require_single=require_single)
+        vec_a, vec_b = self.embed_crops(np.concatenate([first.crops, second.crops]))
         similarity = float(np.dot(vec_a, vec_b))
         return VerifyResult(
             similarity=similarity,
             threshold=self.threshold,
             same_person=similarity >= self.threshold,
-            face_a=_original(found[0][0], decoded[0]),
-            face_b=_original(found[1][0], decoded[1]),
-            faces_a=len(found[0]),
-            faces_b=len(found[1]),
+            face_a=first.faces[0],
+            face_b=second.faces[0],
+            faces_a=first.found,
+            faces_b=second.found,
         )
 
     def align(
@@ -238,6 +242,7 @@ class FaceRecognizer:
         fallback: Fallback = "center",
         require_single: bool = False,
         collect_errors: bool = False,
+        names: Sequence[str] | None = None,
     ) -> AlignedBatch:
         """Aligned crops of the face chosen by ``select`` in each image (see :func:`facerec.crops.align_images`).
 
@@ -246,7 +251,7 @@ class FaceRecognizer:
         """
         return align_images(images, detector=self.detector, alignment=self.weights.alignment, select=select,
                             fallback=fallback, require_single=require_single, max_pixels=self.max_pixels,
-                            collect_errors=collect_errors)
+                            collect_errors=collect_errors, names=names)
 
     def iter_aligned(
         self, images: Sequence[ImageInput], *, select: Selection = "largest", fallback: Fallback = "center",

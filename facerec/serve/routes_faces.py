@@ -1,4 +1,4 @@
-"""Routes that look at faces and read the gallery: health, models, verify, identify, stats."""
+"""Routes that look at faces and read the gallery: health, models, verify, identify, watch, stats."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from facerec.serve.models import (
     ModelsAnswer,
     StatsAnswer,
     VerifyAnswer,
+    WatchAnswer,
     errors,
 )
 from facerec.serve.service import ServiceDep, Upload, json_safe, named, upload_name
@@ -91,7 +92,7 @@ async def identify(
     def job() -> dict[str, Any]:
         pixels = service.decode(upload)
         with named(upload_label(upload)):
-            results = service.gallery.identify(pixels, top_k=top_k, all_faces=all_faces)
+            results = service.gallery.identify(pixels, top_k=top_k, all_faces=all_faces, name=upload_label(upload))
         return {"image": {"width": pixels.width, "height": pixels.height},  # the photo's own size, as the boxes
                 "threshold": results[0].threshold, "faces": [r.to_dict() for r in results]}
 
@@ -104,6 +105,47 @@ async def identify(
     service.audit.record(key.key_id, "identify", ", ".join(names) or None,
                          f"{len(names)} of {len(answer['faces'])} faces recognized")
     return IdentifyAnswer.model_validate(json_safe(answer))
+
+
+#: The longest clip /v1/watch takes, in seconds (its size is bounded by the upload limit, as a photo's).
+MAX_CLIP_SECONDS = 60.0
+
+
+@router.post("/watch", summary="Who appears when in a video clip: faces tracked, each track identified once",
+             responses=errors(*KEYED, *PHOTOS))
+async def watch(
+    service: ServiceDep, key: ReadKey,
+    video: Annotated[UploadFile, File(description=f"The clip (MP4, WebM, AVI...; at most {MAX_CLIP_SECONDS:g} s).")],
+    top_k: Annotated[int, Form(ge=1, le=100, description="Candidates to list per track.")] = 5,
+    every: Annotated[int, Form(ge=1, le=1000, description="Look at one frame in every N.")] = 1,
+    max_fps: Annotated[float, Form(gt=0, le=60, description="Look at most this many frames a second.")] = 10.0,
+) -> WatchAnswer:
+    upload = await read_upload(video)
+
+    def job() -> dict[str, Any]:
+        from facerec.serve.limits import check_cancelled
+        from facerec.video import Watcher, open_video
+
+        with open_video(upload.data, every=every, max_fps=max_fps, max_seconds=MAX_CLIP_SECONDS,
+                        max_pixels=service.settings.max_pixels, name=upload_label(upload)) as clip:
+            watcher = Watcher(service.gallery, fps=clip.fps, top_k=top_k)
+            tracks = []
+            for frame in clip:
+                check_cancelled()
+                tracks += watcher.feed(frame)
+            tracks += watcher.finish()
+            return {"video": {"width": clip.width, "height": clip.height, "fps": clip.fps, "frames": clip.decoded,
+                              "frames_looked_at": watcher.frames}, "tracks": [t.to_dict() for t in tracks]}
+
+    try:
+        answer = await service.queue.run(job)
+    except Exception as exc:
+        service.audit.record(key.key_id, "watch", None, type(exc).__name__)
+        raise
+    names = sorted({track["name"] for track in answer["tracks"] if track["name"]})
+    service.audit.record(key.key_id, "watch", ", ".join(names) or None,
+                         f"{len(answer['tracks'])} tracks, {len(names)} people recognized")
+    return WatchAnswer.model_validate(json_safe(answer))
 
 
 @router.get("/stats", summary="The gallery's size, threshold and whether its index is in step",
