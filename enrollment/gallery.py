@@ -248,7 +248,7 @@ class Gallery:
         open_set = self.store.setting("open_set")  # written by facerec.Gallery.calibration
         return {
             "model": self.model, "dim": self.dim, "backend": self.backend, "index_kind": self.index.kind,
-            "vectors": self.index.location, "index_path": self.index.location,
+            "vectors": self.index.location,  # a FAISS file or a Milvus URI (without its password)
             "identities": len(identities), "faces": self.store.count_faces(), "indexed": len(self.index),
             "revision": self.revision, "in_step": revision == self.revision,
             "open_set": open_set[0] if open_set else None,

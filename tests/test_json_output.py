@@ -94,3 +94,10 @@ def test_one_vocabulary_between_the_cli_and_the_api(gallery):
     assert run("identify", lfw("Abel_Pacheco", 2), "--db", gallery, "-q").exit_code == 0
     face = Face(box=(-0.04, -0.01, 10.0, 12.0), score=0.9, landmarks=((-0.01, 1.0),) * 5, detector="yunet")
     assert "-0" not in json.dumps(face.to_dict())
+
+
+def test_index_stats_names_the_vector_store_once(gallery):
+    stats = strict(run("index", "stats", "--db", gallery, "--json").stdout)
+    assert "index_path" not in stats and stats["vectors"].endswith(".faiss")
+    text = run("index", "stats", "--db", gallery).stdout
+    assert text.count(stats["vectors"]) == 1

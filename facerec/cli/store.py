@@ -76,7 +76,7 @@ def index_rebuild_command(store: StoreOptions, as_json: bool) -> None:
     if as_json:
         emit(stats)
     else:
-        click.echo(f"rebuilt {stats['index_path']}: {count(stats['indexed'], 'face')}, revision {stats['revision']}")
+        click.echo(f"rebuilt {stats['vectors']}: {count(stats['indexed'], 'face')}, revision {stats['revision']}")
 
 
 @index_group.command("stats")
