@@ -4,8 +4,8 @@
 it knows each command's module and one-line help, and imports a module only when its command runs, so
 ``facerec --help`` and ``facerec verify`` do not pay for torch, the service or the zoo. The commands live in
 ``verify`` (verify, eval), ``enroll`` (enroll, identify), ``store`` (list, remove, rename, index), ``models``,
-``embed`` (with ``compare``), ``train``, ``zoo``, ``robustness``, ``serve`` and ``keys``; ``options`` holds the
-gallery options they share and ``common`` the rest.
+``embed`` (with ``compare``), ``train``, ``zoo``, ``robustness``, ``serve``, ``keys`` and ``watch``; ``options``
+holds the gallery options they share and ``common`` the rest.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Train an embedder with triplet loss on P x K batches and write a checkpoint loadable with --weights."),
     "verify": ("facerec.cli.verify:verify_command",
                "Say whether IMAGE_A and IMAGE_B show the same person (exit 0 either way)."),
+    "watch": ("facerec.cli.watch:watch_command",
+              "Say who appears when in SOURCE: a video file, a folder of frames, an RTSP/HTTP URL or a camera index."),
     "zoo": ("facerec.cli.zoo:zoo_group",
             "The classic CNN zoo: layer tables, training, transfer learning, style transfer and a GAN."),
 }

@@ -15,7 +15,7 @@ __all__ = [
     "Answer", "ErrorAnswer", "errors", "KEYED", "PHOTOS", "Health", "ModelsAnswer", "FaceBox", "VerifiedFace",
     "VerifyAnswer", "Candidate", "Quality", "IdentifiedFace", "ImageSize", "IdentifyAnswer", "QueueState",
     "StatsAnswer", "Enrolled", "Person", "PeopleAnswer", "Renamed", "Removed", "KeyInfo", "NewKeyAnswer",
-    "KeysAnswer", "AuditLine", "AuditAnswer",
+    "KeysAnswer", "AuditLine", "AuditAnswer", "VideoInfo", "WatchedTrack", "WatchAnswer",
 ]
 
 Score = float | None
@@ -200,3 +200,36 @@ class AuditLine(Answer):
 
 class AuditAnswer(Answer):
     audit: list[AuditLine]
+
+
+class VideoInfo(Answer):
+    width: int
+    height: int
+    fps: float = Field(description="The clip's frame rate.")
+    frames: int = Field(description="Frames decoded.")
+    frames_looked_at: int = Field(description="Frames detected and tracked (after every and max_fps).")
+
+
+class WatchedTrack(Answer):
+    track: int = Field(description="The track's number in this clip.")
+    name: str | None = Field(description="Who it is, or null when not recognized.")
+    recognized: bool
+    score: Score = Field(description="The decision score of the track's mean embedding, compared with threshold.")
+    threshold: float
+    score_kind: str
+    raw_score: Score = Field(description="The best candidate's cosine.")
+    reason: str | None = Field(None, description="Why not recognized (null when recognized).")
+    first_time: float = Field(description="Seconds from the clip's start when the face was first seen.")
+    last_time: float = Field(description="... and last seen.")
+    first_frame: int
+    last_frame: int
+    frames: int = Field(description="Frames the face was seen in (of those looked at).")
+    embedded: int = Field(description="Its best frames, whose mean embedding was identified.")
+    quality: Quality | None = None
+    face: FaceBox = Field(description="The face of its best frame, in the frame's pixels.")
+    candidates: list[Candidate] = Field(description="The top-k people, best first.")
+
+
+class WatchAnswer(Answer):
+    video: VideoInfo
+    tracks: list[WatchedTrack] = Field(description="One per face followed through the clip, by when it ended.")

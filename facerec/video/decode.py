@@ -99,7 +99,7 @@ class Frame:
         if self._av_frame is not None:
             if max_side:
                 return self._av_frame.reformat(width=width, height=height, format="rgb24",
-                                               interpolation="AREA").to_ndarray()
+                                               interpolation="BILINEAR").to_ndarray()
             return self._av_frame.to_ndarray(format="rgb24")
         if 0 not in self._cache:
             self._cache[0] = load_image(self._path)  # type: ignore[arg-type]
@@ -181,8 +181,8 @@ def describe_source(source: VideoSource) -> str:
     """How messages name ``source``: its path or URL, ``camera N``, or ``<N bytes>``."""
     if isinstance(source, bytes):
         return f"<{len(source)} bytes>"
-    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
-        return f"camera {int(source)}"
+    if _is_camera(source):
+        return f"camera {int(source)}"  # type: ignore[arg-type]
     return str(source)
 
 
@@ -197,8 +197,7 @@ def open_video(source: VideoSource, *, every: int = 1, max_fps: float | None = N
     be read raises :class:`VideoReadError`, saying why."""
     name = name or describe_source(source)
     options = {"every": every, "max_fps": max_fps, "max_seconds": max_seconds}
-    if isinstance(source, (str, Path)) and not isinstance(source, bytes) and not _is_url(str(source)) \
-            and not str(source).isdigit():
+    if isinstance(source, (str, Path)) and not _is_url(str(source)) and not _is_camera(source):
         path = Path(source)
         if path.is_dir():
             return _open_folder(path, name, folder_fps, max_pixels, options)
@@ -249,6 +248,13 @@ def _open_folder(path: Path, name: str, fps: float, max_pixels: int, options: di
                        **options)
 
 
+def _is_camera(source: VideoSource) -> bool:
+    """An index (``0``: ``/dev/video0``), unless a file of that name is there."""
+    if isinstance(source, int):
+        return True
+    return isinstance(source, str) and source.isdigit() and not Path(source).exists()
+
+
 def _is_url(text: str) -> bool:
     match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", text)
     return bool(match) and match.group(1).lower() in STREAM_SCHEMES  # type: ignore[union-attr]
@@ -258,8 +264,8 @@ def _target(source: VideoSource, name: str) -> tuple[Any, dict[str, Any]]:
     """What ``av.open`` is given for ``source``, and how."""
     if isinstance(source, bytes):
         return io.BytesIO(source), {}
-    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
-        device = Path(f"/dev/video{int(source)}")
+    if _is_camera(source):
+        device = Path(f"/dev/video{int(source)}")  # type: ignore[arg-type]
         if not device.exists():
             raise VideoReadError(name, f"no such camera ({device} does not exist)")
         return str(device), {"format": "v4l2"}
@@ -273,7 +279,7 @@ def _target(source: VideoSource, name: str) -> tuple[Any, dict[str, Any]]:
 def _open_reason(source: VideoSource, exc: BaseException) -> str:
     if isinstance(source, (str, Path)) and _is_url(str(source)):
         return f"the stream does not answer ({_reason(exc)})"
-    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
+    if _is_camera(source):
         return f"the camera cannot be opened ({_reason(exc)})"
     return f"not a video, or a format FFmpeg cannot read ({_reason(exc)})"
 

@@ -63,7 +63,8 @@ class FaceTracker:
                                    data={"face": np.arange(len(faces))})
         tracked = self._tracker.update(detections, timestamp=time)
         ids = [-1] * len(faces)
-        for face, track in zip(tracked.data["face"], tracked.tracker_id):
+        tracks = tracked.tracker_id if tracked.tracker_id is not None else ()
+        for face, track in zip(tracked.data.get("face", ()), tracks):  # nothing tracked: no "face" data
             ids[int(face)] = int(track)
         born = {}
         for i, track in enumerate(ids):

@@ -51,7 +51,7 @@ class TrackResult:
     ``first_time``/``last_time`` (seconds) and ``first_frame``/``last_frame`` (the source's frame numbers) are
     when the face was first and last seen; ``frames`` counts the frames it was seen in (of those looked at),
     ``embedded`` those it was identified from. ``identification`` is the decision, with the candidates and the
-    face of its best frame."""
+    face of its best frame, ``best_frame``."""
 
     track_id: int
     name: str | None
@@ -64,6 +64,7 @@ class TrackResult:
     frames: int
     embedded: int
     identification: Identification
+    best_frame: int = -1  # the frame of the identification's face (its best-quality one)
 
     def to_dict(self) -> dict[str, Any]:
         decision = self.identification.to_dict()
@@ -73,12 +74,14 @@ class TrackResult:
                 "reason": decision["reason"], "first_time": round(self.first_time, 3),
                 "last_time": round(self.last_time, 3), "first_frame": self.first_frame,
                 "last_frame": self.last_frame, "frames": self.frames, "embedded": self.embedded,
+                "best_frame": self.best_frame,
                 "quality": decision["quality"], "face": decision["face"], "candidates": decision["candidates"]}
 
 
 @dataclass
 class _Embedded:
     rank: float  # the quality score it was chosen by
+    frame: int
     face: Face
     quality: FaceQuality
     vector: np.ndarray
@@ -119,11 +122,14 @@ class Watcher:
             raise ValueError("best_frames must be at least 1")
         self.gallery, self.top_k, self.best_frames = gallery, top_k, best_frames
         recognizer = gallery.recognizer
+        self._refiner: Any  # an MTCNNLandmarks, or None: the detector's landmarks are kept
         self.detector, self._refiner = (detector, None) if detector is not None else video_detector(recognizer)
         self.tracker = FaceTracker(fps, lost_seconds=lost_seconds)
         self.frames = 0  # frames looked at
-        #: The faces of the last frame fed, each with its track (-1: none yet).
+        #: The faces of the last frame fed, each with its track (-1: none yet); ``born`` maps a track that got
+        #: its id with that frame to its face in the frame before (its index in the previous ``last_faces``).
         self.last_faces: list[tuple[int, Face]] = []
+        self.born: dict[int, int] = {}
         self._open: dict[int, _Track] = {}
         self._untracked: list[_Seen] = []
 
@@ -143,11 +149,10 @@ class Watcher:
             self._observe(track, first)
         for track_id, now in zip(update.ids, seen):
             if track_id >= 0:
-                track = self._open.get(track_id) or self._open.setdefault(
-                    track_id, _Track(track_id, frame.time, frame.index))
+                track = self._open.setdefault(track_id, _Track(track_id, frame.time, frame.index))
                 self._observe(track, now)
         self._untracked = seen  # the tracker names a new track's first face by its place in this list
-        self.last_faces = list(zip(update.ids, faces))
+        self.last_faces, self.born = list(zip(update.ids, faces)), dict(update.born)
         alive = self.tracker.alive()
         return [self._close(track_id) for track_id in sorted(self._open) if track_id not in alive]
 
@@ -179,11 +184,11 @@ class Watcher:
         pixels = seen.frame.rgb()
         face = self._refiner.refine([pixels], [[seen.face]])[0][0] if self._refiner is not None else seen.face
         crop = align_faces(pixels, [face], recognizer.weights.alignment)
-        return _Embedded(seen.rank, face, assess(face, crop[0]), recognizer.embed_crops(crop)[0])
+        return _Embedded(seen.rank, seen.frame.index, face, assess(face, crop[0]), recognizer.embed_crops(crop)[0])
 
     def _decide(self, track: _Track) -> Identification:
         if track.decision is None:
-            best = max(track.kept, key=lambda k: k.quality.score)
+            best = _best(track)
             mean = np.mean([k.vector for k in track.kept], axis=0)
             mean /= max(float(np.linalg.norm(mean)), 1e-12)
             track.decision = self.gallery.identify_embeddings([best.face], mean[None], self.top_k,
@@ -195,7 +200,11 @@ class Watcher:
         decision = self._decide(track)
         return TrackResult(track_id, decision.name, decision.score, decision.threshold, track.first_time,
                            track.last_time, track.first_frame, track.last_frame, track.frames, len(track.kept),
-                           decision)
+                           decision, _best(track).frame)
+
+
+def _best(track: _Track) -> _Embedded:
+    return max(track.kept, key=lambda k: k.quality.score)
 
 
 def watch(gallery: Gallery, source: VideoSource, *, every: int = 1, max_fps: float | None = None, top_k: int = 5,
