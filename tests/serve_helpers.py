@@ -38,11 +38,20 @@ def running_server(recognizer, tmp: Path, **limits) -> Iterator[RunningServer]: 
     access.close()
     gallery = Gallery(recognizer, db=f"sqlite:///{db}")
     app = create_app(settings, gallery=gallery)
+    with serve_in_thread(uvicorn.Config(app, log_level="warning", lifespan="on")) as port:
+        yield RunningServer(f"http://127.0.0.1:{port}", db, gallery, keys)
+
+
+@contextmanager
+def serve_in_thread(config) -> Iterator[int]:  # noqa: ANN001 - a uvicorn.Config
+    """Run a uvicorn server for ``config`` in a thread on 127.0.0.1 and a free port; yield the port once it
+    answers, stop it afterwards."""
+    import uvicorn
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -51,7 +60,7 @@ def running_server(recognizer, tmp: Path, **limits) -> Iterator[RunningServer]: 
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     try:
-        yield RunningServer(f"http://127.0.0.1:{port}", db, gallery, keys)
+        yield sock.getsockname()[1]
     finally:
         server.should_exit = True
         thread.join(timeout=30)

@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +24,7 @@ from facerec.cli import main  # noqa: E402
 from facerec.gallery import Gallery  # noqa: E402
 from facerec.serve import ServeSettings, create_app  # noqa: E402
 from tests.backends import DATABASES, database  # noqa: E402
+from tests.serve_helpers import serve_in_thread  # noqa: E402
 
 LONG_NAME = "A" * 1_100  # over audit_log.person's 1,024 characters
 
@@ -62,27 +61,15 @@ def serving(recognizer, url: str, tmp: Path) -> Iterator[Server]:  # noqa: ANN00
     access.close()
     gallery = Gallery(recognizer, db=url, index_path=tmp / "gallery.faiss")
     app = create_app(ServeSettings(db=url, index_path=str(tmp / "gallery.faiss"), rate_per_key=0), gallery=gallery)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", lifespan="on"))  # configures uvicorn's loggers
+    config = uvicorn.Config(app, log_level="info", lifespan="on")  # configures uvicorn's loggers
     captured = io.StringIO()
     handler = logging.StreamHandler(captured)
     handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False))
-    logging.getLogger("uvicorn.access").addHandler(handler)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
     try:
-        yield Server(f"http://127.0.0.1:{sock.getsockname()[1]}", keys, captured)
+        with serve_in_thread(config) as port:
+            logging.getLogger("uvicorn.access").addHandler(handler)
+            yield Server(f"http://127.0.0.1:{port}", keys, captured)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
         logging.getLogger("uvicorn.access").removeHandler(handler)
 
 

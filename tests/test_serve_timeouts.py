@@ -23,6 +23,7 @@ from facerec.gallery import Gallery  # noqa: E402
 from facerec.serve import ServeSettings, create_app  # noqa: E402
 from facerec.serve.limits import Cancelled, Overloaded, WorkQueue, check_cancelled  # noqa: E402
 from tests.conftest import lfw  # noqa: E402
+from tests.serve_helpers import serve_in_thread  # noqa: E402
 
 HEADER_TIMEOUT, BODY_TIMEOUT = 1.0, 1.5
 SLACK = 1.5  # seconds past a deadline the server may take to close (a loaded two-core machine)
@@ -40,23 +41,9 @@ def serving(recognizer, tmp: Path) -> Iterator[tuple[int, str]]:  # noqa: ANN001
     key = access.create_key("read", label="slow client")[1]
     access.close()
     app = create_app(settings, gallery=Gallery(recognizer, db=f"sqlite:///{db}"))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="on", **settings.server_options()))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield sock.getsockname()[1], key
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    config = uvicorn.Config(app, log_level="error", lifespan="on", **settings.server_options())
+    with serve_in_thread(config) as port:
+        yield port, key
 
 
 @pytest.fixture(scope="module")
