@@ -204,3 +204,15 @@ def test_summary_table_has_one_line_per_eps_and_a_clean_line():
     assert summary[2] == "| plain / clean | 0 | 100.0% | 100.0% |"
     assert summary[3] == "| plain / white-box | 1 | 25.0% | 25.0% |" and len(summary) == 5
     assert len(format_table(rows).splitlines()) == 2 + len(rows)
+
+
+def test_cli_robustness_keeps_a_fold_for_the_thresholds(tmp_path):
+    from facerec.cli import main
+
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("2\t1\nAbel_Pacheco\t1\t4\nAbdel_Madi_Shabneh\t1\tDean_Barker\t1\n"
+                     "Aitor_Gonzalez\t1\t2\nAdrian_Annus\t1\tJorge_Marquez-Ruarte\t1\n")
+    result = CliRunner().invoke(main, ["robustness", "--pairs", str(pairs), "--root", str(LFW), "--folds", "1,2",
+                                       "--device", "cpu", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "leaving at least one fold" in result.output and "--folds" in result.output
+    assert "Traceback" not in result.output

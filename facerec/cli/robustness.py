@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Callable
 
 import click
 
@@ -66,122 +64,41 @@ def robustness_command(pairs_file: str, root: str, model: str, tag: str | None, 
     impersonation) at a threshold fixed on the other folds' clean scores; report accuracy, TAR/FAR
     at the FAR=1e-3 threshold, attack success and perturbation norms, with and without a defence.
     The perturbation is applied after detection and alignment, not pushed back through them."""
-    import json
-
-    import numpy as np
-    from platformdirs import user_cache_dir
-
-    from facerec.device import resolve_device
-    from facerec.evaluation.pairs import read_pairs
-    from facerec.robustness.clean import clean_embeddings
-    from facerec.robustness.crops import crop_pairs, merge_crops
-    from facerec.robustness.defence import InputDefence, JpegDefence, ResizePadDefence
-    from facerec.robustness.experiment import ExperimentConfig, choose_thresholds, run_experiment
-    from facerec.robustness.report import format_summary, format_table, save_curves, save_examples
+    from facerec.robustness.report import format_summary, format_table
+    from facerec.robustness.run import RobustnessConfig, run_robustness
 
     eps = _numbers(eps_text, "--eps")
     if any(not 0 <= e <= 255 for e in eps):
         raise click.BadParameter("eps is in pixel levels and must lie in [0, 255]", param_hint="--eps")
-    pairs = read_pairs(pairs_file, root)
-    all_folds = sorted({p.fold for p in pairs})
-    attacked = _attacked_folds(all_folds, folds_text)
+    config = RobustnessConfig(
+        pairs_file=pairs_file, root=root, attacks=("fgsm", "pgd") if attack == "both" else (attack,), eps=eps,
+        steps=steps,
+        folds=tuple(int(f) - 1 for f in _numbers(folds_text, "--folds")) if folds_text else None, subset=subset,
+        defences=defences, jpeg_quality=jpeg_quality, resize_min=resize_min, eot=eot, seed=seed,
+        batch_size=batch_size, select=select, cache_dir=Path(cache_dir) if cache_dir else None, device=device,
+        out_dir=Path(out_dir))
+
     def say(message: str) -> None:
         if not (as_json or quiet) and (verbose or not message.startswith("row ")):
             click.echo(message, err=True)
 
-    target = resolve_device(device)
     recognizer = make_recognizer(model, tag, weights, no_flip)
-    recognizer.model.to(target)  # clean embeddings and attacks both run there
-    flip = not no_flip
-    cache = Path(cache_dir) if cache_dir else Path(user_cache_dir("facerec")) / "robustness"
-    test = np.array([p.fold in attacked for p in pairs])
-    threshold_folds = ", ".join(str(f + 1) for f in all_folds if f not in attacked)
-    # Most of a small run's time goes here: the thresholds need clean scores of every pair of the other folds.
-    say(f"aligning the photos of {len(pairs)} pairs: {int(test.sum())} of the attacked folds, {int((~test).sum())} "
-        f"of folds {threshold_folds} that fix the thresholds (cached in {cache}, so later runs skip it)")
-    prepare_started = time.perf_counter()
-    # cached separately, so attacking another fold set reuses the threshold folds' crops
-    crops = merge_crops(*(crop_pairs(recognizer, [p for p, t in zip(pairs, test) if t == side], cache_dir=cache,
-                                     select=select, progress=not (as_json or quiet)) for side in (True, False)))
-    first, second = crops.pair_indices(pairs)
-    same = np.array([p.same for p in pairs])
-    chosen = [d for d in dict.fromkeys(defences) if d != "none"]
-    made: dict[str, Callable[[], InputDefence]] = {"jpeg": lambda: JpegDefence(jpeg_quality),
-                                                   "resize": lambda: ResizePadDefence(resize_min, seed)}
-    defence_list = tuple(made[name]() for name in chosen)
-
-    thresholds, clean_accuracy = {}, {}
-    for name, defence in [("plain", None), *[(d.name, d) for d in defence_list]]:
-        say(f"clean embeddings of {len(crops.crops)} crops for the thresholds: {name}")
-        vectors = clean_embeddings(recognizer.model, crops.crops, defence=defence, flip=flip, cache_dir=cache)
-        scores = (vectors[first] * vectors[second]).sum(1).astype(np.float64)
-        thresholds[name] = choose_thresholds(scores[~test], same[~test])
-        clean_accuracy[name] = float(np.mean((scores[test] >= thresholds[name].accuracy) == same[test]))
-
-    prepare_seconds = time.perf_counter() - prepare_started
-    index = _attacked_pairs(test, same, subset, seed)
-    say(f"thresholds fixed in {prepare_seconds:.0f} s; attacking {len(index)} pairs")
-    config = ExperimentConfig(attacks=("fgsm", "pgd") if attack == "both" else (attack,), eps=eps, steps=steps,
-                              eot=eot, batch_size=batch_size, seed=seed)
-    started = time.perf_counter()
-    rows, examples = run_experiment(recognizer.model, crops.crops[first[index]], crops.crops[second[index]],
-                                    same[index], thresholds, config, defences=defence_list, flip=flip, device=target,
-                                    log=say)
-    seconds = time.perf_counter() - started
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_curves(rows, out / "robustness.png")
-    save_examples(examples, out / "examples.png")
-    result = {
-        "model": recognizer.model_key, "flip": flip, "attacked_folds": sorted(f + 1 for f in attacked),
-        "threshold_folds": [f + 1 for f in all_folds if f not in attacked],
-        "attacked_input": "aligned crop (after detection and alignment)",
-        "fold_pairs": int(test.sum()), "attacked_pairs": len(index), "subset_per_class": subset,
-        "images_without_detected_face": int((~crops.detected).sum()),
-        "clean_fold_accuracy": clean_accuracy,
-        "thresholds": {k: {"accuracy": v.accuracy, "far_1e-3": v.far_1e3} for k, v in thresholds.items()},
-        "config": {"eps": list(eps), "steps": steps, "eot": eot, "seed": seed, "quantized_to_8_bits": True,
-                   "defences": [repr(d) for d in defence_list]},
-        "device": str(target), "attack_seconds": round(seconds, 1), "prepare_seconds": round(prepare_seconds, 1),
-        "rows": [r.to_dict() for r in rows],
-        "curve_png": str(out / "robustness.png"), "examples_png": str(out / "examples.png"),
-    }
-    (out / "robustness.json").write_text(json.dumps(result, indent=2))
+    report = run_robustness(config, recognizer, say, progress=not (as_json or quiet))
+    result = report.summary
     if as_json:
         emit(result)
         return
-    for name, acc in clean_accuracy.items():
-        t = thresholds[name]
-        click.echo(f"clean accuracy on the attacked folds ({int(test.sum())} pairs), {name}: {acc:.2%} "
-                   f"(threshold {t.accuracy:.4f}; FAR=1e-3 threshold {t.far_1e3:.4f}, from the other folds)")
-    click.echo(format_summary(rows))
+    for name, accuracy in result["clean_fold_accuracy"].items():
+        chosen = result["thresholds"][name]
+        click.echo(f"clean accuracy on the attacked folds ({result['fold_pairs']} pairs), {name}: {accuracy:.2%} "
+                   f"(threshold {chosen['accuracy']:.4f}; FAR=1e-3 threshold {chosen['far_1e-3']:.4f}, from the "
+                   "other folds)")
+    click.echo(format_summary(report.rows))
     click.echo()
-    click.echo(format_table(rows))
-    click.echo(f"attacks took {seconds:.0f} s on {target}, after {prepare_seconds:.0f} s aligning and embedding "
-               f"the clean pairs that fix the thresholds (cached for later runs); curve {out / 'robustness.png'}, "
-               f"examples {out / 'examples.png'}")
-
-
-def _attacked_folds(all_folds: list[int], folds_text: str | None) -> set[int]:
-    """The folds to attack (0-based): those of ``--folds``, else the last; at least one fold stays clean."""
-    attacked = {int(f) - 1 for f in _numbers(folds_text, "--folds")} if folds_text else {all_folds[-1]}
-    if not attacked <= set(all_folds) or attacked == set(all_folds):
-        raise click.BadParameter(f"choose attacked folds among 1..{len(all_folds)}, leaving at least one "
-                                 "fold to fix the threshold", param_hint="--folds")
-    return attacked
-
-
-def _attacked_pairs(test, same, subset: int, seed: int):  # noqa: ANN001, ANN202 - numpy arrays
-    """Indices of the attacked folds' pairs: all, or ``subset`` genuine and ``subset`` impostor pairs (seeded)."""
-    import numpy as np
-
-    index = np.nonzero(test)[0]
-    if not subset:
-        return index
-    rng = np.random.default_rng(seed)
-    genuine, impostor = index[same[index]], index[~same[index]]
-    return np.sort(np.r_[rng.choice(genuine, min(subset, len(genuine)), replace=False),
-                         rng.choice(impostor, min(subset, len(impostor)), replace=False)])
+    click.echo(format_table(report.rows))
+    click.echo(f"attacks took {result['attack_seconds']:.0f} s on {result['device']}, after "
+               f"{result['prepare_seconds']:.0f} s aligning and embedding the clean pairs that fix the thresholds "
+               f"(cached for later runs); curve {result['curve_png']}, examples {result['examples_png']}")
 
 
 COMMAND = robustness_command
