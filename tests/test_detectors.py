@@ -115,7 +115,7 @@ def test_cli_names_the_detector_stage_and_reads_face_crops(tmp_path, recognizer)
     result = runner.invoke(main, ["verify", str(lfw("Abel_Pacheco")), str(lfw("Abel_Pacheco", 2)),
                                   "--detector", "yunet", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["face_a"]["detector"].startswith("yunet")
+    assert json.loads(result.stdout)["face_a"]["detector"].startswith("yunet")
     crops = recognizer.align([lfw("Abel_Pacheco"), lfw("Abel_Pacheco", 2)]).crops
     paths = []
     for i, crop in enumerate(crops):  # face crops from "another system", a bit larger than 112
@@ -123,7 +123,7 @@ def test_cli_names_the_detector_stage_and_reads_face_crops(tmp_path, recognizer)
         Image.fromarray(crop).resize((150, 150)).save(paths[-1])
     result = runner.invoke(main, ["verify", *map(str, paths), "--face-crop", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["same_person"] and data["face_a"]["detector"] == "face-crop"
     blank = tmp_path / "blank.png"
     Image.new("RGB", (150, 150), (90, 90, 90)).save(blank)

@@ -36,7 +36,7 @@ def test_embed_writes_rows_that_match_the_table(photos, tmp_path, recognizer):
     out = tmp_path / "out"
     result = run("embed", photos, "-o", out, "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["photos"] == 6 and report["faces"] == 5 and [f["path"] for f in report["failed"]] == [
         str(photos / "notes.jpg")]
     vectors = np.load(out / "embeddings.npy")
@@ -91,7 +91,7 @@ def test_compare_names_each_unknown_photo(tmp_path):
     assert rows["1.jpg"]["person"] == "Abel" and rows["2.jpg"]["person"] == "Amber"
     assert rows["3.jpg"]["person"] == "" and rows["3.jpg"]["best"] in ("Abel", "Amber")  # a stranger: nobody
     assert rows["4.jpg"]["error"] and rows["4.jpg"]["score"] == ""
-    as_json = json.loads(run("compare", "--known", known, "--unknown", unknown / "1.jpg", "--json").output)
+    as_json = json.loads(run("compare", "--known", known, "--unknown", unknown / "1.jpg", "--json").stdout)
     assert as_json["results"][0]["person"] == "Abel" and as_json["results"][0]["score"] > 0.5
 
 

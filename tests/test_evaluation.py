@@ -121,12 +121,12 @@ def test_cli_eval_pairs_reports_and_caches(tmp_path):
             "--cache-dir", str(tmp_path / "cache"), "--json"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["pairs"] == 24 and len(report["fold_accuracies"]) == 2
     assert report["mean_accuracy"] >= 0.9 and set(report["tar_at_far"]) == {"1e-2", "1e-3"}
     assert (tmp_path / "roc.png").read_bytes()[:4] == b"\x89PNG"
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
-    again = json.loads(CliRunner().invoke(main, args).output)
+    again = json.loads(CliRunner().invoke(main, args).stdout)
     assert again["mean_accuracy"] == report["mean_accuracy"]
 
 
@@ -141,4 +141,4 @@ def test_full_lfw_dev_accuracy(tmp_path):
     result = CliRunner().invoke(main, [
         "eval", "pairs", "--pairs", str(SHARED / "data" / "lfw_dev" / "pairs_dev.txt"), "--root", str(LFW),
         "--roc", str(tmp_path / "roc.png"), "--no-cache", "--json"])
-    assert json.loads(result.output)["mean_accuracy"] >= 0.99
+    assert json.loads(result.stdout)["mean_accuracy"] >= 0.99

@@ -100,14 +100,14 @@ def test_cli_gallery_commands(tmp_path):
     db = tmp_path / "g.db"
     assert cli("enroll", "Abel", lfw("Abel_Pacheco", 1), db=db).exit_code == 0
     assert cli("enroll", "Amber", lfw("Amber_Tamblyn", 1), db=db).exit_code == 0
-    out = json.loads(cli("identify", lfw("Abel_Pacheco", 2), "--json", db=db).output)
+    out = json.loads(cli("identify", lfw("Abel_Pacheco", 2), "--json", db=db).stdout)
     assert out["faces"][0]["name"] == "Abel" and out["faces"][0]["recognized"]
     assert "not recognized" in cli("identify", ATT / "s2" / "1.pgm", db=db).output
     assert cli("rename", "Abel", "Abel Pacheco", db=db).exit_code == 0
-    listed = json.loads(cli("list", "--json", db=db).output)["people"]
+    listed = json.loads(cli("list", "--json", db=db).stdout)["people"]
     assert [p["name"] for p in listed] == ["Abel Pacheco", "Amber"]
     assert cli("remove", "Amber", db=db).exit_code == 0
-    stats = json.loads(cli("index", "stats", "--json", db=db).output)
+    stats = json.loads(cli("index", "stats", "--json", db=db).stdout)
     assert stats["identities"] == 1 and stats["indexed"] == 1 and stats["in_step"]
     assert cli("index", "rebuild", db=db).exit_code == 0 and in_step(db)
 
@@ -158,11 +158,11 @@ def test_cli_gallery_errors(tmp_path, no_face_photo):
     result = cli("enroll", "X", db=db)
     assert result.exit_code == 2  # usage error: no image
     assert cli("enroll", "Abel", lfw("Abel_Pacheco", 1), db=db).exit_code == 0
-    before = json.loads(cli("list", "--json", db=db).output)
+    before = json.loads(cli("list", "--json", db=db).stdout)
     result = CliRunner().invoke(main, ["identify", str(lfw("Abel_Pacheco", 2)), "--db", str(db),
                                        "--model", "inception_resnet_v1", "--weights", str(ROOT / "pyproject.toml")])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert json.loads(cli("list", "--json", db=db).output) == before
+    assert json.loads(cli("list", "--json", db=db).stdout) == before
 
 
 def test_model_mismatch_is_refused(recognizer, tmp_path):
@@ -192,11 +192,11 @@ def test_enroll_from_dir_reports_bad_files(tmp_path, att_enrollable):
     root = people_tree(tmp_path, range(1, 4), bad_file=True)
     expected = sum(att_enrollable[f"s{n}"] for n in range(1, 4))
     result = cli("enroll", "--from-dir", root, "--json", db=tmp_path / "g.db")
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["faces_added"] == expected
     assert len(report["failed"]) == 2 + 30 - expected  # the two bad files, and photos with no face
     assert any("broken.jpg" in f["file"] and "cannot read image" in f["error"] for f in report["failed"])
-    again = json.loads(cli("enroll", "--from-dir", root, "--json", db=tmp_path / "g.db").output)
+    again = json.loads(cli("enroll", "--from-dir", root, "--json", db=tmp_path / "g.db").stdout)
     assert again["faces_added"] == 0 and again["already_enrolled"] == expected
 
 
@@ -257,9 +257,9 @@ def test_two_processes_enrolling_at_once_lose_nothing(recognizer, tmp_path, att_
 def test_cli_hnsw_index_kind(tmp_path):
     db = tmp_path / "g.db"
     assert cli("enroll", "Abel", lfw("Abel_Pacheco", 1), "--index-kind", "hnsw", db=db).exit_code == 0
-    out = json.loads(cli("identify", lfw("Abel_Pacheco", 2), "--index-kind", "hnsw", "--json", db=db).output)
+    out = json.loads(cli("identify", lfw("Abel_Pacheco", 2), "--index-kind", "hnsw", "--json", db=db).stdout)
     assert out["faces"][0]["name"] == "Abel"
-    stats = json.loads(cli("index", "stats", "--index-kind", "hnsw", "--json", db=db).output)
+    stats = json.loads(cli("index", "stats", "--index-kind", "hnsw", "--json", db=db).stdout)
     assert stats["index_kind"] == "hnsw" and stats["in_step"]
 
 
@@ -302,7 +302,7 @@ def test_cli_duplicates_are_refused_and_reported_from_a_folder(tmp_path):
         (folder / name).mkdir(parents=True)
         (folder / name / photo.name).symlink_to(photo)
     result = cli("enroll", "--from-dir", folder, "--json", db=db)
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["added"] == {"Amber": 1}
     assert [d["name"] for d in report["duplicates"]] == ["Copy"] and report["duplicates"][0]["matches"] == "Abel"
     assert cli("enroll", "Other", lfw("Abel_Pacheco", 1), "--allow-duplicate", db=db).exit_code == 0
@@ -316,10 +316,10 @@ def test_enroll_from_a_flat_folder_of_named_photos(tmp_path):
     (flat / "Amber.jpg").symlink_to(lfw("Amber_Tamblyn", 1))
     (flat / "readme.txt").write_text("not a person")
     result = cli("enroll", "--from-dir", flat, "--json", db=db)
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["layout"] == "files"
     assert report["added"] == {"Abel Pacheco": 1, "Amber": 1}
-    found = json.loads(cli("identify", lfw("Abel_Pacheco", 2), "--json", db=db).output)
+    found = json.loads(cli("identify", lfw("Abel_Pacheco", 2), "--json", db=db).stdout)
     assert found["faces"][0]["name"] == "Abel Pacheco"
     empty = tmp_path / "empty"
     empty.mkdir()

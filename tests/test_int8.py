@@ -102,7 +102,7 @@ def test_verify_says_which_precision_ran():
     for precision in ("fp32", "int8"):
         result = CliRunner().invoke(main, ["verify", a, b, "--json", "--precision", precision])
         assert result.exit_code == 0, result.output
-        report = json.loads(result.output)
+        report = json.loads(result.stdout)
         assert report["precision"] == precision and report["same_person"]
     result = CliRunner().invoke(main, ["verify", a, b, "--backend", "torch", "--precision", "int8"])
     assert result.exit_code != 0 and "onnxruntime only" in result.output and "Traceback" not in result.output

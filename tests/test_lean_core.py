@@ -158,7 +158,7 @@ def test_same_options_same_pipeline_in_cli_service_and_bulk(tmp_path, monkeypatc
     verify = CliRunner().invoke(main, ["verify", str(lfw("Aaron_Patterson")), str(lfw("Aaron_Patterson", 1)),
                                        *OPTIONS, "--json"])
     assert verify.exit_code == 0, verify.output
-    assert json.loads(verify.output)["precision"] == "fp32"
+    assert json.loads(verify.stdout)["precision"] == "fp32"
 
     served = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.setdefault("app", app))  # no server loop

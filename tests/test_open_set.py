@@ -88,14 +88,14 @@ def test_stats_and_json_show_the_threshold_and_how_it_was_chosen(tmp_path):
     for person in range(1, 11):
         (folder / f"s{person}").mkdir(parents=True)
         (folder / f"s{person}" / "1.pgm").symlink_to(ATT / f"s{person}" / "1.pgm")
-    report = json.loads(runner.invoke(main, ["enroll", "--from-dir", str(folder), "--db", db, "--json"]).output)
+    report = json.loads(runner.invoke(main, ["enroll", "--from-dir", str(folder), "--db", db, "--json"]).stdout)
     assert report["open_set"]["people"] == 10 and report["open_set"]["source"] in ("gallery", "model")
-    stats = json.loads(runner.invoke(main, ["index", "stats", "--db", db, "--json"]).output)
+    stats = json.loads(runner.invoke(main, ["index", "stats", "--db", db, "--json"]).stdout)
     assert stats["open_set"] == report["open_set"] and stats["open_set_current"] is True
     assert runner.invoke(main, ["remove", "s1", "--db", db]).exit_code == 0
     stale = runner.invoke(main, ["index", "stats", "--db", db])
     assert "stale" in stale.output
-    found = json.loads(runner.invoke(main, ["identify", str(lfw("Abel_Pacheco", 1)), "--db", db, "--json"]).output)
+    found = json.loads(runner.invoke(main, ["identify", str(lfw("Abel_Pacheco", 1)), "--db", db, "--json"]).stdout)
     assert found["open_set"]["people"] == 9 and found["threshold"] == found["open_set"]["threshold"]
     assert found["faces"][0]["name"] is None  # an LFW man is nobody in an AT&T gallery
     fixed = json.loads(runner.invoke(main, ["identify", str(lfw("Abel_Pacheco", 1)), "--db", db, "--json",

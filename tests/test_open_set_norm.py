@@ -115,7 +115,7 @@ def test_identify_json_reports_quality_scores_and_why(recognizer, tmp_path):
     gallery.close()
     result = CliRunner().invoke(main, ["identify", str(lfw("Abel_Pacheco")), "--db", str(db), "--json"])
     assert result.exit_code == 0, result.output
-    face = json.loads(result.output)["faces"][0]
+    face = json.loads(result.stdout)["faces"][0]
     assert face["score_kind"] == "as-norm" and face["name"] is None and face["reason"] == "below threshold"
     assert {"raw_score", "normalized_score", "threshold", "quality"} <= set(face)
     assert 0 <= face["quality"]["score"] <= 1 and face["quality"]["low"] is False

@@ -69,7 +69,7 @@ READS = {
 
 
 def check_reads_write_nothing(db: Path, read: str) -> None:
-    assert json.loads(cli("index", "stats", "--json", db=db).output)["in_step"]
+    assert json.loads(cli("index", "stats", "--json", db=db).stdout)["in_step"]
     before = digests(db)
     result = cli(*READS[read], db=db)
     assert result.exit_code == 0, result.output
@@ -92,7 +92,7 @@ def pq_gallery_db(gallery_db, tmp_path_factory) -> Path:
     target.close()
     result = cli("index", "rebuild", "--index-kind", "pq", "--json", db=db)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["index_kind"] == "pq"
+    assert json.loads(result.stdout)["index_kind"] == "pq"
     return db
 
 
@@ -101,7 +101,7 @@ def test_reads_leave_a_pq_gallery_byte_identical(pq_gallery_db, read):
     """The reported bug: after `index rebuild --index-kind pq`, a plain `index stats` rebuilt the index as flat."""
     check_reads_write_nothing(pq_gallery_db, read)
     assert read_meta(pq_gallery_db.with_suffix(".faiss")).kind == "pq"
-    assert json.loads(cli("index", "stats", "--json", db=pq_gallery_db).output)["index_kind"] == "pq"
+    assert json.loads(cli("index", "stats", "--json", db=pq_gallery_db).stdout)["index_kind"] == "pq"
 
 
 def test_the_kind_is_kept_with_the_gallery_and_changed_only_by_rebuild(gallery_db, tmp_path):
@@ -125,7 +125,7 @@ def test_the_kind_is_kept_with_the_gallery_and_changed_only_by_rebuild(gallery_d
     assert digests(db) == before
     # A write without --index-kind keeps the gallery's kind.
     assert cli("enroll", "Abel_Pacheco", lfw("Abel_Pacheco", 3), db=db).exit_code == 0
-    stats = json.loads(cli("index", "stats", "--json", db=db).output)
+    stats = json.loads(cli("index", "stats", "--json", db=db).stdout)
     assert stats["index_kind"] == "hnsw" and stats["in_step"] and stats["faces"] == len(PEOPLE) + 1
     assert read_meta(db.with_suffix(".faiss")).kind == "hnsw"
 
@@ -141,7 +141,7 @@ def test_a_gallery_from_before_the_kind_was_kept_keeps_its_index(pq_gallery_db, 
     for suffix in (".faiss", ".faiss.json"):
         (tmp_path / f"g{suffix}").write_bytes(pq_gallery_db.with_suffix(suffix).read_bytes())
     before = digests(db)
-    stats = json.loads(cli("index", "stats", "--json", db=db).output)
+    stats = json.loads(cli("index", "stats", "--json", db=db).stdout)
     assert stats["index_kind"] == "pq" and stats["in_step"]
     assert digests(db) == before and kept_kind(db) is None
 

@@ -159,7 +159,7 @@ def test_cli_robustness_json_on_a_tiny_pairs_file(tmp_path):
         "--defence", "jpeg", "--cache-dir", str(tmp_path / "cache"), "--device", "cpu", "--out", str(out), "--json",
     ])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)  # notes (a first export) go to stderr
     assert report["device"] == "cpu"
     assert report["attacked_folds"] == [2] and report["threshold_folds"] == [1]
     assert report["attacked_pairs"] == 2

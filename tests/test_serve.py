@@ -300,7 +300,7 @@ def test_keys_cli_creates_lists_and_revokes(tmp_path):
     assert created.exit_code == 0, created.output
     import json
 
-    key = json.loads(created.output)
+    key = json.loads(created.stdout)
     assert key["key"].startswith(f"frk_{key['key_id']}_")
     listed = runner.invoke(main, ["keys", "list", "--db", db])
     assert key["key_id"] in listed.output and "door" in listed.output and key["key"] not in listed.output

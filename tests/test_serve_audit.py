@@ -155,7 +155,7 @@ def test_cli_key_changes_are_audited(tmp_path):
     runner = CliRunner()
     created = runner.invoke(main, ["keys", "create", "--role", "read", "--label", "door", "--db", db, "--json"])
     assert created.exit_code == 0, created.output
-    key_id = json.loads(created.output)["key_id"]
+    key_id = json.loads(created.stdout)["key_id"]
     assert runner.invoke(main, ["keys", "revoke", key_id, "--db", db]).exit_code == 0
     access = AccessStore(f"sqlite:///{db}")
     lines = [(line.key_id, line.action, line.outcome) for line in access.audit(10)]

@@ -49,13 +49,13 @@ def test_cli_verify_text_and_json():
     result = run("verify", *SAME)
     assert result.exit_code == 0 and "same person" in result.output
     result = run("verify", *DIFFERENT, "--json")
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert result.exit_code == 0 and data["same_person"] is False and data["model"] == "mobilefacenet:foamliu"
     assert data["threshold"] == pytest.approx(get_weights("mobilefacenet").threshold)
 
 
 def test_cli_threshold_override_changes_the_decision():
-    data = json.loads(run("verify", *SAME, "--threshold", "0.99", "--json").output)
+    data = json.loads(run("verify", *SAME, "--threshold", "0.99", "--json").stdout)
     assert data["same_person"] is False
 
 
@@ -86,7 +86,7 @@ def test_cli_unknown_model_lists_known_ones():
 
 def test_cli_models_lists_urls():
     result = run("models", "--json")
-    rows = json.loads(result.output)["models"]
+    rows = json.loads(result.stdout)["models"]
     published = {r["model"] for r in rows if r["url"]}
     assert published == {"mobilefacenet", "inception_resnet_v1"}
     assert all(r["url"].startswith("https://") for r in rows if r["url"])
@@ -100,11 +100,11 @@ def test_robust_mode_embeds_through_the_jpeg_defence(recognizer):
     clean, defended = recognizer.embed(SAME[0])[0].embedding, robust.embed(SAME[0])[0].embedding
     assert 0.9 < float(clean @ defended) < 0.99999  # the crop really changed, the face did not
     result = run("verify", *SAME, "--robust", "--json")
-    assert result.exit_code == 0 and json.loads(result.output)["same_person"]
+    assert result.exit_code == 0 and json.loads(result.stdout)["same_person"]
 
 
 def test_cli_models_marks_the_one_default_and_where_weights_are(tmp_path, monkeypatch):
-    data = json.loads(run("models", "--json").output)
+    data = json.loads(run("models", "--json").stdout)
     defaults = [r for r in data["models"] if r["default"]]
     assert [(r["model"], r["tag"]) for r in defaults] == [("mobilefacenet", "foamliu")]
     assert data["default_model"] == "mobilefacenet"
@@ -113,5 +113,5 @@ def test_cli_models_marks_the_one_default_and_where_weights_are(tmp_path, monkey
     monkeypatch.setenv("FACEREC_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     (tmp_path / "mobilefacenet.pt").write_bytes(b"not the published file")
-    tampered = json.loads(run("models", "--json").output)
+    tampered = json.loads(run("models", "--json").stdout)
     assert next(r for r in tampered["models"] if r["default"])["local"].startswith("refused")

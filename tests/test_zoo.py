@@ -317,7 +317,7 @@ def test_cli_summary_json_and_unknown_arch():
     runner = CliRunner()
     result = runner.invoke(main, ["zoo", "summary", "lenet5", "--input", "32x32x3", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert [layer["params"] for layer in data["layers"]] == [456, 0, 2416, 0, 48120, 10164, 850]
     assert data["layers"][0]["output_shape"] == [28, 28, 6]
     text = runner.invoke(main, ["zoo", "summary", "exercise"])
@@ -332,5 +332,5 @@ def test_cli_train_json(tmp_path):
     result = CliRunner().invoke(main, ["zoo", "train", "--arch", "lenet5", "--data", "digits", "--epochs", "1",
                                        "--optimizer", "sgd", "--lr", "0.05", "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["history"][0]["epoch"] == 1 and (tmp_path / "curve.png").is_file()

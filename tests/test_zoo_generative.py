@@ -145,7 +145,7 @@ def test_style_command_end_to_end(tmp_path):
                                        "--net", "mobilefacenet", "--size", "40", "--steps", "3", "--curve",
                                        str(curve), "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert out.is_file() and curve.is_file() and len(report["history"]) == 4 and report["net"] == "mobilefacenet"
     bad = CliRunner().invoke(main, ["zoo", "style", "skimage:nothing", "skimage:coffee", "-o", str(out)])
     assert bad.exit_code != 0 and "nothing" in bad.output and "Traceback" not in bad.output
@@ -250,7 +250,7 @@ def test_gan_commands(tmp_path):
     result = runner.invoke(main, ["zoo", "gan", "train", "--data", "att", "--size", "16", "--epochs", "1",
                                   "--limit", "32", "--batch-size", "16", "--width", "4", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["images"] == 32
+    assert json.loads(result.stdout)["images"] == 32
     grid = tmp_path / "grid.png"
     result = runner.invoke(main, ["zoo", "gan", "sample", str(out / "last.pt"), "-o", str(grid), "-n", "6"])
     assert result.exit_code == 0 and grid.is_file(), result.output
