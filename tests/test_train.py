@@ -340,3 +340,16 @@ def test_a_checkpoint_from_before_new_settings_still_resumes():
     older = {key: value for key, value in current.items() if key not in ("adversarial_eps", "strong_augment")}
     assert _resumable(older) == _resumable(current)
     assert _resumable({**older, "lr": 0.5}) != _resumable(current)
+
+
+def test_train_data_is_checked_where_it_is_built():
+    """The training run is a value (TrainConfig, TrainData) and a function; a bad combination is refused
+    before any photo is read, with the option to fix as the CLI's hint."""
+    from facerec.errors import FaceRecError
+    from facerec.train.job import TrainData
+
+    with pytest.raises(FaceRecError) as info:
+        TrainData(roots=("x",), pairs="pairs.txt")
+    assert info.value.hint == "--pairs-root"
+    with pytest.raises(FaceRecError):
+        TrainData(roots=("x",), exclude_pairs_fold=5)

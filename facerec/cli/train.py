@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from facerec.cli.common import QUIET, emit
@@ -111,11 +109,9 @@ def train_command(**options) -> None:
             --pairs pairs.txt --pairs-root lfw/images --epochs 3 --lr 2e-5
     """
     import torch
-    from platformdirs import user_cache_dir
 
-    from facerec.train.data import FaceFolder, load_face_folder, select_people
-    from facerec.train.evaluate import OneShotEvaluator, PairsEvaluator
-    from facerec.train.trainer import TrainConfig, build_backbone, train
+    from facerec.train.job import TrainData, run_training
+    from facerec.train.trainer import TrainConfig
 
     if options["pairs"] and not options["pairs_root"]:
         raise click.BadParameter("--pairs needs --pairs-root", param_hint="--pairs-root")
@@ -135,61 +131,29 @@ def train_command(**options) -> None:
         seed=options["seed"], adversarial_eps=options["adversarial_eps"],
         adversarial_steps=options["adversarial_steps"],
     )
+    people, oneshot_people = _people_option(options["people"]), _people_option(options["oneshot_people"])
+    data = TrainData(
+        roots=tuple(options["data_roots"]), people=tuple(people) if people else None,
+        max_per_person=options["max_per_person"], exclude_pairs_fold=options["exclude_pairs_fold"],
+        pairs=options["pairs"], pairs_root=options["pairs_root"], test_fold=options["test_fold"],
+        oneshot=options["oneshot"], oneshot_people=tuple(oneshot_people) if oneshot_people else None,
+        detector=options["detector"], pad=options["pad"], fallback=options["fallback"],
+        cache_dir=options["cache_dir"])
     if options["threads"]:
         torch.set_num_threads(options["threads"])
-    torch.manual_seed(config.seed)
-    model = build_backbone(config)
-    alignment = model.weights.alignment
-    cache = options["cache_dir"] or str(Path(user_cache_dir("facerec")) / "faces")
-    from facerec.models.detectors import DEFAULT_DETECTOR, get_detector
-
-    detector = get_detector(options["detector"] or DEFAULT_DETECTOR)
     progress = not (options["quiet"] or options["as_json"])
-    common = {"cache_dir": cache, "pad": options["pad"], "fallback": options["fallback"], "progress": progress,
-              "detector": detector}
-    excluded = set() if options["exclude_pairs_fold"] is None else _fold_people(options, options["exclude_pairs_fold"])
-    parts = [
-        load_face_folder(root, alignment, max_per_person=options["max_per_person"], **common, people=select_people(
-            root, include=_people_option(options["people"]) if i == 0 else None, exclude=excluded, min_images=2))
-        for i, root in enumerate(options["data_roots"])
-    ]
-    data = FaceFolder.concat(parts) if len(parts) > 1 else parts[0]
-    evaluators: list[PairsEvaluator | OneShotEvaluator] = []
-    if options["pairs"]:
-        test_fold = None if options["test_fold"] is None else options["test_fold"] - 1
-        evaluators.append(PairsEvaluator(options["pairs"], options["pairs_root"], alignment, cache_dir=cache,
-                                         test_fold=test_fold))
-    if options["oneshot"]:
-        held_out = load_face_folder(options["oneshot"], alignment, people=_people_option(options["oneshot_people"]),
-                                    **common)
-        overlap = set(held_out.people) & set(data.people)
-        if overlap and Path(options["oneshot"]).resolve() in {Path(r).resolve() for r in options["data_roots"]}:
-            raise click.BadParameter(f"{len(overlap)} one-shot people are also trained on", param_hint="--oneshot")
-        evaluators.append(OneShotEvaluator(held_out))
-    data = data.with_min_images(2)
-    if progress:
-        click.echo(f"training {config.backbone} on {len(data)} photos of {len(data.people)} people "
-                   f"({int(data.detected.sum())} with a detected face)", err=True)
-    history = train(config, model, data, evaluators=evaluators, resume=options["resume"], progress=progress)
-    summary = {"out": config.out_dir, "model": str(Path(config.out_dir) / "model.pt"), "backbone": config.backbone,
-               "images": len(data), "people": len(data.people), "before": history[0], "after": history[-1]}
+    summary = run_training(config, data, resume=options["resume"], progress=progress,
+                           log=lambda message: click.echo(message, err=True) if progress else None)
     if options["as_json"]:
         emit(summary)
     else:
-        click.echo(f"wrote {summary['model']}; last epoch: {_readable(history[-1])}")
+        click.echo(f"wrote {summary['model']}; last epoch: {_readable(summary['after'])}")
 
 
 def _readable(row: dict) -> str:
     """An epoch's record as ``key value`` pairs, numbers to 4 places."""
     return ", ".join(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}"
                      for key, value in row.items())
-
-
-def _fold_people(options: dict, fold: int) -> set[str]:
-    from facerec.evaluation.pairs import read_pairs
-
-    pairs = read_pairs(options["pairs"], options["pairs_root"])
-    return {path.parent.name for pair in pairs if pair.fold == fold - 1 for path in (pair.a, pair.b)}
 
 
 COMMAND = train_command
