@@ -48,11 +48,12 @@ class EmbedActor:
     """One recognizer per actor: a batch of photos in, one row per photo out (its face, or why not)."""
 
     def __init__(self, recipe: PipelineConfig | Mapping[str, Any], enrolled: dict[str, set[str]],
-                 require_single: bool) -> None:
+                 require_single: bool, allow_low_quality: bool = False) -> None:
         from facerec.config import build_recognizer
 
         self.recognizer = build_recognizer(pipeline(recipe))
         self.enrolled, self.require_single = enrolled, require_single
+        self.allow_low_quality = allow_low_quality
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         count = len(batch["path"])
@@ -81,6 +82,12 @@ class EmbedActor:
             aligned = self.recognizer.align([pixels[i] for i in rows], fallback=None,
                                             require_single=self.require_single, collect_errors=True,
                                             names=[str(batch["path"][i]) for i in rows])  # errors name the file
+            if not self.allow_low_quality:  # as enroll --from-dir: a low-quality photo is reported and skipped
+                from facerec.quality import LowQualityError, assess_faces
+
+                for n, quality in enumerate(assess_faces(aligned.faces, aligned.crops)):
+                    if aligned.errors[n] is None and quality.low:
+                        aligned.errors[n] = str(LowQualityError(str(batch["path"][rows[n]]), quality))
             ok = [n for n, error in enumerate(aligned.errors) if error is None]
             vectors = self.recognizer.embed_crops(aligned.crops[ok])
             for n, error in enumerate(aligned.errors):
@@ -105,7 +112,7 @@ def pipeline(recipe: PipelineConfig | Mapping[str, Any]) -> PipelineConfig:
 def bulk_enroll(gallery: Gallery, folder: str | Path, *, recipe: PipelineConfig | Mapping[str, Any],
                 address: str | None = None,
                 workers: int = 1, batch_size: int = 16, write_batch: int = 256, require_single: bool = False,
-                progress: bool = True) -> EnrollReport:
+                allow_low_quality: bool = False, progress: bool = True) -> EnrollReport:
     """Enroll every ``folder/<Name>/*`` photo with ``workers`` Ray actors; resumable (see the module).
 
     ``recipe`` is the :class:`~facerec.config.PipelineConfig` (or its fields) each actor builds its recognizer
@@ -130,7 +137,8 @@ def bulk_enroll(gallery: Gallery, folder: str | Path, *, recipe: PipelineConfig 
                 compute=ray.data.ActorPoolStrategy(size=workers),
                 # a crashed actor is not restarted (a rerun resumes the job), and Ray has no restart to warn about
                 max_restarts=0,
-                fn_constructor_kwargs={"recipe": config, "enrolled": enrolled, "require_single": require_single})
+                fn_constructor_kwargs={"recipe": config, "enrolled": enrolled, "require_single": require_single,
+                                       "allow_low_quality": allow_low_quality})
         pending: list[tuple[str, NewFace]] = []
         with tqdm(total=len(photos), unit="photo", disable=not progress, desc="enrolling (ray)") as bar:
             for batch in embedded.iter_batches(batch_size=batch_size, batch_format="numpy"):

@@ -110,3 +110,17 @@ def test_ray_keeps_its_own_chatter_out_of_the_output(tmp_path):
     expected = ["read one sub-folder per person", f"created a new gallery at {tmp_path / 'g.db'}"]
     lines = [line for line in done.stderr.splitlines() if not line.startswith("note: ")]  # facerec's own notes
     assert lines == expected, done.stderr
+
+
+def test_actor_refuses_a_low_quality_photo_as_enroll_from_dir_does(tmp_path):
+    """The Ray path applies the same quality gate as `enroll --from-dir`, and --allow-low-quality lifts it."""
+    from facerec.bulk import EmbedActor
+    from tests.conftest import YALE
+
+    person = sorted(p.name for p in YALE.iterdir())[0]
+    dark = YALE / person / f"{person}_P00A+130E+20.pgm"  # lit from far behind the side: the face mostly in shadow
+    batch = {"name": np.array([person]), "path": np.array([str(dark)])}
+    refused = EmbedActor({"model": "mobilefacenet"}, {}, require_single=False)(batch)
+    assert "low-quality face" in refused["error"][0] and str(dark) in refused["error"][0]
+    allowed = EmbedActor({"model": "mobilefacenet"}, {}, require_single=False, allow_low_quality=True)(batch)
+    assert allowed["error"][0] == "" and np.isclose(np.linalg.norm(allowed["embedding"][0]), 1.0, atol=1e-3)

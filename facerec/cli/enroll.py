@@ -58,7 +58,7 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
         report = bulk_enroll(gallery, from_dir, recipe=options.recipe(),  # type: ignore[arg-type]
                              address=None if ray_address == "local" else ray_address, workers=workers,
                              write_batch=write_batch, require_single=require_single,
-                             progress=not (as_json or quiet))
+                             allow_low_quality=allow_low_quality, progress=not (as_json or quiet))
         _enroll_summary(gallery, report, as_json)
     else:
         _enroll(gallery, name, images, from_dir, require_single, allow_duplicate, as_json, quiet,
