@@ -11,9 +11,13 @@ normalisation (Cumani et al. 2011; Matejka et al. 2017) gives::
 with ``mu``/``sd`` the mean and spread of each side's ``k`` best cohort scores. A stranger whose
 conditions make them resemble everyone has a high ``mu_p`` too, and is pulled back down.
 
-The cohort ships with the model's calibration (``calibration/<model>-<tag>.cohort.npz``, its sha256
-recorded in the ``.json`` beside it and checked on load, both tied to the weights' sha256). The same
-file holds how often normalised strangers pass each threshold: for calibration people (never the cohort's),
+The cohort's faces are photos of real people, so no embedding of them ships: the model's calibration
+record (``calibration/<model>-<tag>.cohort.json``, tied to the weights' sha256) names the cohort's people,
+and :func:`prepare_cohort` embeds their photos once into the cache (``facerec models prepare --cohort-photos
+DIR``; the tests and the demo take them from ``../shared/data``), the file's sha256 written beside it and
+checked on every load. Without it, identification falls back to plain cosine scores and the model's
+size-aware threshold. The record also holds how often normalised strangers pass each threshold (aggregate
+rates, no face data): for calibration people (never the cohort's),
 per condition group (ordinary photos, a studio, strong side light, low-quality faces) and gallery size, the
 false-positive identification rate ``FPIR(t, N)`` of a stranger against ``N`` enrolled people. The
 threshold for a gallery of ``N`` people is the strictest group's ``t`` with ``FPIR(t, N) <= fpir``:
@@ -30,15 +34,18 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from facerec.errors import FaceRecError
 from facerec.models.weights import Weights
 
-__all__ = ["COHORT_DIR", "LOW_QUALITY_GROUP", "Cohort", "CohortError", "as_norm", "cohort_files", "load_cohort",
-           "fpir_table"]
+if TYPE_CHECKING:
+    from facerec.recognizer import FaceRecognizer
+
+__all__ = ["COHORT_DIR", "LOW_QUALITY_GROUP", "SET_FOLDERS", "Cohort", "CohortError", "as_norm", "cohort_files",
+           "fpir_table", "load_cohort", "prepare_cohort"]
 
 COHORT_DIR = Path(__file__).parent / "models" / "embedders" / "calibration"
 LOW_QUALITY_GROUP = "low quality"  # the group whose threshold only low-quality probes are held to
@@ -49,9 +56,43 @@ class CohortError(FaceRecError):
 
 
 def cohort_files(weights: Weights) -> tuple[Path, Path]:
-    """The cohort's arrays and its record, for ``weights``."""
+    """The cohort's embeddings (made on this machine, in the cache) and its record (shipped), for ``weights``."""
+    from facerec.runtime import onnx_cache_dir
+
     stem = f"{weights.model}-{weights.tag}".replace("/", "_")
-    return COHORT_DIR / f"{stem}.cohort.npz", COHORT_DIR / f"{stem}.cohort.json"
+    return onnx_cache_dir().parent / "cohort" / f"{stem}.cohort.npz", COHORT_DIR / f"{stem}.cohort.json"
+
+
+#: Where each set named in a record's people (``lfw/Name``, ``att/s11``, ``yale/yaleB03``) keeps its photos,
+#: inside the shared data folder.
+SET_FOLDERS = {"lfw": "lfw_dev/images", "att": "att_faces", "yale": "yale_b_dev"}
+
+
+def prepare_cohort(recognizer: FaceRecognizer, data: Path) -> Path:
+    """Embed the photos of the record's cohort people, found in ``data`` (a folder laid out as
+    :data:`SET_FOLDERS`), into the cache once; later calls check the file's sha256 and return it."""
+    from facerec.io import IMAGE_SUFFIXES
+    from facerec.runtime import checked_cache_file
+
+    arrays, record = cohort_files(recognizer.weights)
+    if not record.is_file():
+        raise CohortError(f"{recognizer.weights.key} has no cohort record ({record.name})")
+    people: list[str] = json.loads(record.read_text())["cohort_people"]
+    folders = [Path(data) / SET_FOLDERS[person.split("/", 1)[0]] / person.split("/", 1)[1] for person in people]
+    missing = [str(folder) for folder in folders if not folder.is_dir()]
+    if missing:
+        raise CohortError(f"the cohort's photos are not in {data}: {len(missing)} of {len(folders)} people missing, "
+                          f"e.g. {missing[0]}")
+
+    def make(tmp: Path) -> None:
+        photos = [photo for folder in folders for photo in sorted(folder.iterdir())
+                  if photo.suffix.lower() in IMAGE_SUFFIXES]
+        embeddings = recognizer.embed_images(photos, fallback=False, collect_errors=True).embeddings
+        found = np.array([bool(np.any(vector)) for vector in embeddings])  # photos without a face are left out
+        with tmp.open("wb") as handle:
+            np.savez_compressed(handle, embeddings=embeddings[found].astype(np.float16))
+
+    return checked_cache_file(arrays, make)
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,8 +159,9 @@ def _threshold(table: np.ndarray, n_grid: np.ndarray, t_grid: np.ndarray, people
 
 
 def load_cohort(weights: Weights) -> Cohort | None:
-    """The cohort made for exactly these weights (by sha256), or None when there is none; a cohort file
-    whose sha256 is not the one its record names raises :class:`CohortError`."""
+    """The cohort made for exactly these weights (by sha256), or None when there is none (no record, or its
+    embeddings not prepared on this machine); an embeddings file whose sha256 is not the one recorded beside
+    it when it was made raises :class:`CohortError`."""
     arrays, record = cohort_files(weights)
     if weights.sha256 is None or not record.is_file() or not arrays.is_file():
         return None
@@ -128,17 +170,19 @@ def load_cohort(weights: Weights) -> Cohort | None:
 
 @functools.lru_cache(maxsize=4)
 def _load(arrays: Path, record: Path, weights_sha256: str) -> Cohort | None:
+    from facerec.runtime import cache_file_problem
+
     meta: dict[str, Any] = json.loads(record.read_text())
     if meta.get("weights_sha256") != weights_sha256:
         return None
+    problem = cache_file_problem(arrays)
+    if problem is not None:
+        raise CohortError(f"the cohort {arrays} {problem}: delete it and prepare it again "
+                          "(facerec models prepare --cohort-photos DIR)")
     digest = hashlib.sha256(arrays.read_bytes()).hexdigest()
-    if digest != meta.get("cohort_sha256"):
-        raise CohortError(f"{arrays} is not the cohort its record {record.name} names (sha256 {digest[:12]}..., "
-                          f"expected {str(meta.get('cohort_sha256'))[:12]}...); restore it or rebuild it with "
-                          "scripts/build_cohort.py")
     with np.load(arrays) as data:
         embeddings = data["embeddings"].astype(np.float32)
-        embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
-        return Cohort(embeddings, int(meta["k"]), data["t_grid"].astype(np.float64),
-                      data["n_grid"].astype(np.float64), tuple(str(g) for g in data["groups"]),
-                      data["table"].astype(np.float64), digest)
+    embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    return Cohort(embeddings, int(meta["k"]), np.asarray(meta["t_grid"], np.float64),
+                  np.asarray(meta["n_grid"], np.float64), tuple(str(g) for g in meta["groups"]),
+                  np.asarray(meta["table"], np.float64), digest)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["Backend", "BACKENDS", "cpu_count", "resolve_threads", "onnx_cache_dir", "onnx_session", "cached_onnx",
-           "cache_files_used", "checked_cache_file", "note"]
+           "cache_file_problem", "cache_files_used", "checked_cache_file", "note"]
 
 Backend = Literal["onnx", "torch"]
 BACKENDS: tuple[str, ...] = ("onnx", "torch")
@@ -128,6 +128,11 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def cache_file_problem(path: Path) -> str | None:
+    """Why the cached file ``path`` cannot be trusted, or None when it has the sha256 recorded when it was made."""
+    return _changed(path)
 
 
 def _changed(path: Path) -> str | None:

@@ -20,7 +20,6 @@ A probe's false-accept curve counts the other people of its own set, each person
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -141,19 +140,21 @@ def main() -> None:
     stats = Cohort(as_shipped(cohort), K, T_GRID, N_GRID, (), np.zeros((0, len(N_GRID), len(T_GRID))), "").stats
     calibrate_on = shared["role"] != "cohort" if args.calibrate_on == "all" else shared["role"] == "calibration"
     groups, table = calibration_tables(shared, stats, calibrate_on, lambda line: print(line, flush=True))
-    arrays, record = cohort_files(recognizer.weights)
-    np.savez_compressed(arrays, embeddings=cohort.astype(np.float16), t_grid=T_GRID, n_grid=N_GRID,
-                        groups=np.array(groups), table=table.astype(np.float32))
+    _, record = cohort_files(recognizer.weights)
     roles = np.where(calibrate_on, "calibration", shared["role"])
     people = {r: sorted({f"{s}/{p}" for s, p, rr in zip(shared["set"], shared["person"], roles) if rr == r})
               for r in ("cohort", "calibration")}
+    # The record ships: who the cohort is, and the FPIR tables (aggregate rates). The cohort's embeddings are
+    # face data and do not ship: facerec.cohort.prepare_cohort makes them on each machine from the photos.
     record.write_text(json.dumps({
-        "weights_sha256": recognizer.weights.sha256,
-        "cohort_sha256": hashlib.sha256(arrays.read_bytes()).hexdigest(), "k": K,
-        "embedded_with": f"{recognizer.model_key}, {recognizer.precision}, flip {recognizer.flip}",
+        "weights_sha256": recognizer.weights.sha256, "k": K,
         "command": "python scripts/build_cohort.py --shared ../shared", "faces": len(cohort), "groups": groups,
-        "cohort_people": people["cohort"], "calibration_people": people["calibration"]}, indent=1) + "\n")
-    print(f"{arrays}: {len(cohort)} cohort faces of {len(people['cohort'])} people; "
+        "cohort_people": people["cohort"], "calibration_people": people["calibration"],
+        "embedded_at_build": f"{recognizer.model_key}, {recognizer.precision}, flip {recognizer.flip}",
+        "t_grid": [round(float(t), 6) for t in T_GRID], "n_grid": [int(n) for n in N_GRID],
+        "table": [[[float(f"{v:.9g}") for v in row] for row in group] for group in table.astype(np.float64)],
+    }, separators=(",", ":")) + "\n")
+    print(f"{record}: {len(cohort)} cohort faces of {len(people['cohort'])} people; "
           f"{len(people['calibration'])} calibration people")
 
 

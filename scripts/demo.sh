@@ -15,7 +15,7 @@ trap 'rm -rf "$WORK"' EXIT
 export FACEREC_DB="${FACEREC_DB:-$WORK/gallery.db}"
 
 echo "== prepare: weights found, ONNX exports and the int8 model built once (later commands start at once)"
-"$FACEREC" models prepare
+"$FACEREC" models prepare --cohort-photos "$SHARED/data"
 
 echo "== verify (1:1)"
 "$FACEREC" verify "$LFW/Abel_Pacheco/Abel_Pacheco_0001.jpg" "$LFW/Abel_Pacheco/Abel_Pacheco_0004.jpg"

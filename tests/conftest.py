@@ -81,9 +81,19 @@ def lfw(name: str, number: int = 1) -> Path:
 
 @pytest.fixture(scope="session")
 def recognizer():
+    """The default recognizer, with the model's score-normalisation cohort prepared (in the tests' temporary
+    cache) from the photos of ../shared, as `facerec models prepare --cohort-photos` does for a user."""
     from facerec import FaceRecognizer
+    from facerec.cohort import prepare_cohort
 
-    return FaceRecognizer()
+    made = FaceRecognizer()
+    prepare_cohort(made, SHARED / "data")
+    return made
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cohort_prepared(recognizer) -> None:
+    """Every test, and every CLI subprocess it starts (same temporary cache), sees the prepared cohort."""
 
 
 @pytest.fixture(scope="session")

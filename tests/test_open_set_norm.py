@@ -43,19 +43,24 @@ def _side_lit(person: str) -> list:
                   key=lambda p: (abs(int(p.name.split("P00A")[1][:4])), p.name))
 
 
-def test_the_cohort_ships_for_the_default_model_and_its_hash_is_checked(recognizer, tmp_path, monkeypatch):
+def test_the_cohort_is_prepared_for_the_default_model_and_its_hash_is_checked(recognizer, tmp_path, monkeypatch):
     cohort = load_cohort(recognizer.weights)
     assert cohort is not None and len(cohort.embeddings) >= 500
     assert cohort.threshold(1000, 0.01) > cohort.threshold(10, 0.01)  # more people, more chances: stricter
     assert cohort.threshold(10, 0.01, low_quality=True) >= cohort.threshold(10, 0.01)
-    arrays, record = cohort_files(recognizer.weights)
-    shutil.copy(record, tmp_path / record.name)
-    damaged = bytearray(arrays.read_bytes())
+    arrays, _ = cohort_files(recognizer.weights)
+    copy = tmp_path / "cache" / "cohort" / arrays.name  # the prepared file in another cache, then damaged
+    copy.parent.mkdir(parents=True)
+    shutil.copy(arrays, copy)
+    shutil.copy(arrays.with_name(arrays.name + ".sha256"), copy.with_name(copy.name + ".sha256"))
+    damaged = bytearray(copy.read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF
-    (tmp_path / arrays.name).write_bytes(bytes(damaged))
-    monkeypatch.setattr("facerec.cohort.COHORT_DIR", tmp_path)
-    with pytest.raises(CohortError, match="is not the cohort its record"):
+    copy.write_bytes(bytes(damaged))
+    monkeypatch.setenv("FACEREC_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(CohortError, match="has changed since it was written"):
         load_cohort(recognizer.weights)
+    copy.unlink()
+    assert load_cohort(recognizer.weights) is None  # not prepared here: identification falls back to cosine
 
 
 def test_a_side_lit_stranger_plain_cosine_accepts_is_turned_away(recognizer, held_out, tmp_path):

@@ -24,9 +24,13 @@ def models_group(ctx: click.Context, as_json: bool) -> None:
 @models_group.command("prepare")
 @model_options
 @click.option("--robust", is_flag=True, help="Prepare the --robust pipeline (the JPEG defence) too.")
+@click.option("--cohort-photos", type=click.Path(file_okay=False), default=None, envvar="FACEREC_COHORT_PHOTOS",
+              help="A data folder holding the photos of the model's score-normalisation cohort (laid out as "
+                   "../shared/data): embed them once, for identification's cohort-normalised decision. Without "
+                   "it identify uses plain cosine scores.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def prepare_command(model: str, tag: str | None, weights: str | None, no_flip: bool, robust: bool,
-                    as_json: bool) -> None:
+                    cohort_photos: str | None, as_json: bool) -> None:
     """Make the pipeline ready ahead of time: find (or download) its weights, and build every ONNX export and
     int8 model it runs, then say where they are. For images, CI and offline machines; the same options as
     verify choose the pipeline (the default one without options)."""
@@ -43,11 +47,16 @@ def prepare_command(model: str, tag: str | None, weights: str | None, no_flip: b
         if spec is not None:
             weights_files.append(resolve_weights(spec))
     recognizer = build_recognizer(config)  # exports and quantizes what is missing (a note on stderr for each)
-    made = [path for path in cache_files_used() if path.is_file()]
+    cohort = None
+    if cohort_photos:
+        from facerec.cohort import prepare_cohort
+
+        cohort = str(prepare_cohort(recognizer, Path(cohort_photos)))
+    made = [path for path in cache_files_used() if path.is_file() and str(path) != cohort]
     report = {"model": recognizer.model_key, "backend": recognizer.backend, "precision": recognizer.precision,
               "detector": config.detector if config.detect else "face-crop", "landmarks": config.landmarks,
               "cache_dir": str(onnx_cache_dir()), "weights": [str(p) for p in weights_files],
-              "onnx": [str(p) for p in made]}
+              "onnx": [str(p) for p in made], "cohort": cohort}
     if as_json:
         emit(report)
         return
@@ -57,6 +66,7 @@ def prepare_command(model: str, tag: str | None, weights: str | None, no_flip: b
         click.echo(f"weights  {path}")
     for path in made:
         click.echo(f"onnx     {Path(path)}")
+    click.echo(f"cohort   {cohort or 'not prepared (--cohort-photos DIR): identify uses cosine scores'}")
 
 
 def list_models(as_json: bool) -> None:
