@@ -30,7 +30,6 @@ whatever the probe's conditions, at most ``fpir`` of strangers pass (see :meth:`
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from facerec.errors import FaceRecError
-from facerec.models.weights import Weights
+from facerec.models.weights import Weights, sha256_file
 
 if TYPE_CHECKING:
     from facerec.recognizer import FaceRecognizer
@@ -179,7 +178,7 @@ def _load(arrays: Path, record: Path, weights_sha256: str) -> Cohort | None:
     if problem is not None:
         raise CohortError(f"the cohort {arrays} {problem}: delete it and prepare it again "
                           "(facerec models prepare --cohort-photos DIR)")
-    digest = hashlib.sha256(arrays.read_bytes()).hexdigest()
+    digest = sha256_file(arrays)
     with np.load(arrays) as data:
         embeddings = data["embeddings"].astype(np.float32)
     embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)

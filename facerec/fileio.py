@@ -13,13 +13,14 @@ A reader never sees a half-written file, and a crash leaves the old file (or non
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "sha256_file"]
 
 
 @contextmanager
@@ -37,3 +38,12 @@ def atomic_path(target: str | Path, *, suffix: str | None = None) -> Iterator[Pa
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -14,7 +14,6 @@ what the exporter printed goes to ``<file>.log``) and :class:`~facerec.errors.On
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -29,7 +28,7 @@ from filelock import FileLock
 from platformdirs import user_cache_dir
 
 from facerec.errors import OnnxExportError
-from facerec.fileio import atomic_path
+from facerec.fileio import atomic_path, sha256_file
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -112,7 +111,7 @@ def checked_cache_file(path: Path, make: Callable[[Path], None]) -> Path:
             note(f"the cached file {path} {problem}; making it again")
         with atomic_path(path) as tmp:
             make(tmp)
-            digest = _sha256(tmp)
+            digest = sha256_file(tmp)
         with atomic_path(_digest_path(path)) as tmp:
             tmp.write_text(f"{digest}  {path.name}\n")
     return path
@@ -120,14 +119,6 @@ def checked_cache_file(path: Path, make: Callable[[Path], None]) -> Path:
 
 def _digest_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_file_problem(path: Path) -> str | None:
@@ -141,7 +132,7 @@ def _changed(path: Path) -> str | None:
         recorded = _digest_path(path).read_text().split()[0]
     except (OSError, IndexError, UnicodeDecodeError):
         return "has no sha256 recorded beside it"
-    if _sha256(path) != recorded:
+    if sha256_file(path) != recorded:
         return "has changed since it was written (its sha256 differs from the one recorded beside it)"
     return None
 

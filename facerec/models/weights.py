@@ -4,7 +4,6 @@ the user cache, then a checked download.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import urllib.error
@@ -17,7 +16,7 @@ from platformdirs import user_cache_dir
 
 from facerec.alignment import Alignment
 from facerec.errors import WeightsHashError, WeightsNotFoundError
-from facerec.fileio import atomic_path
+from facerec.fileio import atomic_path, sha256_file
 
 __all__ = ["WeightsFile", "Weights", "weights_cache_dir", "resolve_weights", "sha256_file"]
 
@@ -91,14 +90,6 @@ class Weights(WeightsFile):
 def weights_cache_dir() -> Path:
     """Where downloaded weights are kept (``~/.cache/facerec/weights`` on Linux)."""
     return Path(user_cache_dir("facerec")) / "weights"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_weights(entry: WeightsFile, path: str | Path | None = None, *, download: bool | None = None) -> Path:
