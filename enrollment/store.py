@@ -229,7 +229,7 @@ class GalleryStore:
 
         Images already enrolled for ``name`` (same sha256) are skipped, not duplicated.
         """
-        name = _check_name(name)
+        name = check_name(name)
         vectors = [self._check_vector(face.embedding) for face in faces]
         with self._writing() as session:
             identity = session.scalar(select(Identity).where(Identity.name == name))
@@ -263,7 +263,7 @@ class GalleryStore:
         As in :meth:`enroll`, an image already enrolled for that identity (same sha256) is skipped, so a
         rerun of an interrupted job adds exactly what is missing. ``name`` of the result is empty.
         """
-        checked = [(_check_name(name), face, self._check_vector(face.embedding)) for name, face in faces]
+        checked = [(check_name(name), face, self._check_vector(face.embedding)) for name, face in faces]
         with self._writing() as session:
             before = int(session.scalar(
                 select(GalleryInfo.revision).where(GalleryInfo.id == 1).with_for_update()) or 0)
@@ -311,7 +311,7 @@ class GalleryStore:
 
     def rename(self, old: str, new: str) -> tuple[int, int]:
         """Rename an identity; returns the revisions before and after."""
-        new = _check_name(new)
+        new = check_name(new)
         with self._writing() as session:
             identity = self._identity(session, old)
             if session.scalar(select(Identity.id).where(Identity.name == new)) is not None:
@@ -524,10 +524,6 @@ class GalleryStore:
 
 #: The gallery setting that records its vector index kind (see :meth:`GalleryStore.index_kind`).
 INDEX_KIND_SETTING = "index"
-
-
-def _check_name(name: str) -> str:
-    return check_name(name)  # the one rule, shared with the CLI and the web API: see enrollment.names
 
 
 def _chunks(rows: Any, size: int) -> Iterator[list[Any]]:

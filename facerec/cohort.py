@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from facerec.errors import FaceRecError
-from facerec.models.weights import Weights, sha256_file
+from facerec.models.weights import Weights
 
 if TYPE_CHECKING:
     from facerec.recognizer import FaceRecognizer
@@ -169,7 +169,7 @@ def load_cohort(weights: Weights) -> Cohort | None:
 
 @functools.lru_cache(maxsize=4)
 def _load(arrays: Path, record: Path, weights_sha256: str) -> Cohort | None:
-    from facerec.runtime import cache_file_problem
+    from facerec.runtime import cache_file_problem, recorded_sha256
 
     meta: dict[str, Any] = json.loads(record.read_text())
     if meta.get("weights_sha256") != weights_sha256:
@@ -178,7 +178,7 @@ def _load(arrays: Path, record: Path, weights_sha256: str) -> Cohort | None:
     if problem is not None:
         raise CohortError(f"the cohort {arrays} {problem}: delete it and prepare it again "
                           "(facerec models prepare --cohort-photos DIR)")
-    digest = sha256_file(arrays)
+    digest = recorded_sha256(arrays)  # checked just now: no second read of the file
     with np.load(arrays) as data:
         embeddings = data["embeddings"].astype(np.float32)
     embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)

@@ -71,6 +71,7 @@ def locate_faces(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     work_pixels: int = WORK_PIXELS,
     collect_errors: bool = False,
+    pixels_digest: bool = False,
 ) -> list[Located]:
     """The one path from images to aligned faces: decode (large photos downscaled while decoding), detect in
     one batch, choose, align. Every command, the gallery, the service and bulk enrollment go through it.
@@ -81,7 +82,8 @@ def locate_faces(
     unreadable image, :class:`NoFaceError` for an image without a face when ``fallback`` is None and
     :class:`MultipleFacesError` with ``require_single`` when one has several; with ``collect_errors`` these
     are recorded in ``error`` instead, and the other images go on. ``pad`` adds that fraction of the image
-    size on every side (edge pixels repeated) before detection.
+    size on every side (edge pixels repeated) before detection. ``pixels_digest`` records the sha256 of the
+    pixels worked on (what enrollment keeps to skip a photo already enrolled); the other paths skip that work.
     """
     size = alignment.size
     named = list(names) if names is not None else [describe(image) for image in images]
@@ -101,20 +103,21 @@ def locate_faces(
         except FaceRecError as exc:
             fail(i, exc)
             continue
-        digests[i] = hashlib.sha256(decoded[i].pixels.tobytes()).hexdigest()
+        if pixels_digest:
+            digests[i] = hashlib.sha256(decoded[i].pixels.tobytes()).hexdigest()
         pixels[i] = _pad(decoded[i].pixels, pad)
     rows = list(pixels)
     found = detector.detect([pixels[i] for i in rows]) if detector is not None else [[] for _ in rows]
     for i, candidates in zip(rows, found):
         image = pixels[i]
         if require_single and len(candidates) > 1:
-            fail(i, MultipleFacesError(named[i], len(candidates)), digests[i])
+            fail(i, MultipleFacesError(named[i], len(candidates)), digests.get(i))
             continue
         if candidates:
             chosen = list(candidates) if all_faces else [select_face(candidates, image.shape, select)]
             crops = align_faces(image, chosen, alignment)
         elif fallback is None:
-            fail(i, NoFaceError(named[i]), digests[i])
+            fail(i, NoFaceError(named[i]), digests.get(i))
             continue
         elif fallback == "whole":
             chosen = [Face((0.0, 0.0, float(image.shape[1]), float(image.shape[0])), 0.0, (), "fallback")]
@@ -125,7 +128,7 @@ def locate_faces(
         if pad > 0:
             chosen = [face.shifted(-_offset(image, pad, 1), -_offset(image, pad, 0)) for face in chosen]
         located[i] = Located([in_original_frame(face, decoded[i]) for face in chosen], chosen, crops,
-                             len(candidates), bool(candidates), digests[i])
+                             len(candidates), bool(candidates), digests.get(i))
     return [entry for entry in located if entry is not None]
 
 
@@ -147,7 +150,7 @@ def align_images(
     default: a central crop where no face is found)."""
     located = locate_faces(images, detector=detector, alignment=alignment, names=names, select=select,
                            fallback=fallback, require_single=require_single, pad=pad, max_pixels=max_pixels,
-                           work_pixels=work_pixels, collect_errors=collect_errors)
+                           work_pixels=work_pixels, collect_errors=collect_errors, pixels_digest=True)
     size = alignment.size
     crops = np.zeros((len(images), size, size, 3), dtype=np.uint8)
     for i, entry in enumerate(located):

@@ -244,11 +244,11 @@ class Gallery:
                     calibration.cohort == (self.cohort.key if self.cohort is not None else None):
                 self._memo = calibration
                 return calibration
-        calibration = calibrate(model_threshold, self._impostor_maxima(people, self.cohort), people=people,
-                                fpir=self.fpir, revision=revision)
+        cosine_maxima, normalised_maxima = self._impostor_maxima(people)
+        calibration = calibrate(model_threshold, cosine_maxima if normalised_maxima is None else normalised_maxima,
+                                people=people, fpir=self.fpir, revision=revision)
         if self.cohort is not None:
-            cosine = calibrate(cosine_threshold, self._impostor_maxima(people, None), people=people, fpir=self.fpir,
-                               revision=revision)
+            cosine = calibrate(cosine_threshold, cosine_maxima, people=people, fpir=self.fpir, revision=revision)
             strict = max(round(self.cohort.threshold(people, self.fpir, low_quality=True), 6), calibration.threshold)
             calibration = replace(calibration, score="as-norm", cohort=self.cohort.key, low_quality_threshold=strict,
                                   cosine_threshold=cosine.threshold)
@@ -257,21 +257,24 @@ class Gallery:
         self._memo = calibration
         return calibration
 
-    def _impostor_maxima(self, people: int, cohort: Cohort | None) -> np.ndarray:
-        """For enrolled faces (all, or a seeded sample of MAX_PROBES), the best score against other people
-        (cohort-normalised with ``cohort``)."""
+    def _impostor_maxima(self, people: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """For enrolled faces (all, or a seeded sample of MAX_PROBES), the best score against other people:
+        the cosine, and with a cohort the normalised score too (None without one); one read, one search."""
         store = self.store.store
         if people < MIN_PEOPLE:
-            return np.zeros(0)
+            return np.zeros(0), (np.zeros(0) if self.cohort is not None else None)
         ids = store.face_ids()
         if len(ids) > MAX_PROBES:
             ids = np.random.default_rng(0).choice(ids, MAX_PROBES, replace=False)
         names, vectors = store.faces(ids.tolist())
-        found = self.store.search(vectors, k=2 if cohort is None else 10)
-        scores = self._scores(vectors, found) if cohort is not None else [[c.score for c in f] for f in found]
-        maxima = [max((s for c, s in zip(candidates, row) if c.name != name), default=-np.inf)
-                  for name, candidates, row in zip(names, found, scores)]
-        return np.array(maxima, np.float64)
+        found = self.store.search(vectors, k=2 if self.cohort is None else 10)
+
+        def maxima(scores: Sequence[Sequence[float]]) -> np.ndarray:
+            return np.array([max((s for c, s in zip(candidates, row) if c.name != name), default=-np.inf)
+                             for name, candidates, row in zip(names, found, scores)], np.float64)
+
+        cosine = maxima([[c.score for c in candidates] for candidates in found])
+        return cosine, maxima(self._scores(vectors, found)) if self.cohort is not None else None
 
     def _ensure_cohort_stats(self, revision: int | None = None) -> None:
         """Give every enrolled face its cohort statistics: a gallery from before score normalisation, or faces

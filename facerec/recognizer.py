@@ -21,7 +21,7 @@ from facerec.checks import check_threshold
 from facerec.crops import AlignedBatch, Fallback, Located, align_images, locate_faces
 from facerec.crops import in_original_frame as _original
 from facerec.detection import Face, Selection
-from facerec.errors import MultipleFacesError, NoFaceError, OnnxExportError, PrecisionError
+from facerec.errors import OnnxExportError, PrecisionError
 from facerec.io import DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, decode_image
 from facerec.models import DEFAULT_DETECTOR, Detector, get_detector, model_file
 from facerec.models.detectors import DEFAULT_LANDMARKS, Landmarks
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from facerec.config import PipelineConfig
     from facerec.models.embedders.embedder import FaceEmbedder
 
-__all__ = ["FaceRecognizer", "FaceEmbedding", "VerifyResult", "BatchEmbeddings", "CropTransform", "check_faces"]
+__all__ = ["FaceRecognizer", "FaceEmbedding", "VerifyResult", "BatchEmbeddings", "CropTransform"]
 
 #: A transform of aligned uint8 crops (``N x S x S x 3``) applied before embedding, e.g. a defence.
 CropTransform = Callable[[np.ndarray], np.ndarray]
@@ -304,12 +304,3 @@ class FaceRecognizer:
                 faces += aligned.faces
                 bar.update(count)
         return BatchEmbeddings(vectors, detected, errors, faces)
-
-
-def check_faces(source: str, faces: Sequence[Face], require_single: bool) -> None:
-    """Raise :class:`NoFaceError` when ``faces`` is empty, :class:`MultipleFacesError` when
-    ``require_single`` and there are several."""
-    if not faces:
-        raise NoFaceError(source)
-    if require_single and len(faces) > 1:
-        raise MultipleFacesError(source, len(faces))

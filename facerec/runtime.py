@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["Backend", "BACKENDS", "cpu_count", "resolve_threads", "onnx_cache_dir", "onnx_session", "cached_onnx",
-           "cache_file_problem", "cache_files_used", "checked_cache_file", "note"]
+           "cache_file_problem", "cache_files_used", "recorded_sha256", "checked_cache_file", "note"]
 
 Backend = Literal["onnx", "torch"]
 BACKENDS: tuple[str, ...] = ("onnx", "torch")
@@ -105,7 +105,7 @@ def checked_cache_file(path: Path, make: Callable[[Path], None]) -> Path:
     _USED.setdefault(path, None)
     with FileLock(str(path) + ".lock"):
         if path.is_file():
-            problem = _changed(path)
+            problem = cache_file_problem(path)
             if problem is None:
                 return path
             note(f"the cached file {path} {problem}; making it again")
@@ -122,12 +122,8 @@ def _digest_path(path: Path) -> Path:
 
 
 def cache_file_problem(path: Path) -> str | None:
-    """Why the cached file ``path`` cannot be trusted, or None when it has the sha256 recorded when it was made."""
-    return _changed(path)
-
-
-def _changed(path: Path) -> str | None:
-    """Why ``path`` cannot be trusted, or None when it has the sha256 recorded when it was written."""
+    """Why the cached file ``path`` cannot be trusted, or None when it has the sha256 recorded beside it when it
+    was written (then :func:`recorded_sha256` is its sha256)."""
     try:
         recorded = _digest_path(path).read_text().split()[0]
     except (OSError, IndexError, UnicodeDecodeError):
@@ -135,6 +131,11 @@ def _changed(path: Path) -> str | None:
     if sha256_file(path) != recorded:
         return "has changed since it was written (its sha256 differs from the one recorded beside it)"
     return None
+
+
+def recorded_sha256(path: Path) -> str:
+    """The sha256 recorded beside a cached file when it was written (check it with :func:`cache_file_problem`)."""
+    return _digest_path(path).read_text().split()[0]
 
 
 def cached_onnx(name: str, digest: str, build: Callable[[], tuple[torch.nn.Module, torch.Tensor]], *,

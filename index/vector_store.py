@@ -139,20 +139,24 @@ class FaissStore:
         self._options = options
         self._lock = FileLock(str(self.path) + ".lock")
         self._revision: int | None = None
-        self.index = VectorIndex(dim, model=model, kind=kind or "flat", **options)
         try:
             with self._lock:
-                self._load(kind)
+                loaded = self._load(kind)
         except OSError:  # no lock file can be made here (a read-only folder): read without it
-            self._load(kind)
+            loaded = self._load(kind)
+        # an empty index is built only when no usable file was there (not built, then thrown away)
+        self.index = loaded if loaded is not None else VectorIndex(dim, model=model, kind=kind or "flat", **options)
 
-    def _load(self, kind: str | None) -> None:
+    def _load(self, kind: str | None) -> VectorIndex | None:
+        """The saved index when it is usable and of ``kind`` (any kind for None), with its revision recorded."""
         try:
             loaded = VectorIndex.load(self.path, model=self.model, dim=self.dim)
-            if kind is None or loaded.kind == kind:
-                self.index, self._revision, self.kind = loaded, _read_revision(self.path), loaded.kind
         except (IndexCorruptError, IndexMismatchError):
-            pass
+            return None
+        if kind is not None and loaded.kind != kind:
+            return None
+        self._revision, self.kind = _read_revision(self.path), loaded.kind
+        return loaded
 
     @property
     def location(self) -> str:

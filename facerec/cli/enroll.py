@@ -50,8 +50,8 @@ def enroll_command(name: str | None, images: tuple[str, ...], from_dir: str | No
     if name and not name_is_path and is_file(name):
         raise click.UsageError(f"NAME {name!r} is a file: was the name forgotten? "
                                "(facerec enroll NAME IMAGE...; --name-is-path to use it as a name anyway)")
-    new = options.store.info() is None
-    gallery = options.open(create=True, announce=False)
+    gallery = options.open(create=True)
+    new = not gallery.opened  # an existing gallery is opened at once; a new one on its first write
     if ray_address:
         from facerec.bulk import bulk_enroll
 

@@ -75,20 +75,16 @@ class GalleryOptions:
     no_flip: bool
     robust: bool
 
-    def open(self, threshold: float | None = None, *, create: bool = False, announce: bool = True):  # noqa: ANN201
-        """The gallery; a missing one is created (and said so on stderr, unless not ``announce``) only when
-        ``create``."""
+    def open(self, threshold: float | None = None, *, create: bool = False):  # noqa: ANN201
+        """The gallery; a missing one only with ``create`` (it is made on its first write: see
+        :attr:`facerec.Gallery.opened`), else a clear error before the model loads."""
         from facerec.gallery import Gallery
 
-        exists = self.store.info() is not None
-        if not exists and not create:
+        if not create:
             self.store.require()
         recognizer = make_recognizer(self.model, self.tag, self.weights, self.no_flip, robust=self.robust)
-        gallery = Gallery(recognizer, db=self.store.url, vectors=self.store.vectors_uri, threshold=threshold,
-                          index_kind=self.store.index_kind)
-        if not exists and announce:
-            click.echo(f"created a new gallery at {shown(self.store.url)}", err=True)
-        return gallery
+        return Gallery(recognizer, db=self.store.url, vectors=self.store.vectors_uri, threshold=threshold,
+                       index_kind=self.store.index_kind)
 
     def recipe(self):  # noqa: ANN201 - a facerec.config.PipelineConfig
         """The pipeline these options make, which each Ray actor builds its recognizer from."""

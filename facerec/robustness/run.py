@@ -71,7 +71,7 @@ def run_robustness(config: RobustnessConfig, recognizer: FaceRecognizer,
     from facerec.evaluation.pairs import read_pairs
     from facerec.robustness.clean import clean_embeddings
     from facerec.robustness.crops import crop_pairs, merge_crops
-    from facerec.robustness.defence import InputDefence, JpegDefence, ResizePadDefence
+    from facerec.robustness.defence import get_defence
     from facerec.robustness.experiment import ExperimentConfig, choose_thresholds, run_experiment
     from facerec.robustness.report import save_curves, save_examples
 
@@ -95,9 +95,10 @@ def run_robustness(config: RobustnessConfig, recognizer: FaceRecognizer,
                                      select=config.select, progress=progress) for side in (True, False)))
     first, second = crops.pair_indices(pairs)
     same = np.array([p.same for p in pairs])
-    made: dict[str, Callable[[], InputDefence]] = {"jpeg": lambda: JpegDefence(config.jpeg_quality),
-                                                   "resize": lambda: ResizePadDefence(config.resize_min, config.seed)}
-    defence_list = tuple(made[name]() for name in dict.fromkeys(config.defences) if name != "none")
+    options: dict[str, dict[str, int | float]] = {"jpeg": {"quality": config.jpeg_quality},
+                                                  "resize": {"min_size": config.resize_min, "seed": config.seed}}
+    defence_list = tuple(get_defence(name, **options.get(name, {})) for name in dict.fromkeys(config.defences)
+                         if name != "none")
 
     thresholds, clean_accuracy = {}, {}
     for name, defence in [("plain", None), *[(d.name, d) for d in defence_list]]:

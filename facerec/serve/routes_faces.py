@@ -19,7 +19,7 @@ from facerec.serve.models import (
     WatchAnswer,
     errors,
 )
-from facerec.serve.service import ServiceDep, Upload, json_safe, named, upload_name
+from facerec.serve.service import ServiceDep, Upload, json_safe, upload_name
 
 __all__ = ["router", "read_upload", "upload_label"]
 
@@ -91,8 +91,7 @@ async def identify(
 
     def job() -> dict[str, Any]:
         pixels = service.decode(upload)
-        with named(upload_label(upload)):
-            results = service.gallery.identify(pixels, top_k=top_k, all_faces=all_faces, name=upload_label(upload))
+        results = service.gallery.identify(pixels, top_k=top_k, all_faces=all_faces, name=upload_label(upload))
         return {"image": {"width": pixels.width, "height": pixels.height},  # the photo's own size, as the boxes
                 "threshold": results[0].threshold, "faces": [r.to_dict() for r in results]}
 

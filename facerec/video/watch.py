@@ -95,7 +95,6 @@ class _Track:
     last_time: float = 0.0
     last_frame: int = 0
     frames: int = 0
-    last_face: Face | None = None
     kept: list[_Embedded] = field(default_factory=list)
     decision: Identification | None = None  # of ``kept`` as it is now; None: not decided yet
 
@@ -170,7 +169,7 @@ class Watcher:
 
     def _observe(self, track: _Track, seen: _Seen) -> None:
         track.frames += 1
-        track.last_time, track.last_frame, track.last_face = seen.frame.time, seen.frame.index, seen.face
+        track.last_time, track.last_frame = seen.frame.time, seen.frame.index
         kept = track.kept
         if len(kept) < self.best_frames or seen.rank > min(k.rank for k in kept) + QUALITY_MARGIN:
             kept.append(self._embed(seen))

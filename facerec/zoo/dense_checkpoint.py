@@ -19,7 +19,7 @@ from facerec.fileio import atomic_path
 
 __all__ = ["DenseCheckpointError", "load_dense", "save_dense"]
 
-FORMAT = "facerec-zoo-dense/1"
+from facerec.models.detectors.yolo_net import CHECKPOINT_FORMAT as FORMAT  # noqa: E402 - one source
 
 
 class DenseCheckpointError(FaceRecError):
