@@ -9,7 +9,10 @@ normalisation (Cumani et al. 2011; Matejka et al. 2017) gives::
     s' = ((s - mu_p) / sd_p + (s - mu_e) / sd_e) / 2
 
 with ``mu``/``sd`` the mean and spread of each side's ``k`` best cohort scores. A stranger whose
-conditions make them resemble everyone has a high ``mu_p`` too, and is pulled back down.
+conditions make them resemble everyone has a high ``mu_p`` too, and is pulled back down. The cohort person
+most like the face (the owner of its best-scoring cohort face) is left out of its statistics: a face of
+someone who is in the cohort (the cohort is made of public photos) would otherwise be measured against
+itself and could never be recognised.
 
 The cohort's faces are photos of real people, so no embedding of them ships: the model's calibration
 record (``calibration/<model>-<tag>.cohort.json``, tied to the weights' sha256) names the cohort's people,
@@ -19,9 +22,13 @@ checked on every load. Without it, identification falls back to plain cosine sco
 size-aware threshold. The record also holds how often normalised strangers pass each threshold (aggregate
 rates, no face data): for calibration people (never the cohort's),
 per condition group (ordinary photos, a studio, strong side light, low-quality faces) and gallery size, the
-false-positive identification rate ``FPIR(t, N)`` of a stranger against ``N`` enrolled people. The
-threshold for a gallery of ``N`` people is the strictest group's ``t`` with ``FPIR(t, N) <= fpir``:
-whatever the probe's conditions, at most ``fpir`` of strangers pass (see :meth:`Cohort.threshold`).
+false-positive identification rate ``FPIR(t, N)`` of a stranger against ``N`` enrolled people, and each
+group's *homogeneity*: the mean normalised score between faces of different people. Photos taken in one
+studio under one light resemble each other more than ordinary photos do, and their strangers pass more
+often. A gallery measures its own homogeneity (:func:`homogeneity`, from its enrolled faces, with an upper
+margin that is wide for few people) and is held to the table of the groups it resembles: each group's ``t``
+with ``FPIR(t, N) <= fpir``, interpolated by homogeneity between the groups (clamped at the outer ones).
+A gallery of too few people to tell is held to the strictest group's (see :meth:`Cohort.threshold`).
 
 >>> cohort = load_cohort(weights)  # doctest: +SKIP
 >>> mu, sd = cohort.stats(vectors)  # doctest: +SKIP
@@ -33,7 +40,7 @@ import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -43,11 +50,12 @@ from facerec.models.weights import Weights
 if TYPE_CHECKING:
     from facerec.recognizer import FaceRecognizer
 
-__all__ = ["COHORT_DIR", "LOW_QUALITY_GROUP", "SET_FOLDERS", "Cohort", "CohortError", "as_norm", "cohort_files",
-           "fpir_table", "load_cohort", "prepare_cohort"]
+__all__ = ["COHORT_DIR", "LOW_QUALITY_GROUP", "MIN_CONDITION_PEOPLE", "SET_FOLDERS", "Cohort", "CohortError", "as_norm",
+           "cohort_files", "fpir_table", "homogeneity", "load_cohort", "own_scores", "prepare_cohort"]
 
 COHORT_DIR = Path(__file__).parent / "models" / "embedders" / "calibration"
 LOW_QUALITY_GROUP = "low quality"  # the group whose threshold only low-quality probes are held to
+MIN_CONDITION_PEOPLE = 5  # fewer enrolled people: their homogeneity is not measured, the strictest group's table
 
 
 class CohortError(FaceRecError):
@@ -58,8 +66,8 @@ def cohort_files(weights: Weights) -> tuple[Path, Path]:
     """The cohort's embeddings (made on this machine, in the cache) and its record (shipped), for ``weights``."""
     from facerec.runtime import onnx_cache_dir
 
-    stem = f"{weights.model}-{weights.tag}".replace("/", "_")
-    return onnx_cache_dir().parent / "cohort" / f"{stem}.cohort.npz", COHORT_DIR / f"{stem}.cohort.json"
+    stem = f"{weights.model}-{weights.tag}".replace("/", "_")  # v2: with each face's person
+    return onnx_cache_dir().parent / "cohort" / f"{stem}.cohort-v2.npz", COHORT_DIR / f"{stem}.cohort.json"
 
 
 #: Where each set named in a record's people (``lfw/Name``, ``att/s11``, ``yale/yaleB03``) keeps its photos,
@@ -84,12 +92,14 @@ def prepare_cohort(recognizer: FaceRecognizer, data: Path) -> Path:
                           f"e.g. {missing[0]}")
 
     def make(tmp: Path) -> None:
-        photos = [photo for folder in folders for photo in sorted(folder.iterdir())
+        photos = [(person, photo) for person, folder in enumerate(folders) for photo in sorted(folder.iterdir())
                   if photo.suffix.lower() in IMAGE_SUFFIXES]
-        embeddings = recognizer.embed_images(photos, fallback=False, collect_errors=True).embeddings
+        embeddings = recognizer.embed_images([photo for _, photo in photos], fallback=False,
+                                             collect_errors=True).embeddings
         found = np.array([bool(np.any(vector)) for vector in embeddings])  # photos without a face are left out
+        owners = np.array([person for person, _ in photos], np.int32)
         with tmp.open("wb") as handle:
-            np.savez_compressed(handle, embeddings=embeddings[found].astype(np.float16))
+            np.savez_compressed(handle, embeddings=embeddings[found].astype(np.float16), people=owners[found])
 
     return checked_cache_file(arrays, make)
 
@@ -99,32 +109,75 @@ class Cohort:
     """Cohort embeddings and the FPIR tables of normalised scores (see the module docstring)."""
 
     embeddings: np.ndarray  # C x D, unit rows
+    people: np.ndarray  # C: each cohort face's person (an index)
     k: int
     t_grid: np.ndarray  # T thresholds
     n_grid: np.ndarray  # M gallery sizes
     groups: tuple[str, ...]
     table: np.ndarray  # G x M x T: FPIR of group g at gallery size n_grid[m] and threshold t_grid[t]
     sha256: str  # of the arrays file: names the cohort stored beside a gallery's statistics
+    homogeneity: np.ndarray | None = None  # G: each group's mean normalised score between people (NaN: low quality)
 
     @property
     def key(self) -> str:
         return f"as-norm-k{self.k}-{self.sha256[:16]}"
 
     def stats(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and standard deviation of each vector's ``k`` best cosine scores against the cohort."""
+        """Mean and standard deviation of each vector's ``k`` best cosine scores against the cohort, the
+        cohort person of its best score left out."""
         vectors = np.atleast_2d(np.asarray(vectors, np.float32))
         if len(vectors) == 0:
             return np.zeros(0), np.zeros(0)
         scores = vectors @ self.embeddings.T
+        nearest = self.people[scores.argmax(axis=1)]
+        scores[self.people[None, :] == nearest[:, None]] = -1.0  # below any cosine that counts
         k = min(self.k, scores.shape[1])
         top = np.partition(scores, scores.shape[1] - k, axis=1)[:, -k:].astype(np.float64)
         return top.mean(axis=1), np.maximum(top.std(axis=1), 1e-4)
 
-    def threshold(self, people: int, fpir: float, *, low_quality: bool = False) -> float:
+    def threshold(self, people: int, fpir: float, *, low_quality: bool = False,
+                  homogeneity: float | None = None) -> float:
         """The normalised-score threshold that lets at most ``fpir`` of strangers through a gallery of
-        ``people`` people, under every condition group (and the low-quality one for a low-quality probe)."""
-        groups = [g for g, name in enumerate(self.groups) if low_quality or name != LOW_QUALITY_GROUP]
-        return max(_threshold(self.table[g], self.n_grid, self.t_grid, max(people, 1), fpir) for g in groups)
+        ``people`` people: for a gallery of the given :func:`homogeneity`, the groups' thresholds
+        interpolated by theirs (clamped at the outer groups); without one, the strictest group's. A
+        low-quality probe is held to the low-quality group's threshold too, where stricter."""
+        people = max(people, 1)
+        conditions = [g for g, name in enumerate(self.groups) if name != LOW_QUALITY_GROUP]
+        each = np.array([_threshold(self.table[g], self.n_grid, self.t_grid, people, fpir) for g in conditions])
+        if homogeneity is None or self.homogeneity is None:
+            found = float(each.max())
+        else:
+            known = self.homogeneity[conditions]
+            order = np.argsort(known)
+            found = float(np.interp(homogeneity, known[order], each[order]))
+        if low_quality:
+            low = [g for g, name in enumerate(self.groups) if name == LOW_QUALITY_GROUP]
+            found = max([found] + [_threshold(self.table[g], self.n_grid, self.t_grid, people, fpir) for g in low])
+        return found
+
+
+def own_scores(cohort: Cohort, vectors: np.ndarray, owners: Sequence[str] | np.ndarray) -> np.ndarray:
+    """The normalised scores among enrolled faces (``F x F``), ``-inf`` between faces of one person."""
+    stats = cohort.stats(vectors)
+    scores = as_norm(np.asarray(vectors, np.float32) @ np.asarray(vectors, np.float32).T, stats, stats)
+    owners = np.asarray(owners)
+    scores[owners[:, None] == owners[None, :]] = -np.inf
+    return scores
+
+
+def homogeneity(scores: np.ndarray, owners: Sequence[str] | np.ndarray) -> float | None:
+    """How much a gallery's people resemble each other: from :func:`own_scores`, each person's mean score
+    against the other people's faces, averaged over people, plus two standard errors (a few people may look
+    less alike than their conditions make them); None below :data:`MIN_CONDITION_PEOPLE` people."""
+    owners = np.asarray(owners)
+    people = np.unique(owners)
+    if len(people) < MIN_CONDITION_PEOPLE:
+        return None
+    finite = np.where(np.isfinite(scores), scores, 0.0)
+    counts = np.isfinite(scores).sum(axis=1)
+    per_face = finite.sum(axis=1) / np.maximum(counts, 1)
+    per_person = np.array([per_face[owners == person].mean() for person in people])
+    return float(per_person.mean() + 2.0 * per_person.std(ddof=1) / np.sqrt(len(people)))
 
 
 def as_norm(scores: np.ndarray, probe: tuple[np.ndarray, np.ndarray],
@@ -181,7 +234,10 @@ def _load(arrays: Path, record: Path, weights_sha256: str) -> Cohort | None:
     digest = recorded_sha256(arrays)  # checked just now: no second read of the file
     with np.load(arrays) as data:
         embeddings = data["embeddings"].astype(np.float32)
+        people = data["people"].astype(np.int64)
     embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
-    return Cohort(embeddings, int(meta["k"]), np.asarray(meta["t_grid"], np.float64),
+    known = meta.get("homogeneity")
+    return Cohort(embeddings, people, int(meta["k"]), np.asarray(meta["t_grid"], np.float64),
                   np.asarray(meta["n_grid"], np.float64), tuple(str(g) for g in meta["groups"]),
-                  np.asarray(meta["table"], np.float64), digest)
+                  np.asarray(meta["table"], np.float64), digest,
+                  None if known is None else np.array([np.nan if h is None else h for h in known], np.float64))

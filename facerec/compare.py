@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from facerec.cohort import as_norm, load_cohort
+from facerec.cohort import as_norm, homogeneity, load_cohort, own_scores
 from facerec.embed_files import find_photos
 from facerec.errors import FaceRecError
 from facerec.io import IMAGE_SUFFIXES
-from facerec.open_set import MIN_PEOPLE, calibrate
+from facerec.open_set import FPIR, MIN_PEOPLE, calibrate
 from facerec.recognizer import FaceRecognizer
 
 __all__ = ["CompareRow", "known_people", "compare_folders"]
@@ -81,16 +81,13 @@ def compare_folders(recognizer: FaceRecognizer, known: str | Path, unknown: str 
     raw = vectors @ known_vectors.T  # a photo with an error has a zero row, and is not scored
     scores, kind = raw, "cosine"
     if cohort is not None:
-        known_stats = cohort.stats(known_vectors)
-        scores, kind = as_norm(raw, cohort.stats(vectors), known_stats), "as-norm"
-        own = as_norm(known_vectors @ known_vectors.T, known_stats, known_stats)
-        owners = np.array(names)
-        own[owners[:, None] == owners[None, :]] = -np.inf  # each known face against the other people
+        scores, kind = as_norm(raw, cohort.stats(vectors), cohort.stats(known_vectors)), "as-norm"
+        own = own_scores(cohort, known_vectors, names)  # each known face against the other people
         maxima = own.max(axis=1) if len(people) >= MIN_PEOPLE else np.zeros(0)
-        threshold = calibrate(cohort.threshold(len(people), 0.01), maxima, people=len(people), fpir=0.01,
-                              revision=0).threshold
+        model = cohort.threshold(len(people), FPIR, homogeneity=homogeneity(own, names))
+        threshold = calibrate(model, maxima, people=len(people), fpir=FPIR, revision=0).threshold
     elif threshold is None:
-        threshold = recognizer.weights.open_set_threshold(len(people))
+        threshold = recognizer.weights.open_set_threshold(len(people), FPIR)
     rows = []
     for i, probe in enumerate(probes):
         if str(probe) in errors:

@@ -26,12 +26,12 @@ from enrollment import Candidate, EnrollResult, IdentitySummary, NewFace, read_i
 from enrollment import Gallery as Store
 from enrollment.names import check_name
 from facerec.checks import check_threshold, check_top_k, path_text
-from facerec.cohort import Cohort, as_norm, load_cohort
+from facerec.cohort import MIN_CONDITION_PEOPLE, Cohort, as_norm, homogeneity, load_cohort, own_scores
 from facerec.crops import AlignedBatch
 from facerec.detection import Face
 from facerec.errors import DuplicateFaceError, FaceRecError
 from facerec.io import IMAGE_SUFFIXES, ImageInput, describe
-from facerec.open_set import MAX_PROBES, MIN_PEOPLE, OpenSetCalibration, calibrate
+from facerec.open_set import FPIR, MAX_PROBES, MIN_PEOPLE, OpenSetCalibration, calibrate
 from facerec.quality import FaceQuality, LowQualityError, assess_faces
 from facerec.recognizer import FaceRecognizer
 from index import IndexKind
@@ -157,7 +157,7 @@ class Gallery:
     def __init__(
         self, recognizer: FaceRecognizer | None = None, *, db: str | Path | None = None,
         index_path: str | Path | None = None, threshold: float | None = None, index_kind: IndexKind | None = None,
-        fpir: float = 0.01, vectors: str | None = None, normalize: bool = True,
+        fpir: float = FPIR, vectors: str | None = None, normalize: bool = True,
     ) -> None:
         threshold = None if threshold is None else check_threshold(threshold)
         self.recognizer = recognizer or FaceRecognizer()
@@ -232,41 +232,55 @@ class Gallery:
         cosine_threshold = self.recognizer.weights.open_set_threshold(people, self.fpir)
         if self.cohort is not None and save:
             self._ensure_cohort_stats(revision)
-        model_threshold = self.cohort.threshold(people, self.fpir) if self.cohort is not None else cosine_threshold
         saved = store.setting(_CALIBRATION)
         if saved is not None and saved[1] == revision:
             try:
-                calibration = OpenSetCalibration.from_dict(saved[0])
+                calibration: OpenSetCalibration | None = OpenSetCalibration.from_dict(saved[0])
             except (KeyError, TypeError):  # written by another version: recompute
                 calibration = None
             if calibration is not None and calibration.fpir == self.fpir and \
-                    abs(calibration.model_threshold - model_threshold) < 1e-6 and \
-                    calibration.cohort == (self.cohort.key if self.cohort is not None else None):
+                    abs(calibration.model_threshold - self._model_threshold(people, calibration.homogeneity)) < 1e-6 \
+                    and calibration.cohort == (self.cohort.key if self.cohort is not None else None):
                 self._memo = calibration
                 return calibration
-        cosine_maxima, normalised_maxima = self._impostor_maxima(people)
+        cosine_maxima, normalised_maxima, alike = self._impostors(people)
+        model_threshold = self._model_threshold(people, alike)
         calibration = calibrate(model_threshold, cosine_maxima if normalised_maxima is None else normalised_maxima,
                                 people=people, fpir=self.fpir, revision=revision)
         if self.cohort is not None:
             cosine = calibrate(cosine_threshold, cosine_maxima, people=people, fpir=self.fpir, revision=revision)
-            strict = max(round(self.cohort.threshold(people, self.fpir, low_quality=True), 6), calibration.threshold)
-            calibration = replace(calibration, score="as-norm", cohort=self.cohort.key, low_quality_threshold=strict,
-                                  cosine_threshold=cosine.threshold)
+            strict = self.cohort.threshold(people, self.fpir, low_quality=True, homogeneity=alike)
+            calibration = replace(calibration, score="as-norm", cohort=self.cohort.key,
+                                  low_quality_threshold=max(round(strict, 6), calibration.threshold),
+                                  cosine_threshold=cosine.threshold,
+                                  homogeneity=None if alike is None else round(alike, 6))
         if save:
             store.put_setting(_CALIBRATION, calibration.to_dict(), revision)
         self._memo = calibration
         return calibration
 
-    def _impostor_maxima(self, people: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def _model_threshold(self, people: int, alike: float | None) -> float:
+        """The threshold the model's calibration gives (before the gallery's own tail): the cohort's for a
+        gallery of this homogeneity, or the cosine one without a cohort."""
+        if self.cohort is None:
+            return round(self.recognizer.weights.open_set_threshold(people, self.fpir), 6)
+        return round(self.cohort.threshold(people, self.fpir, homogeneity=alike), 6)
+
+    def _impostors(self, people: int) -> tuple[np.ndarray, np.ndarray | None, float | None]:
         """For enrolled faces (all, or a seeded sample of MAX_PROBES), the best score against other people:
-        the cosine, and with a cohort the normalised score too (None without one); one read, one search."""
+        the cosine, and with a cohort the normalised score too (None without one); and with a cohort, the
+        gallery's homogeneity (:func:`facerec.cohort.homogeneity`, from the same faces). One read, one search."""
         store = self.store.store
-        if people < MIN_PEOPLE:
-            return np.zeros(0), (np.zeros(0) if self.cohort is not None else None)
+        none = np.zeros(0), (np.zeros(0) if self.cohort is not None else None), None
+        if people < (MIN_CONDITION_PEOPLE if self.cohort is not None else MIN_PEOPLE):
+            return none
         ids = store.face_ids()
         if len(ids) > MAX_PROBES:
             ids = np.random.default_rng(0).choice(ids, MAX_PROBES, replace=False)
         names, vectors = store.faces(ids.tolist())
+        alike = homogeneity(own_scores(self.cohort, vectors, names), names) if self.cohort is not None else None
+        if people < MIN_PEOPLE:
+            return none[0], none[1], alike
         found = self.store.search(vectors, k=2 if self.cohort is None else 10)
 
         def maxima(scores: Sequence[Sequence[float]]) -> np.ndarray:
@@ -274,7 +288,7 @@ class Gallery:
                              for name, candidates, row in zip(names, found, scores)], np.float64)
 
         cosine = maxima([[c.score for c in candidates] for candidates in found])
-        return cosine, maxima(self._scores(vectors, found)) if self.cohort is not None else None
+        return cosine, maxima(self._scores(vectors, found)) if self.cohort is not None else None, alike
 
     def _ensure_cohort_stats(self, revision: int | None = None) -> None:
         """Give every enrolled face its cohort statistics: a gallery from before score normalisation, or faces

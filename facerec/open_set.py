@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MIN_PEOPLE", "MAX_PROBES", "OpenSetCalibration", "gumbel_quantile", "calibrate"]
+__all__ = ["FPIR", "MIN_PEOPLE", "MAX_PROBES", "OpenSetCalibration", "gumbel_quantile", "calibrate"]
 
+FPIR = 0.01  # the default promise: at most 1% of strangers identified as someone
 MIN_PEOPLE = 10  # fewer people than this: too few maxima to fit a tail, the model's threshold alone
 MAX_PROBES = 2000  # faces searched against the rest; a larger gallery is sampled (seeded)
 
@@ -48,13 +49,14 @@ class OpenSetCalibration:
     cohort: str | None = None  # the cohort's key, with "as-norm"
     low_quality_threshold: float | None = None  # with "as-norm": the threshold a low-quality probe is held to
     cosine_threshold: float | None = None  # with "as-norm": the cosine calibration (duplicate checks use it)
+    homogeneity: float | None = None  # with "as-norm": how alike the gallery's people are (facerec.cohort.homogeneity)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OpenSetCalibration:
-        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data or key != "homogeneity"})
 
 
 def gumbel_quantile(maxima: np.ndarray, q: float) -> float:

@@ -96,11 +96,13 @@ def far_curves(scores: np.ndarray, people: np.ndarray, probes: np.ndarray) -> tu
 
 def calibration_tables(shared: dict[str, np.ndarray], stats: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
                        calibrate_on: np.ndarray, log: Callable[[str], None] | None = None
-                       ) -> tuple[list[str], np.ndarray]:
-    """The groups and their FPIR tables (``G x M x T``) from the detected faces of the rows ``calibrate_on``
-    (a mask over the shared arrays), normalised with the cohort statistics ``stats``."""
+                       ) -> tuple[list[str], np.ndarray, list[float | None]]:
+    """The groups, their FPIR tables (``G x M x T``) and their homogeneity (the mean normalised score
+    between enrolment-grade faces of different people, averaged per person; None for the low-quality group)
+    from the detected faces of the rows ``calibrate_on`` (a mask over the shared arrays), normalised with
+    the cohort statistics ``stats``."""
     usable = shared["detected"] & calibrate_on
-    tables, groups = [], []
+    tables, groups, alike = [], [], []
     curves_all, weights_all = [], []
     for key, (_, group) in SETS.items():
         mask = usable & (shared["set"] == key)
@@ -111,13 +113,21 @@ def calibration_tables(shared: dict[str, np.ndarray], stats: Callable[[np.ndarra
         tables.append(fpir_table(curves, weights, N_GRID))
         groups.append(group)
         low = shared["low"][mask]
+        alike.append(group_homogeneity(scores[~low][:, ~low], people[~low]))
         curves_all.append(curves[low])
         weights_all.append(weights[low] / weights.sum())  # a low-quality probe weighs as a person of its set does
         if log is not None:
             log(f"{group}: {len(set(people))} people, {len(vectors)} faces, {int(low.sum())} low quality")
     tables.append(fpir_table(np.concatenate(curves_all), np.concatenate(weights_all), N_GRID))
     groups.append(LOW_QUALITY_GROUP)
-    return groups, np.stack(tables)
+    return groups, np.stack(tables), alike + [None]
+
+
+def group_homogeneity(scores: np.ndarray, people: np.ndarray) -> float:
+    """A group's homogeneity as a gallery measures it (facerec.cohort.homogeneity), without its margin."""
+    scores = np.where(people[:, None] == people[None, :], np.nan, scores)
+    per_face = np.nanmean(scores, axis=1)
+    return float(np.mean([per_face[people == person].mean() for person in np.unique(people)]))
 
 
 def as_shipped(embeddings: np.ndarray) -> np.ndarray:
@@ -130,16 +140,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default=os.environ.get("FACEREC_SHARED", "../shared"))
     parser.add_argument("--cache", type=Path, default=None, help="An embeddings file to reuse (written if missing).")
-    parser.add_argument("--calibrate-on", choices=["quarter", "all"], default="quarter",
+    parser.add_argument("--calibrate-on", choices=["quarter", "all"], default="all",
                         help="The calibration quarter of the people (shipped), or every non-cohort person.")
     args = parser.parse_args()
     os.environ.setdefault("FACEREC_WEIGHTS_DIR", str(Path(args.shared) / "weights"))
     recognizer = FaceRecognizer()
     shared = embed_shared(recognizer, Path(args.shared) / "data", args.cache)
-    cohort = shared["embedding"][shared["detected"] & (shared["role"] == "cohort")]
-    stats = Cohort(as_shipped(cohort), K, T_GRID, N_GRID, (), np.zeros((0, len(N_GRID), len(T_GRID))), "").stats
+    in_cohort = shared["detected"] & (shared["role"] == "cohort")
+    cohort = shared["embedding"][in_cohort]
+    _, owners = np.unique(np.char.add(shared["set"][in_cohort], shared["person"][in_cohort]), return_inverse=True)
+    stats = Cohort(as_shipped(cohort), owners, K, T_GRID, N_GRID, (), np.zeros((0, len(N_GRID), len(T_GRID))),
+                   "").stats
     calibrate_on = shared["role"] != "cohort" if args.calibrate_on == "all" else shared["role"] == "calibration"
-    groups, table = calibration_tables(shared, stats, calibrate_on, lambda line: print(line, flush=True))
+    groups, table, alike = calibration_tables(shared, stats, calibrate_on, lambda line: print(line, flush=True))
     _, record = cohort_files(recognizer.weights)
     roles = np.where(calibrate_on, "calibration", shared["role"])
     people = {r: sorted({f"{s}/{p}" for s, p, rr in zip(shared["set"], shared["person"], roles) if rr == r})
@@ -151,6 +164,7 @@ def main() -> None:
         "command": "python scripts/build_cohort.py --shared ../shared", "faces": len(cohort), "groups": groups,
         "cohort_people": people["cohort"], "calibration_people": people["calibration"],
         "embedded_at_build": f"{recognizer.model_key}, {recognizer.precision}, flip {recognizer.flip}",
+        "homogeneity": [None if h is None else round(h, 6) for h in alike],
         "t_grid": [round(float(t), 6) for t in T_GRID], "n_grid": [int(n) for n in N_GRID],
         "table": [[[float(f"{v:.9g}") for v in row] for row in group] for group in table.astype(np.float64)],
     }, separators=(",", ":")) + "\n")

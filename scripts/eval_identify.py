@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from facerec import FaceRecognizer
-from facerec.cohort import Cohort, as_norm, load_cohort
+from facerec.cohort import Cohort, as_norm, homogeneity, load_cohort, own_scores
 from facerec.open_set import MIN_PEOPLE, calibrate
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -119,9 +119,11 @@ class Scorer:
                 threshold = calibrate(model, maxima, people=people, fpir=FPIR, revision=0).threshold
                 found[rule] = (threshold, threshold)
             else:
-                threshold = calibrate(self.cohort.threshold(people, FPIR), maxima, people=people, fpir=FPIR,
-                                      revision=0).threshold
-                found[rule] = (threshold, max(threshold, self.cohort.threshold(people, FPIR, low_quality=True)))
+                alike = homogeneity(own_scores(self.cohort, self.gallery, self.owner), self.owner)
+                model = self.cohort.threshold(people, FPIR, homogeneity=alike)
+                threshold = calibrate(model, maxima, people=people, fpir=FPIR, revision=0).threshold
+                strict = self.cohort.threshold(people, FPIR, low_quality=True, homogeneity=alike)
+                found[rule] = (threshold, max(threshold, strict))
         return found
 
     def _face_scores(self, rule: str) -> np.ndarray:
@@ -222,8 +224,9 @@ def splits(shared: dict[str, np.ndarray], cohort: Cohort, single_split: bool, se
     for split in parts:
         out.append([])
         for calibrate_on, scored in split:
-            groups, tables = calibration_tables(shared, cohort.stats, calibrate_on)
-            out[-1].append((replace(cohort, groups=tuple(groups), table=tables), scored))
+            groups, tables, alike = calibration_tables(shared, cohort.stats, calibrate_on)
+            known = np.array([np.nan if h is None else h for h in alike])
+            out[-1].append((replace(cohort, groups=tuple(groups), table=tables, homogeneity=known), scored))
     return out
 
 

@@ -160,3 +160,43 @@ def test_an_old_gallery_gets_its_statistics_before_it_is_scored(recognizer, tmp_
     answer = upgraded.identify(ATT / "s9" / "2.pgm")[0]
     assert answer.name == "s9" and np.isfinite(answer.score)
     upgraded.close()
+
+
+def _record_people(recognizer, role: str, kind: str) -> list[str]:
+    record = json.loads(cohort_files(recognizer.weights)[1].read_text())
+    return [p.split("/", 1)[1] for p in record[f"{role}_people"] if p.startswith(f"{kind}/")]
+
+
+def test_a_person_in_the_cohort_is_recognised(recognizer, tmp_path):
+    """The cohort is made of public photos, so a user may enrol one of its people. Their own faces are left
+    out of their statistics (the cohort person nearest each face); before that, such a person scored near the
+    threshold against the very photo they were enrolled from, and was missed on their other photos."""
+    people = [p for p in _record_people(recognizer, "cohort", "lfw") if lfw(p, 2).is_file()][:8]
+    gallery = Gallery(recognizer, db=tmp_path / "g.db")
+    for person in people:
+        gallery.enroll(person, [lfw(person)], save=False, allow_low_quality=True)
+    assert all(gallery.identify(lfw(person))[0].name == person for person in people)  # the enrolled photo
+    named = [gallery.identify(lfw(person, 2))[0].name == person for person in people]
+    assert sum(named) >= len(people) - 2, named
+    gallery.close()
+
+
+def test_a_studio_gallery_is_held_to_a_stricter_threshold_than_one_of_ordinary_photos(recognizer, held_out, tmp_path):
+    """People photographed in one studio under one light resemble each other more (the gallery's measured
+    homogeneity), and their strangers pass more often: such a gallery is held to the studio groups' tables.
+    A gallery too small to measure it is held to the strictest group's."""
+    ordinary = [p for p in _record_people(recognizer, "calibration", "lfw")][:len(held_out)]
+    found = {}
+    for kind, photos in (("yale", [(p, YALE / p / f"{p}{FRONTAL}") for p in held_out]),
+                         ("lfw", [(p, lfw(p)) for p in ordinary])):
+        gallery = Gallery(recognizer, db=tmp_path / f"{kind}.db")
+        for person, photo in photos:
+            gallery.enroll(person, [photo], save=False, allow_low_quality=True, allow_duplicate=True)
+        found[kind] = gallery.calibration()
+        gallery.close()
+    assert found["yale"].homogeneity is not None and found["lfw"].homogeneity is not None
+    assert found["yale"].homogeneity > found["lfw"].homogeneity + 0.5
+    assert found["yale"].model_threshold > found["lfw"].model_threshold
+    cohort = load_cohort(recognizer.weights)
+    small = cohort.threshold(3, 0.01)  # no homogeneity: the strictest group
+    assert small >= max(cohort.threshold(3, 0.01, homogeneity=h) for h in cohort.homogeneity[:-1])
