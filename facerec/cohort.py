@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -156,19 +157,21 @@ class Cohort:
         return found
 
 
-def own_scores(cohort: Cohort, vectors: np.ndarray, owners: Sequence[str] | np.ndarray) -> np.ndarray:
-    """The normalised scores among enrolled faces (``F x F``), ``-inf`` between faces of one person."""
-    stats = cohort.stats(vectors)
+def own_scores(cohort: Cohort, vectors: np.ndarray, owners: Sequence[str] | np.ndarray,
+               stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The normalised scores among enrolled faces (``F x F``), ``-inf`` between faces of one person;
+    ``stats``: the faces' :meth:`Cohort.stats`, where the caller has them."""
+    stats = cohort.stats(vectors) if stats is None else stats
     scores = as_norm(np.asarray(vectors, np.float32) @ np.asarray(vectors, np.float32).T, stats, stats)
     owners = np.asarray(owners)
     scores[owners[:, None] == owners[None, :]] = -np.inf
     return scores
 
 
-def homogeneity(scores: np.ndarray, owners: Sequence[str] | np.ndarray) -> float | None:
+def homogeneity(scores: np.ndarray, owners: Sequence[str] | np.ndarray, margin: float = 2.0) -> float | None:
     """How much a gallery's people resemble each other: from :func:`own_scores`, each person's mean score
-    against the other people's faces, averaged over people, plus two standard errors (a few people may look
-    less alike than their conditions make them); None below :data:`MIN_CONDITION_PEOPLE` people."""
+    against the other people's faces, averaged over people, plus ``margin`` standard errors (a few people may
+    look less alike than their conditions make them); None below :data:`MIN_CONDITION_PEOPLE` people."""
     owners = np.asarray(owners)
     people = np.unique(owners)
     if len(people) < MIN_CONDITION_PEOPLE:
@@ -177,7 +180,7 @@ def homogeneity(scores: np.ndarray, owners: Sequence[str] | np.ndarray) -> float
     counts = np.isfinite(scores).sum(axis=1)
     per_face = finite.sum(axis=1) / np.maximum(counts, 1)
     per_person = np.array([per_face[owners == person].mean() for person in people])
-    return float(per_person.mean() + 2.0 * per_person.std(ddof=1) / np.sqrt(len(people)))
+    return float(per_person.mean() + margin * per_person.std(ddof=1) / np.sqrt(len(people)))
 
 
 def as_norm(scores: np.ndarray, probe: tuple[np.ndarray, np.ndarray],

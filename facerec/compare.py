@@ -81,8 +81,9 @@ def compare_folders(recognizer: FaceRecognizer, known: str | Path, unknown: str 
     raw = vectors @ known_vectors.T  # a photo with an error has a zero row, and is not scored
     scores, kind = raw, "cosine"
     if cohort is not None:
-        scores, kind = as_norm(raw, cohort.stats(vectors), cohort.stats(known_vectors)), "as-norm"
-        own = own_scores(cohort, known_vectors, names)  # each known face against the other people
+        known_stats = cohort.stats(known_vectors)
+        scores, kind = as_norm(raw, cohort.stats(vectors), known_stats), "as-norm"
+        own = own_scores(cohort, known_vectors, names, known_stats)  # each known face against the other people
         maxima = own.max(axis=1) if len(people) >= MIN_PEOPLE else np.zeros(0)
         model = cohort.threshold(len(people), FPIR, homogeneity=homogeneity(own, names))
         threshold = calibrate(model, maxima, people=len(people), fpir=FPIR, revision=0).threshold

@@ -278,7 +278,9 @@ class Gallery:
         if len(ids) > MAX_PROBES:
             ids = np.random.default_rng(0).choice(ids, MAX_PROBES, replace=False)
         names, vectors = store.faces(ids.tolist())
-        alike = homogeneity(own_scores(self.cohort, vectors, names), names) if self.cohort is not None else None
+        stats = self.cohort.stats(vectors) if self.cohort is not None else None
+        alike = homogeneity(own_scores(self.cohort, vectors, names, stats), names) \
+            if self.cohort is not None else None
         if people < MIN_PEOPLE:
             return none[0], none[1], alike
         found = self.store.search(vectors, k=2 if self.cohort is None else 10)
@@ -288,7 +290,7 @@ class Gallery:
                              for name, candidates, row in zip(names, found, scores)], np.float64)
 
         cosine = maxima([[c.score for c in candidates] for candidates in found])
-        return cosine, maxima(self._scores(vectors, found)) if self.cohort is not None else None, alike
+        return cosine, maxima(self._scores(vectors, found, stats)) if self.cohort is not None else None, alike
 
     def _ensure_cohort_stats(self, revision: int | None = None) -> None:
         """Give every enrolled face its cohort statistics: a gallery from before score normalisation, or faces
@@ -308,9 +310,10 @@ class Gallery:
             mean, sd = self.cohort.stats(vectors)
             self.store.store.put_cohort_stats(self.cohort.key, [int(i) for i in ids], mean.tolist(), sd.tolist())
 
-    def _scores(self, vectors: np.ndarray, found: list[list[Candidate]]) -> list[list[float]]:
-        """The decision score of each candidate: cohort-normalised, or the cosine without a cohort. Call under
-        the lock."""
+    def _scores(self, vectors: np.ndarray, found: list[list[Candidate]],
+                probe_stats: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[float]]:
+        """The decision score of each candidate: cohort-normalised, or the cosine without a cohort
+        (``probe_stats``: the vectors' cohort statistics, where the caller has them). Call under the lock."""
         if self.cohort is None:
             return [[c.score for c in candidates] for candidates in found]
         ids = sorted({c.face_id for candidates in found for c in candidates})
@@ -318,7 +321,7 @@ class Gallery:
         if len(stats) < len(ids):  # faces another program wrote without them: computed here, not stored
             missing_ids, missing = self.store.store.embeddings([i for i in ids if i not in stats])
             stats.update(zip(missing_ids.tolist(), zip(*(v.tolist() for v in self.cohort.stats(missing)))))
-        mean, sd = self.cohort.stats(vectors)
+        mean, sd = self.cohort.stats(vectors) if probe_stats is None else probe_stats
         scores = []
         for row, candidates in enumerate(found):
             known = [c for c in candidates if c.face_id in stats]

@@ -56,7 +56,7 @@ class OpenSetCalibration:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OpenSetCalibration:
-        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data or key != "homogeneity"})
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})  # missing: the default
 
 
 def gumbel_quantile(maxima: np.ndarray, q: float) -> float:

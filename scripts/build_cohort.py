@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from facerec import FaceRecognizer
-from facerec.cohort import LOW_QUALITY_GROUP, Cohort, as_norm, cohort_files, fpir_table
+from facerec.cohort import LOW_QUALITY_GROUP, Cohort, as_norm, cohort_files, fpir_table, homogeneity
 from facerec.io import IMAGE_SUFFIXES
 from facerec.quality import assess_faces
 
@@ -113,7 +113,8 @@ def calibration_tables(shared: dict[str, np.ndarray], stats: Callable[[np.ndarra
         tables.append(fpir_table(curves, weights, N_GRID))
         groups.append(group)
         low = shared["low"][mask]
-        alike.append(group_homogeneity(scores[~low][:, ~low], people[~low]))
+        own = np.where(people[:, None] == people[None, :], -np.inf, scores)  # as facerec.cohort.own_scores
+        alike.append(homogeneity(own[~low][:, ~low], people[~low], margin=0.0))  # as a gallery measures it
         curves_all.append(curves[low])
         weights_all.append(weights[low] / weights.sum())  # a low-quality probe weighs as a person of its set does
         if log is not None:
@@ -121,13 +122,6 @@ def calibration_tables(shared: dict[str, np.ndarray], stats: Callable[[np.ndarra
     tables.append(fpir_table(np.concatenate(curves_all), np.concatenate(weights_all), N_GRID))
     groups.append(LOW_QUALITY_GROUP)
     return groups, np.stack(tables), alike + [None]
-
-
-def group_homogeneity(scores: np.ndarray, people: np.ndarray) -> float:
-    """A group's homogeneity as a gallery measures it (facerec.cohort.homogeneity), without its margin."""
-    scores = np.where(people[:, None] == people[None, :], np.nan, scores)
-    per_face = np.nanmean(scores, axis=1)
-    return float(np.mean([per_face[people == person].mean() for person in np.unique(people)]))
 
 
 def as_shipped(embeddings: np.ndarray) -> np.ndarray:
