@@ -200,6 +200,28 @@ def test_ctrl_c_reports_what_was_found_so_far(clips, gallery_db, tmp_path):
     assert max(line["last_frame"] for line in lines) < 1000  # it stopped before the end
 
 
+def test_an_interrupted_first_embedding_leaves_no_empty_track(clips, gallery, monkeypatch):
+    """Ctrl-C while a new track's first face is embedded (CI saw it): no track is left without a face for
+    finish() to decide on, and the tracks go on from the next frame."""
+    from facerec.video.watch import Watcher
+
+    with open_video(clips["pan"].path) as video:
+        frames = list(video)
+        watcher = Watcher(gallery, fps=video.fps)
+
+    def interrupted(seen):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(watcher, "_embed", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        for n, frame in enumerate(frames):  # noqa: B007 (n is where it stopped)
+            watcher.feed(frame)
+    assert watcher._open == {} and watcher.finish() == []
+    monkeypatch.undo()
+    results = [r for frame in frames[n + 1:] for r in watcher.feed(frame)] + watcher.finish()
+    assert sorted(r.name for r in results) == ["Andre_Agassi", "Hugo_Chavez"]
+
+
 def test_the_http_api_watches_an_uploaded_clip(clips, recognizer, tmp_path):
     from tests.serve_helpers import running_server
 

@@ -142,14 +142,18 @@ class Watcher:
         update = self.tracker.update(faces, frame.time)
         self.frames += 1
         seen = [_Seen(face, rank, frame) for face, rank in zip(faces, ranks)]
+        # A track is opened only once its first face is embedded: a Ctrl-C during the embedding leaves no
+        # empty track for finish() to decide on.
         for track_id, earlier in update.born.items():
             first = self._untracked[earlier]
-            track = self._open[track_id] = _Track(track_id, first.frame.time, first.frame.index)
+            track = _Track(track_id, first.frame.time, first.frame.index)
             self._observe(track, first)
+            self._open[track_id] = track
         for track_id, now in zip(update.ids, seen):
             if track_id >= 0:
-                track = self._open.setdefault(track_id, _Track(track_id, frame.time, frame.index))
+                track = self._open.get(track_id) or _Track(track_id, frame.time, frame.index)
                 self._observe(track, now)
+                self._open[track_id] = track
         self._untracked = seen  # the tracker names a new track's first face by its place in this list
         self.last_faces, self.born = list(zip(update.ids, faces)), dict(update.born)
         alive = self.tracker.alive()
