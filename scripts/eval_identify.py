@@ -16,7 +16,8 @@ split (rank % 4 == 0 calibrates, odd ranks scored) is ``--single-split``. In eac
     the strangers.
   * AT&T, Yale B: each person enrolled from the first photo (Yale B: frontal light), probed with
     the others; for strangers each person in turn leaves the gallery and all their photos are probed
-    against the others (leave-one-person-out). "Yale B 25" keeps the probes lit within 25 degrees of frontal.
+    against the others (leave-one-person-out). "Yale B 25" keeps the probes lit within 25 degrees of the camera axis
+    (the light's angle, from azimuth and elevation: Yale B's subsets 1 and 2).
 
 Rules (rows of each table):
   * cosine (today): the raw cosine, the self-calibrating default (the model's size-aware threshold, or the
@@ -35,7 +36,9 @@ photos): best of faces vs a quality-weighted mean template. DET plots (docs/det_
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -69,11 +72,14 @@ class Trial:
 
 
 def frontal(path: str) -> bool:
-    """A Yale B photo lit from within 25 degrees of frontal in azimuth (``P00A+005E...``); False elsewhere."""
-    if "P00A" not in path:
+    """A Yale B photo lit within 25 degrees of the camera axis: the light's angle from it, arccos(cos A cos E)
+    for the azimuth A and elevation E of ``P00A+005E-10``, is at most 25 degrees (Yale B's subsets 1 and 2,
+    Georghiades et al. 2001). False elsewhere."""
+    found = re.search(r"P00A([+-]\d{3})E([+-]\d{2})", path)
+    if found is None:
         return False
-    azimuth = path.split("P00A")[1][:4]
-    return azimuth[1:].isdigit() and abs(int(azimuth)) <= 25
+    azimuth, elevation = (math.radians(int(angle)) for angle in found.groups())
+    return math.degrees(math.acos(math.cos(azimuth) * math.cos(elevation))) <= 25.0 + 1e-9
 
 
 class Scorer:
