@@ -501,11 +501,14 @@ class GalleryStore:
 
     def put_index_kind(self, kind: str) -> None:
         """Record the kind of vector index the gallery keeps: every later open uses it."""
+        self.put_own_setting(INDEX_KIND_SETTING, {"kind": kind})
+
+    def put_own_setting(self, name: str, value: dict[str, Any]) -> None:
+        """Record a setting the gallery keeps whatever changes (unlike :meth:`put_setting`'s derived ones)."""
         with self._writing() as session:
-            row = session.get(GallerySetting, INDEX_KIND_SETTING)
-            if row is None or row.value.get("kind") != kind:
-                session.merge(GallerySetting(name=INDEX_KIND_SETTING, value={"kind": kind},
-                                             revision=self.revision(session)))
+            row = session.get(GallerySetting, name)
+            if row is None or row.value != value:
+                session.merge(GallerySetting(name=name, value=value, revision=self.revision(session)))
 
     def embeddings(self, face_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """The ids (sorted) and embeddings of the faces of ``face_ids`` that exist."""

@@ -122,7 +122,8 @@ def bulk_enroll(gallery: Gallery, folder: str | Path, *, recipe: PipelineConfig 
     """
     from facerec.progress import tqdm
 
-    config = pipeline(recipe)  # checked here, in the driver, not in each actor
+    # checked here, in the driver, not in each actor; the faces are embedded as the gallery's are
+    config = pipeline(recipe).with_(even_light=gallery.even_light)
     ray = import_ray()
     report = EnrollReport()
     photos = list_photos(Path(folder), report)
@@ -195,6 +196,7 @@ def _rows(batch: dict[str, np.ndarray]) -> Iterator[dict[str, Any]]:
 def _write(gallery: Gallery, faces: list[tuple[str, NewFace]], report: EnrollReport) -> None:
     if not faces:
         return
+    gallery.record_crops()
     result = gallery.store.enroll_many(faces, save=False)
     report.already_enrolled += result.skipped
     for name in result.added_names:

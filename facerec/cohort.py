@@ -67,8 +67,8 @@ def cohort_files(weights: Weights) -> tuple[Path, Path]:
     """The cohort's embeddings (made on this machine, in the cache) and its record (shipped), for ``weights``."""
     from facerec.runtime import onnx_cache_dir
 
-    stem = f"{weights.model}-{weights.tag}".replace("/", "_")  # v2: with each face's person
-    return onnx_cache_dir().parent / "cohort" / f"{stem}.cohort-v2.npz", COHORT_DIR / f"{stem}.cohort.json"
+    stem = f"{weights.model}-{weights.tag}".replace("/", "_")  # v3: side light evened out (v2: each face's person)
+    return onnx_cache_dir().parent / "cohort" / f"{stem}.cohort-v3.npz", COHORT_DIR / f"{stem}.cohort.json"
 
 
 #: Where each set named in a record's people (``lfw/Name``, ``att/s11``, ``yale/yaleB03``) keeps its photos,

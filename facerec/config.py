@@ -58,7 +58,8 @@ class PipelineConfig:
 
     ``detectors`` is the cascade in order (the next looks where the earlier found no face); ``detect=False``
     takes every photo as a face crop already. ``threads`` None means ``FACEREC_THREADS`` or the cores.
-    ``defence`` names a crop defence (``"jpeg"`` for ``--robust``), or None.
+    ``defence`` names a crop defence (``"jpeg"`` for ``--robust``), or None. ``even_light`` evens out strong
+    side light on crops before they are embedded (:mod:`facerec.illumination`; a gallery keeps its own).
     """
 
     model: str = DEFAULT_MODEL
@@ -73,6 +74,7 @@ class PipelineConfig:
     flip: bool = True
     defence: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
+    even_light: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.detectors, str):  # "yunet,retinaface" as the CLI and the environment give it
@@ -177,6 +179,6 @@ def build_recognizer(config: PipelineConfig, *, threshold: float | None = None) 
         config.model, tag=config.tag, weights=config.weights, threshold=threshold, flip=config.flip,
         detector=config.detector, detect=config.detect, landmarks=config.landmarks,  # type: ignore[arg-type]
         backend=config.backend, precision=config.precision, threads=config.threads,  # type: ignore[arg-type]
-        max_pixels=config.max_pixels, defence=defence)
+        max_pixels=config.max_pixels, defence=defence, even_light=config.even_light)
     recognizer.config = config
     return recognizer

@@ -40,6 +40,7 @@ __all__ = ["Gallery", "Identification", "EnrollReport", "db_url", "default_db_ur
            "IMAGE_SUFFIXES", "list_photos"]
 
 _CALIBRATION = "open_set"  # the gallery setting that holds the open-set calibration
+_CROPS = "crops"  # the gallery setting that says how its faces' crops were embedded (side light evened out)
 
 
 def db_url(db: str | Path) -> str:
@@ -171,6 +172,7 @@ class Gallery:
         self.cohort: Cohort | None = load_cohort(self.recognizer.weights) if normalize and threshold is None else None
         self._stats_revision: int | None = None  # the revision at which every face had its cohort statistics
         self._memo: OpenSetCalibration | None = None  # the calibration of the last revision seen
+        self._even_light: bool | None = None  # as recorded with the gallery (None: not read or not recorded yet)
         # An existing gallery is opened (and checked) now; a new one is made only when something is written,
         # so an enrollment that fails (no face, unreadable photo) leaves nothing behind, and no file is ever
         # deleted to undo one. read_info refuses a file that is not a database or is another program's.
@@ -190,6 +192,40 @@ class Gallery:
                                         dim=self.recognizer.weights.embedding_size, vectors=self._vectors,
                                         index_kind=self._index_kind, save_interval=5.0)
         return self._store
+
+    @property
+    def even_light(self) -> bool:
+        """Whether this gallery's faces are embedded with strong side light evened out
+        (:mod:`facerec.illumination`), as every face compared with them then is: as recorded with the gallery;
+        False for one made before that was recorded (its faces were embedded as they were); a new, empty
+        gallery follows its recognizer until its first face is written."""
+        if self._even_light is None:
+            with self.lock:
+                if self._store is None and read_info(self.url) is None:
+                    return self.recognizer.even_light
+                store = self.store.store
+                saved = store.setting(_CROPS)
+                if saved is not None:
+                    self._even_light = bool(saved[0].get("even_light"))
+                elif store.count_faces() > 0:
+                    self._even_light = False
+                else:
+                    return self.recognizer.even_light
+        return self._even_light
+
+    def record_crops(self, even_light: bool | None = None) -> None:
+        """Before the first face is written: keep how the gallery's faces are embedded (``even_light``, default
+        :attr:`even_light`) with it. Every write made through this class does it; call it before writing faces
+        to :attr:`store` directly (bulk enrollment)."""
+        if even_light is None:
+            even_light = self.even_light
+        if self._even_light is None:
+            self.store.store.put_own_setting(_CROPS, {"even_light": even_light})
+            self._even_light = even_light
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """Embeddings of aligned crops as this gallery's faces are embedded (see :attr:`even_light`)."""
+        return self.recognizer.embed_crops(crops, even_light=self.even_light)
 
     @property
     def opened(self) -> bool:
@@ -366,10 +402,12 @@ class Gallery:
             for image, quality in zip(images, assess_faces(aligned.faces, aligned.crops)):
                 if quality.low:
                     raise LowQualityError(describe(image), quality)
-        faces = [face for face in self._new_faces(images, aligned) if face is not None]  # none is None: no errors
+        even = self.even_light
+        faces = [face for face in self._new_faces(images, aligned, even) if face is not None]  # none is None
         with self.lock:
             if not allow_duplicate:
                 self._check_duplicate(name, faces)
+            self.record_crops(even)
             result = self.store.enroll(name, faces, info=info, save=save)
             self._put_cohort_stats(result.added_ids, result.added_vectors)
             self.refresh()
@@ -420,6 +458,7 @@ class Gallery:
                     report.duplicates.append((name, exc.other, exc.score))
                     return
             if faces:
+                self.record_crops(even)
                 result = self.store.enroll(name, faces, save=False)
                 self._put_cohort_stats(result.added_ids, result.added_vectors)
                 report.already_enrolled += result.skipped
@@ -427,6 +466,7 @@ class Gallery:
                     report.added[name] = len(result.added_ids)
 
         paths = [path for _, path in photos]
+        even = self.even_light
         with tqdm(total=len(paths), unit="photo", disable=not progress, desc="enrolling") as bar:
             for start, aligned in self.recognizer.iter_aligned(paths, fallback=None, require_single=require_single,
                                                               collect_errors=True):
@@ -440,7 +480,7 @@ class Gallery:
                             refused = str(LowQualityError(path_text(chunk[i][1]), quality))
                             aligned.errors[i] = refused
                             report.failed.append((path_text(chunk[i][1]), refused))
-                for (name, _), face in zip(chunk, self._new_faces([p for _, p in chunk], aligned)):
+                for (name, _), face in zip(chunk, self._new_faces([p for _, p in chunk], aligned, even)):
                     if face is not None:
                         for done in [n for n in pending if n != name]:  # photos come person by person
                             flush(done)
@@ -462,7 +502,7 @@ class Gallery:
         top_k = check_top_k(top_k)
         [located] = self.recognizer.locate([image], names=None if name is None else [name], all_faces=all_faces,
                                            require_single=require_single)
-        return self.identify_embeddings(located.faces, self.recognizer.embed_crops(located.crops), top_k,
+        return self.identify_embeddings(located.faces, self.embed_crops(located.crops), top_k,
                                         qualities=assess_faces(located.work_faces, located.crops))
 
     def identify_embeddings(self, faces: Sequence[Face], vectors: np.ndarray, top_k: int = 5, *,
@@ -526,10 +566,11 @@ class Gallery:
         if self._store is not None:
             self._store.close()
 
-    def _new_faces(self, images: Sequence[ImageInput], aligned: AlignedBatch) -> list[NewFace | None]:
+    def _new_faces(self, images: Sequence[ImageInput], aligned: AlignedBatch,
+                   even_light: bool) -> list[NewFace | None]:
         """A face record per aligned image (None where it has an error), embedded in one batch."""
         ok = [i for i, error in enumerate(aligned.errors) if error is None]
-        vectors = self.recognizer.embed_crops(aligned.crops[ok])
+        vectors = self.recognizer.embed_crops(aligned.crops[ok], even_light=even_light)
         faces: list[NewFace | None] = [None] * len(images)
         for i, vector in zip(ok, vectors):
             face = aligned.faces[i]

@@ -22,6 +22,7 @@ from facerec.crops import AlignedBatch, Fallback, Located, align_images, locate_
 from facerec.crops import in_original_frame as _original
 from facerec.detection import Face, Selection
 from facerec.errors import OnnxExportError, PrecisionError
+from facerec.illumination import even_out
 from facerec.io import DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, decode_image
 from facerec.models import DEFAULT_DETECTOR, Detector, get_detector, model_file
 from facerec.models.detectors import DEFAULT_LANDMARKS, Landmarks
@@ -99,6 +100,7 @@ class FaceRecognizer:
     (about 2.3x the faces/s of fp32, embeddings within cosine 0.99 of fp32's), else in fp32.
     ``threshold`` defaults to the calibrated threshold of the model's weights. ``defence``
     transforms every aligned crop before it is embedded (e.g. ``get_defence("jpeg").transform_crops``).
+    ``even_light`` evens out strong side light on a crop before it is embedded (:mod:`facerec.illumination`).
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class FaceRecognizer:
         threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         defence: CropTransform | None = None,
+        even_light: bool = True,
     ) -> None:
         if backend not in ("onnx", "torch"):
             raise ValueError(f"backend must be 'onnx' or 'torch', got {backend!r}")
@@ -138,6 +141,7 @@ class FaceRecognizer:
             self.detector = detector
         self.max_pixels = max_pixels
         self.defence = defence
+        self.even_light = even_light
         #: The settings it was built from by :func:`facerec.config.build_recognizer` (None when built directly).
         self.config: PipelineConfig | None = None
 
@@ -190,8 +194,12 @@ class FaceRecognizer:
         """Embeddings (``N x D``) of the given faces of an already loaded RGB image."""
         return self.embed_crops(align_faces(pixels, faces, self.weights.alignment))
 
-    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
-        """Embeddings of aligned uint8 crops (``N x S x S x 3``), through the defence if there is one."""
+    def embed_crops(self, crops: np.ndarray, *, even_light: bool | None = None) -> np.ndarray:
+        """Embeddings of aligned uint8 crops (``N x S x S x 3``), side light evened out (``even_light``, default
+        the recognizer's: a gallery passes its own, see :attr:`facerec.Gallery.even_light`), then through the
+        defence if there is one."""
+        if (self.even_light if even_light is None else even_light) and len(crops):
+            crops = even_out(crops)
         if self.defence is not None and len(crops):
             crops = self.defence(crops)
         return self.embedder.embed(crops, flip=self.flip)

@@ -4,9 +4,9 @@ People of each shared set (LFW dev, AT&T, Extended Yale B), sorted by (name leng
 eval_identify.py sorts them, take one of four roles by their rank: rank % 4 == 2 -> the COHORT (their
 detected faces are the cohort's embeddings), rank % 4 == 0 -> CALIBRATION (their faces, normalised
 against the cohort, give each group's per-probe false-accept curves and from them FPIR(t, N)),
-odd ranks -> HELD OUT: in neither, the people eval_identify.py --single-split reports on. This is the
-shipped table. ``--calibrate-on all`` calibrates on every non-cohort person instead (what the cross-fitted
-measurement of eval_identify.py estimates); it is not shipped: see docs/results/open_set.md. The record
+odd ranks -> HELD OUT: in neither, the people eval_identify.py --single-split reports on.
+``--calibrate-on all`` (the default, and the shipped table) calibrates on every non-cohort person instead:
+what the cross-fitted measurement of eval_identify.py estimates; see docs/results/open_set.md. The record
 (.json) lists the cohort and calibration people, and the sha256 of the arrays and of the weights they were
 made for.
 
@@ -53,7 +53,7 @@ def embed_shared(recognizer: FaceRecognizer, data: Path, cache: Path | None) -> 
     crop), detected, quality score and low flag; read from ``cache`` when it holds this model's."""
     if cache is not None and cache.is_file():
         with np.load(cache) as saved:
-            if str(saved["model"]) == f"{recognizer.model_key} {recognizer.precision} {recognizer.flip}":
+            if str(saved["model"]) == _embedded_by(recognizer):
                 return {key: saved[key] for key in saved.files}
     rows = []
     for key, (folder, _) in SETS.items():
@@ -73,10 +73,15 @@ def embed_shared(recognizer: FaceRecognizer, data: Path, cache: Path | None) -> 
     out = {"set": np.array([r[0] for r in rows]), "person": np.array([r[1] for r in rows]),
            "role": np.array([r[2] for r in rows]), "path": np.array(paths), "embedding": vectors,
            "detected": detected, "quality": quality, "low": low,
-           "model": np.array(f"{recognizer.model_key} {recognizer.precision} {recognizer.flip}")}
+           "model": np.array(_embedded_by(recognizer))}
     if cache is not None:
         np.savez(cache, **out)
     return out
+
+
+def _embedded_by(recognizer: FaceRecognizer) -> str:
+    """What made an embedding: model, precision, flip, side light evened out."""
+    return f"{recognizer.model_key}, {recognizer.precision}, flip {recognizer.flip}, even light {recognizer.even_light}"
 
 
 def far_curves(scores: np.ndarray, people: np.ndarray, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +140,7 @@ def main() -> None:
     parser.add_argument("--shared", default=os.environ.get("FACEREC_SHARED", "../shared"))
     parser.add_argument("--cache", type=Path, default=None, help="An embeddings file to reuse (written if missing).")
     parser.add_argument("--calibrate-on", choices=["quarter", "all"], default="all",
-                        help="The calibration quarter of the people (shipped), or every non-cohort person.")
+                        help="The calibration quarter of the people, or every non-cohort person (shipped).")
     args = parser.parse_args()
     os.environ.setdefault("FACEREC_WEIGHTS_DIR", str(Path(args.shared) / "weights"))
     recognizer = FaceRecognizer()
@@ -157,7 +162,7 @@ def main() -> None:
         "weights_sha256": recognizer.weights.sha256, "k": K,
         "command": "python scripts/build_cohort.py --shared ../shared", "faces": len(cohort), "groups": groups,
         "cohort_people": people["cohort"], "calibration_people": people["calibration"],
-        "embedded_at_build": f"{recognizer.model_key}, {recognizer.precision}, flip {recognizer.flip}",
+        "embedded_at_build": _embedded_by(recognizer),
         "homogeneity": [None if h is None else round(h, 6) for h in alike],
         "t_grid": [round(float(t), 6) for t in T_GRID], "n_grid": [int(n) for n in N_GRID],
         "table": [[[float(f"{v:.9g}") for v in row] for row in group] for group in table.astype(np.float64)],

@@ -187,7 +187,7 @@ class Watcher:
         pixels = seen.frame.rgb()
         face = self._refiner.refine([pixels], [[seen.face]])[0][0] if self._refiner is not None else seen.face
         crop = align_faces(pixels, [face], recognizer.weights.alignment)
-        return _Embedded(seen.rank, seen.frame.index, face, assess(face, crop[0]), recognizer.embed_crops(crop)[0])
+        return _Embedded(seen.rank, seen.frame.index, face, assess(face, crop[0]), self.gallery.embed_crops(crop)[0])
 
     def _decide(self, track: _Track) -> Identification:
         if track.decision is None:
