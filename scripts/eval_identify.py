@@ -291,6 +291,36 @@ def det_plot(trials: dict[str, Trial], path: Path, title: str, subset: str = "")
     plt.close(fig)
 
 
+SWEEP = {"cosine": (0.40, 0.45, 0.50, 0.55, 0.60), "as-norm": (5.5, 6.5, 7.0, 8.0, 9.0)}
+
+
+def sweep(trial: Trial, subset: str) -> list[dict[str, object]]:
+    """FNIR / FPIR at fixed thresholds (no calibration: how far any one threshold could go)."""
+    m_mask = trial.mated_frontal if subset else np.ones(len(trial.mated["cosine"]), bool)
+    s_mask = trial.stranger_frontal if subset else np.ones(len(trial.strangers["cosine"]), bool)
+    rows = []
+    for rule, thresholds in SWEEP.items():
+        mated, strangers = trial.mated[rule][m_mask], trial.strangers[rule][s_mask]
+        rows.append({"rule": rule, **{f"threshold {n + 1}": f"{t:g}: {np.mean(mated < t):.2%} / "
+                                      f"{np.mean(strangers >= t):.2%}" for n, t in enumerate(thresholds)}})
+    return rows
+
+
+def rank1(shared: dict[str, np.ndarray], key: str) -> tuple[int, int]:
+    """Closed-set rank-1 of set ``key`` (AT&T, Yale B): every person of the set enrolled from their first photo
+    (Yale B: frontal light), all their other photos probes; (named, probes)."""
+    rows = np.nonzero(shared["set"] == key)[0]
+    people = sorted({str(shared["person"][i]) for i in rows})
+    first = {p: min(i for i in rows if shared["person"][i] == p and (key != "yale" or
+                                                                        "P00A+000E+00" in str(shared["path"][i])))
+             for p in people}
+    probes = np.array([i for i in rows if i not in set(first.values())])
+    gallery = shared["embedding"][[first[p] for p in people]]
+    found = (shared["embedding"][probes] @ gallery.T).argmax(axis=1)
+    truth = np.array([people.index(str(shared["person"][i])) for i in probes])
+    return int((found == truth).sum()), len(probes)
+
+
 def cost(cohort: Cohort, shared: dict[str, np.ndarray]) -> dict[str, float]:
     """ms per probe of the normalisation itself: the probe's cohort search and the AS-norm of 10 candidates."""
     vectors = shared["embedding"][:200]
@@ -341,16 +371,20 @@ def main() -> None:
                         help="the old measurement: calibrate on rank %% 4 == 0, score odd ranks (no cross-fit)")
     parser.add_argument("--seed", type=int, default=0, help="the first cross-fit split's seed")
     parser.add_argument("--repeats", type=int, default=8, help="random splits of the cross-fit (seeds seed...)")
+    parser.add_argument("--sweep", action="store_true", help="also FNIR / FPIR at fixed thresholds, per set")
+    parser.add_argument("--no-even-light", action="store_true",
+                        help="embed without evening out side light (facerec.illumination), as before 2026-12-05; "
+                             "the AS-norm rows then use a cohort and tables made with it")
     args = parser.parse_args()
     os.environ.setdefault("FACEREC_WEIGHTS_DIR", str(Path(args.shared) / "weights"))
-    recognizer = FaceRecognizer(precision=args.precision)
+    recognizer = FaceRecognizer(precision=args.precision, even_light=not args.no_even_light)
     shared = embed_shared(recognizer, Path(args.shared) / "data", args.cache)
     cohort = load_cohort(recognizer.weights)
     if cohort is None:
         raise SystemExit(f"no cohort for {recognizer.model_key}: run scripts/build_cohort.py")
     parts = splits(shared, cohort, args.single_split, args.seed, args.repeats)
-    print(f"model {recognizer.model_key} {recognizer.precision}, cohort {cohort.key} ({len(cohort.embeddings)} faces, "
-          f"k {cohort.k}); FPIR target {FPIR:.0%}")
+    print(f"model {recognizer.model_key} {recognizer.precision}, side light evened out: {recognizer.even_light}, "
+          f"cohort {cohort.key} ({len(cohort.embeddings)} faces, k {cohort.k}); FPIR target {FPIR:.0%}")
     if args.single_split:
         print("single split: FPIR tables from the calibration people (rank % 4 == 0), scored on odd ranks\n")
     else:
@@ -381,6 +415,10 @@ def main() -> None:
                 spread = {c: " ".join(_fmt(c, r[c]) for r in rows) for c in ("FPIR@default", "FNIR@default")}
                 print(f"default rule ({RULES[-1]}) split by split: FPIR@default {spread['FPIR@default']}; "
                       f"FNIR@default {spread['FNIR@default']}\n")
+            if args.sweep:
+                print(f"fixed thresholds, FNIR / FPIR ({name}):")
+                print_rows(sweep(trial, subset))
+                print()
             slug = key + ("25" if subset else "")
             det_plot({NAMES[key]: trial}, args.docs / f"det_{slug}.png", name, subset)
     print("### Several photos per person (3 enrolled; AS-norm + quality): best of faces vs quality-weighted template")
@@ -394,6 +432,10 @@ def main() -> None:
     print()
     low = shared["low"][np.logical_or.reduce([scored for _, scored in parts[0]])]
     print(f"low-quality scored photos (enrolment would refuse them): {int(low.sum())} of {len(low)}")
+    for key in ("att", "yale"):
+        named, probes = rank1(shared, key)
+        print(f"closed-set rank-1, {NAMES[key]} (every person enrolled from one photo): {named} of {probes} "
+              f"({named / probes:.2%})")
     print(cost(cohort, shared))
     if args.check:
         check("att", shared, recognizer)
