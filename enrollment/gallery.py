@@ -246,6 +246,7 @@ class Gallery:
         identities = self.store.identities()
         revision = self.store.revision()
         open_set = self.store.setting("open_set")  # written by facerec.Gallery.calibration
+        crops = self.store.setting("crops")  # written by facerec.Gallery before its first face: how faces were embedded
         return {
             "model": self.model, "dim": self.dim, "backend": self.backend, "index_kind": self.index.kind,
             "vectors": self.index.location,  # a FAISS file or a Milvus URI (without its password)
@@ -253,6 +254,7 @@ class Gallery:
             "revision": self.revision, "in_step": revision == self.revision,
             "open_set": open_set[0] if open_set else None,
             "open_set_current": open_set is not None and open_set[1] == revision,
+            "crops": crops[0] if crops else None,
         }
 
     def close(self) -> None:

@@ -4,11 +4,14 @@ were embedded."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from facerec.cli import main
 from facerec.config import PipelineConfig, build_recognizer
 from facerec.gallery import Gallery
 from facerec.illumination import SIDE_LIGHT, _luma, clahe, even_out, side_light
@@ -94,6 +97,8 @@ def test_a_gallery_keeps_how_its_faces_were_embedded(recognizer, tmp_path):
     assert answer.candidates[0].name == "yaleB01"
     assert answer.candidates[0].score == pytest.approx(float(evened @ stored), abs=1e-4)
     reopened.close()
+    stats = CliRunner().invoke(main, ["index", "stats", "--db", str(db), "--json"])
+    assert json.loads(stats.output)["crops"] == {"even_light": True}
 
 
 def test_a_gallery_from_before_is_scored_as_it_was_made(recognizer, tmp_path):
@@ -113,4 +118,7 @@ def test_a_gallery_from_before_is_scored_as_it_was_made(recognizer, tmp_path):
     stored = old.store.store.faces([1])[1][0]
     assert answer.candidates[0].score == pytest.approx(float(plain @ stored), abs=1e-4)
     old.enroll("yaleB03", [YALE / "yaleB03" / f"yaleB03{FRONTAL}"])  # later faces follow the gallery
+    old.close()
     assert not Gallery(recognizer, db=db).even_light
+    stats = CliRunner().invoke(main, ["index", "stats", "--db", str(db)])
+    assert stats.exit_code == 0 and "side light   not evened out (a gallery made before" in stats.output
