@@ -83,11 +83,9 @@ class EmbedActor:
                                             require_single=self.require_single, collect_errors=True,
                                             names=[str(batch["path"][i]) for i in rows])  # errors name the file
             if not self.allow_low_quality:  # as enroll --from-dir: a low-quality photo is reported and skipped
-                from facerec.quality import LowQualityError, assess_faces
+                from facerec.quality import refuse_low_quality
 
-                for n, quality in enumerate(assess_faces(aligned.faces, aligned.crops)):
-                    if aligned.errors[n] is None and quality.low:
-                        aligned.errors[n] = str(LowQualityError(str(batch["path"][rows[n]]), quality))
+                refuse_low_quality(aligned.faces, aligned.crops, aligned.errors, [str(batch["path"][i]) for i in rows])
             ok = [n for n, error in enumerate(aligned.errors) if error is None]
             vectors = self.recognizer.embed_crops(aligned.crops[ok])
             for n, error in enumerate(aligned.errors):

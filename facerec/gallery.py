@@ -32,7 +32,7 @@ from facerec.detection import Face
 from facerec.errors import DuplicateFaceError, FaceRecError
 from facerec.io import IMAGE_SUFFIXES, ImageInput, describe
 from facerec.open_set import FPIR, MAX_PROBES, MIN_PEOPLE, OpenSetCalibration, calibrate
-from facerec.quality import FaceQuality, LowQualityError, assess_faces
+from facerec.quality import FaceQuality, LowQualityError, assess_faces, refuse_low_quality
 from facerec.recognizer import FaceRecognizer
 from index import IndexKind
 
@@ -475,11 +475,9 @@ class Gallery:
                     if error is not None:
                         report.failed.append((path_text(path), path_text(error)))
                 if not allow_low_quality:  # a low-quality photo is reported and skipped, as a failed one is
-                    for i, quality in enumerate(assess_faces(aligned.faces, aligned.crops)):
-                        if aligned.errors[i] is None and quality.low:
-                            refused = str(LowQualityError(path_text(chunk[i][1]), quality))
-                            aligned.errors[i] = refused
-                            report.failed.append((path_text(chunk[i][1]), refused))
+                    names = [path_text(path) for _, path in chunk]
+                    for i, refused in refuse_low_quality(aligned.faces, aligned.crops, aligned.errors, names):
+                        report.failed.append((names[i], refused))
                 for (name, _), face in zip(chunk, self._new_faces([p for _, p in chunk], aligned, even)):
                     if face is not None:
                         for done in [n for n in pending if n != name]:  # photos come person by person

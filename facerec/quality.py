@@ -23,7 +23,7 @@ import numpy as np
 from facerec.detection import Face
 from facerec.errors import FaceRecError
 
-__all__ = ["LOW_QUALITY", "FaceQuality", "LowQualityError", "assess", "assess_faces", "ramp"]
+__all__ = ["LOW_QUALITY", "FaceQuality", "LowQualityError", "assess", "assess_faces", "ramp", "refuse_low_quality"]
 
 LOW_QUALITY = 0.5  # a weakest sub-score under this: low quality
 
@@ -103,6 +103,19 @@ def assess(face: Face | None, crop: np.ndarray) -> FaceQuality:
 def assess_faces(faces: Sequence[Face | None], crops: np.ndarray) -> list[FaceQuality]:
     """:func:`assess` of each face and its crop."""
     return [assess(face, crop) for face, crop in zip(faces, crops)]
+
+
+def refuse_low_quality(faces: Sequence[Face | None], crops: np.ndarray, errors: list[str | None],
+                       names: Sequence[str]) -> list[tuple[int, str]]:
+    """Where a face has no error yet and is low quality, its error becomes the refusal, naming its photo
+    (``names[i]``): how enrolment from a folder or in bulk skips such a photo. The ``(i, refusal)`` made."""
+    refused = []
+    for i, quality in enumerate(assess_faces(faces, crops)):
+        if errors[i] is None and quality.low:
+            refusal = str(LowQualityError(names[i], quality))
+            errors[i] = refusal
+            refused.append((i, refusal))
+    return refused
 
 
 def _reason(part: str, measures: dict[str, float]) -> str:
