@@ -356,14 +356,22 @@ class GalleryStore:
         with self._sessions() as session:
             return np.array(list(session.scalars(select(FaceRecord.id).order_by(FaceRecord.id))), np.int64)
 
-    def faces(self, face_ids: Sequence[int]) -> tuple[list[str], np.ndarray]:
-        """Identity names and embeddings of ``face_ids`` (those that exist), in id order."""
-        ids = sorted({int(i) for i in face_ids})
+    def faces(self, face_ids: Sequence[int]) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """The ids (sorted), identity names and embeddings of the faces of ``face_ids`` that exist."""
+        ids = sorted({int(i) for i in face_ids if i >= 0})
+        found: list[int] = []
+        names: list[str] = []
+        vectors: list[np.ndarray] = []
         with self._sessions() as session:
-            rows = session.execute(select(Identity.name, FaceRecord.embedding).join(Identity)
-                                   .where(FaceRecord.id.in_(ids)).order_by(FaceRecord.id)).all()
-        vectors = [np.frombuffer(row[1], np.float32) for row in rows]
-        return [row[0] for row in rows], np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32)
+            for start in range(0, len(ids), 10_000):  # bound the IN list
+                for face_id, name, blob in session.execute(
+                        select(FaceRecord.id, Identity.name, FaceRecord.embedding).join(Identity)
+                        .where(FaceRecord.id.in_(ids[start : start + 10_000])).order_by(FaceRecord.id)):
+                    found.append(face_id)
+                    names.append(name)
+                    vectors.append(np.frombuffer(blob, np.float32))
+        return (np.array(found, np.int64), names,
+                np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32))
 
     def setting(self, name: str) -> tuple[dict[str, Any], int] | None:
         """A derived setting's value and the revision it was derived at, or None."""
@@ -509,20 +517,6 @@ class GalleryStore:
             row = session.get(GallerySetting, name)
             if row is None or row.value != value:
                 session.merge(GallerySetting(name=name, value=value, revision=self.revision(session)))
-
-    def embeddings(self, face_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The ids (sorted) and embeddings of the faces of ``face_ids`` that exist."""
-        ids = sorted({int(i) for i in face_ids if i >= 0})
-        found: list[int] = []
-        vectors: list[np.ndarray] = []
-        with self._sessions() as session:
-            for start in range(0, len(ids), 10_000):
-                for face_id, blob in session.execute(select(FaceRecord.id, FaceRecord.embedding).where(
-                        FaceRecord.id.in_(ids[start : start + 10_000])).order_by(FaceRecord.id)):
-                    found.append(face_id)
-                    vectors.append(np.frombuffer(blob, np.float32))
-        return (np.array(found, np.int64),
-                np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32))
 
 
 #: The gallery setting that records its vector index kind (see :meth:`GalleryStore.index_kind`).

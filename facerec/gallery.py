@@ -313,7 +313,7 @@ class Gallery:
         ids = store.face_ids()
         if len(ids) > MAX_PROBES:
             ids = np.random.default_rng(0).choice(ids, MAX_PROBES, replace=False)
-        names, vectors = store.faces(ids.tolist())
+        _, names, vectors = store.faces(ids.tolist())
         stats = self.cohort.stats(vectors) if self.cohort is not None else None
         alike = homogeneity(own_scores(self.cohort, vectors, names, stats), names) \
             if self.cohort is not None else None
@@ -355,7 +355,7 @@ class Gallery:
         ids = sorted({c.face_id for candidates in found for c in candidates})
         stats = self.store.store.cohort_stats(ids, self.cohort.key)
         if len(stats) < len(ids):  # faces another program wrote without them: computed here, not stored
-            missing_ids, missing = self.store.store.embeddings([i for i in ids if i not in stats])
+            missing_ids, _, missing = self.store.store.faces([i for i in ids if i not in stats])
             stats.update(zip(missing_ids.tolist(), zip(*(v.tolist() for v in self.cohort.stats(missing)))))
         mean, sd = self.cohort.stats(vectors) if probe_stats is None else probe_stats
         scores = []

@@ -35,13 +35,20 @@ def side_light(luma: np.ndarray) -> float:
 
 
 def clahe(luma: np.ndarray, clip_limit: float = CLIP_LIMIT, tiles: int = TILES) -> np.ndarray:
-    """CLAHE of a uint8 image whose sides are multiples of ``tiles``, as OpenCV's ``createCLAHE`` computes it:
-    per-tile histograms clipped at ``clip_limit`` times the mean bin (the excess spread over all bins), each
-    tile's equalising map, bilinear interpolation of the four nearest tiles' maps."""
+    """CLAHE of a uint8 image, as OpenCV's ``createCLAHE`` computes it: per-tile histograms clipped at
+    ``clip_limit`` times the mean bin (the excess spread over all bins), each tile's equalising map, bilinear
+    interpolation of the four nearest tiles' maps. Sides that are not multiples of ``tiles`` are padded by
+    reflection for the histograms, as OpenCV does."""
     height, width = luma.shape
-    if height % tiles or width % tiles:
-        raise ValueError(f"the image's sides ({height}x{width}) must be multiples of tiles ({tiles})")
-    tile_h, tile_w = height // tiles, width // tiles
+    if height % tiles or width % tiles:  # OpenCV then pads both sides, by up to a whole tile
+        padded = np.pad(luma, ((0, tiles - height % tiles), (0, tiles - width % tiles)), mode="reflect")
+        return _clahe(padded, clip_limit, tiles, height, width)
+    return _clahe(luma, clip_limit, tiles, height, width)
+
+
+def _clahe(luma: np.ndarray, clip_limit: float, tiles: int, height: int, width: int) -> np.ndarray:
+    """:func:`clahe` of ``luma`` (sides multiples of ``tiles``), its first ``height`` x ``width`` pixels."""
+    tile_h, tile_w = luma.shape[0] // tiles, luma.shape[1] // tiles
     area = tile_h * tile_w
     blocks = luma.reshape(tiles, tile_h, tiles, tile_w).transpose(0, 2, 1, 3).reshape(tiles * tiles, area)
     hist = np.stack([np.bincount(block, minlength=256) for block in blocks])
@@ -54,7 +61,7 @@ def clahe(luma: np.ndarray, clip_limit: float = CLIP_LIMIT, tiles: int = TILES) 
     maps = np.clip(np.rint(np.cumsum(hist, axis=1) * (255.0 / area)), 0, 255).reshape(tiles, tiles, 256)
     ys, y_weight = _neighbours(height, tile_h, tiles)
     xs, x_weight = _neighbours(width, tile_w, tiles)
-    values = luma.astype(np.intp)
+    values = luma[:height, :width].astype(np.intp)
     top = maps[ys[0][:, None], xs[0][None, :], values] * (1 - x_weight) + \
         maps[ys[0][:, None], xs[1][None, :], values] * x_weight
     bottom = maps[ys[1][:, None], xs[0][None, :], values] * (1 - x_weight) + \
