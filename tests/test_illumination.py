@@ -123,3 +123,16 @@ def test_a_gallery_from_before_is_scored_as_it_was_made(recognizer, tmp_path):
     assert not Gallery(recognizer, db=db).even_light
     stats = CliRunner().invoke(main, ["index", "stats", "--db", str(db)])
     assert stats.exit_code == 0 and "side light   not evened out (a gallery made before" in stats.output
+
+
+def test_the_cli_can_turn_it_off(tmp_path):
+    runner = CliRunner()
+    pair = [str(YALE / "yaleB01" / f"yaleB01{FRONTAL}"), str(YALE / "yaleB01" / "yaleB01_P00A+110E+15.pgm")]
+    on, off = (json.loads(runner.invoke(main, ["verify", *flags, *pair, "--json"]).output)["similarity"]
+               for flags in ([], ["--no-even-light"]))
+    assert on > off  # the side-lit photo is evened out only without the flag
+    db = str(tmp_path / "plain.db")
+    enrolled = runner.invoke(main, ["enroll", "yaleB01", pair[0], "--db", db, "--no-even-light"])
+    assert enrolled.exit_code == 0, enrolled.output
+    stats = json.loads(runner.invoke(main, ["index", "stats", "--db", db, "--json"]).output)
+    assert stats["crops"] == {"even_light": False}

@@ -128,7 +128,7 @@ PIPELINE_KEY = "facerec.pipeline"
 
 def model_options(command: Callable) -> Callable:
     """--model, --tag, --weights and --no-flip, shared by every command that embeds faces, plus the
-    pipeline options --detector, --landmarks, --backend, --precision, --threads and --face-crop.
+    pipeline options --detector, --landmarks, --backend, --precision, --threads, --face-crop and --no-even-light.
 
     All of them become one :class:`~facerec.config.PipelineConfig`, checked before the command runs, which
     :func:`pipeline_config` and :func:`make_recognizer` read from the click context (so that commands need
@@ -136,11 +136,11 @@ def model_options(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def with_pipeline(*args: Any, detector: str, landmarks: str, backend: str, precision: str, threads: int | None,
-                      face_crop: bool, **kwargs: Any) -> Any:
+                      face_crop: bool, no_even_light: bool, **kwargs: Any) -> Any:
         click.get_current_context().meta[PIPELINE_KEY] = PipelineConfig(
             model=kwargs["model"], tag=kwargs["tag"], weights=kwargs["weights"], flip=not kwargs["no_flip"],
             detectors=parse_detectors(detector), detect=not face_crop, landmarks=landmarks, backend=backend,
-            precision=precision, threads=threads)
+            precision=precision, threads=threads, even_light=not no_even_light)
         return command(*args, **kwargs)
 
     from facerec.models.detectors import DEFAULT_DETECTOR, DEFAULT_LANDMARKS, LANDMARKS
@@ -153,6 +153,9 @@ def model_options(command: Callable) -> Callable:
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
                      help="Path to the weights file (default: FACEREC_WEIGHTS_DIR, cache, download)."),
         click.option("--no-flip", is_flag=True, help="Skip flip test-time augmentation (faster, less accurate)."),
+        click.option("--no-even-light", is_flag=True,
+                     help="Do not even out strong side light on a face before embedding it (a gallery keeps how its "
+                          "faces were embedded, whatever this says)."),
         click.option("--detector", default=DEFAULT_DETECTOR, show_default=True, envvar="FACEREC_DETECTOR",
                      help="Face detector (see `facerec models`): mtcnn, yunet, yunet-s, retinaface, or several "
                           "comma-separated as a cascade (the next one looks where the earlier found no face)."),
