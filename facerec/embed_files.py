@@ -85,7 +85,8 @@ def embed_to_folder(recognizer: FaceRecognizer, inputs: Sequence[str | Path], ou
         _require_pyarrow()
     photos = find_photos(inputs)
     meta = {"model": recognizer.model_key, "dim": recognizer.weights.embedding_size, "all_faces": all_faces,
-            "detector": recognizer.detector.settings if recognizer.detector is not None else "face-crop"}
+            "detector": recognizer.detector.settings if recognizer.detector is not None else "face-crop",
+            "even_light": recognizer.even_light}
     _claim(out, meta)
     done = _done_photos(out / "parts")
     todo = [p for p in photos if path_text(p) not in done]
@@ -107,6 +108,7 @@ def _claim(out: Path, meta: dict[str, Any]) -> None:
     meta_file = out / "meta.json"
     if meta_file.is_file():
         old = json.loads(meta_file.read_text(encoding="utf-8"))
+        old.setdefault("even_light", False)  # written before it was recorded: side light was not evened out
         new = json.loads(json.dumps(meta))
         if old != new:
             raise EmbedSettingsError(out, _differences(old, new))

@@ -68,6 +68,12 @@ def test_embed_resumes_and_refuses_other_settings(photos, tmp_path, recognizer):
     assert len(paths) == len(set(paths)) == 5
     other = run("embed", photos, "-o", out, "--all-faces")
     assert other.exit_code == 1 and "other settings" in other.output
+    unevened = run("embed", photos, "-o", out, "--no-even-light")
+    assert unevened.exit_code == 1 and "even light: before true, now false" in unevened.output.lower()
+    meta = json.loads((out / "meta.json").read_text())
+    del meta["even_light"]  # a folder written before this was recorded: side light was not evened out then
+    (out / "meta.json").write_text(json.dumps(meta))
+    assert run("embed", photos, "-o", out, "--no-even-light").exit_code == 0
     stranger = tmp_path / "stranger"
     stranger.mkdir()
     (stranger / "keep.txt").write_text("mine")
