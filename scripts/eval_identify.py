@@ -310,11 +310,14 @@ def rank1(shared: dict[str, np.ndarray], key: str) -> tuple[int, int]:
     """Closed-set rank-1 of set ``key`` (AT&T, Yale B): every person of the set enrolled from their first photo
     (Yale B: frontal light), all their other photos probes; (named, probes)."""
     rows = np.nonzero(shared["set"] == key)[0]
-    people = sorted({str(shared["person"][i]) for i in rows})
-    first = {p: min(i for i in rows if shared["person"][i] == p and (key != "yale" or
-                                                                        "P00A+000E+00" in str(shared["path"][i])))
-             for p in people}
-    probes = np.array([i for i in rows if i not in set(first.values())])
+    first: dict[str, int] = {}
+    for i in rows:  # in photo order: each person's first photo, or (Yale B) their frontal one
+        person = str(shared["person"][i])
+        if person not in first and (key != "yale" or "P00A+000E+00" in str(shared["path"][i])):
+            first[person] = int(i)
+    people = sorted(first)
+    enrolled = set(first.values())
+    probes = np.array([i for i in rows if i not in enrolled])
     gallery = shared["embedding"][[first[p] for p in people]]
     found = (shared["embedding"][probes] @ gallery.T).argmax(axis=1)
     truth = np.array([people.index(str(shared["person"][i])) for i in probes])

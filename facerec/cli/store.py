@@ -93,12 +93,12 @@ def index_stats_command(store: StoreOptions, as_json: bool) -> None:
     crops = stats.pop("crops")
     for key, value in stats.items():
         click.echo(f"{key:<12} {value}")
-    if crops is not None or stats["faces"]:
-        evened = crops is not None and crops.get("even_light")
-        click.echo(f"{'side light':<12} " + ("evened out before embedding" if evened else
-                                            "not evened out" + ("" if crops else " (a gallery made before "
-                                                                "2026-12-05: its faces, and every probe compared "
-                                                                "with them, are embedded as they were)")))
+    if crops is None and stats["faces"]:
+        click.echo(f"{'side light':<12} not evened out (a gallery made before 2026-12-05: its faces, and every "
+                   "probe compared with them, are embedded as they were)")
+    elif crops is not None:
+        click.echo(f"{'side light':<12} " + ("evened out before embedding" if crops.get("even_light")
+                                            else "not evened out"))
     if open_set:
         click.echo(f"{'open set':<12} threshold {open_set['threshold']:.3f} from the {open_set['source']} "
                    f"(model {open_set['model_threshold']:.3f}, gallery "
