@@ -232,18 +232,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2,
                         help="measure every pipeline this many times, round-robin, and keep each one's best "
                              "(a busy machine slows whichever runs at the wrong moment)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for every pipeline, facerec's (FACEREC_THREADS) and torch's alike (default: the "
+                             "cores; on a busy machine torch's pool collapses at 2, so compare at 1 too)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one pipeline, print JSON
     args = parser.parse_args()
+    if args.threads is not None:  # inherited by each pipeline's process
+        os.environ["FACEREC_THREADS"] = str(args.threads)
     shared = Path(args.shared)
     os.environ.setdefault("FACEREC_WEIGHTS_DIR", str(shared / "weights"))
     lfw = shared / "data" / "lfw_dev"
     photos = sample_photos(read_pairs(lfw / "pairs_dev.txt", lfw / "images"), args.photos)
     if args.one:
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(int(os.environ.get("FACEREC_THREADS") or os.cpu_count() or 1))
         result = run_one(args.one, photos, args.crops)
         print(json.dumps({**result, "peak_mb": peak_mb()}))
         return
     print(f"{len(photos)} LFW-dev photos (250x250), {args.crops} crops, {os.cpu_count()} cores, "
+          f"{args.threads or os.cpu_count()} thread(s) per pipeline, "
           f"each pipeline in its own process, best of {args.rounds} round-robin rounds", flush=True)
     names = [f"facerec:{d}:{b}:{f}" for d in args.detectors.split(";") for b in args.backends.split(",")
              for f in ("flip", "noflip")]
