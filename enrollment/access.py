@@ -28,9 +28,9 @@ from sqlalchemy import Integer, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from enrollment.errors import GalleryError
-from enrollment.schema import Base, UTCDateTime, utcnow
-from enrollment.store import make_engine
+from enrollment.errors import GalleryError, NoGalleryError
+from enrollment.schema import Base, UTCDateTime, create_tables, utcnow
+from enrollment.store import database_errors, look, make_engine, sqlite_path
 
 __all__ = ["ROLES", "ApiKeyInfo", "AuditRecord", "AccessStore", "role_allows", "fit_text", "CUT_MARK", "AUDIT_SIZES"]
 
@@ -125,11 +125,21 @@ class AuditRecord:
 
 
 class AccessStore:
-    """The keys and the audit log of the gallery database at ``url`` (their tables are created if missing)."""
+    """The keys and the audit log of the gallery database at ``url``: their tables are created if missing, unless
+    ``create`` is False (listing or revoking keys), where a missing SQLite file is :class:`NoGalleryError` and a
+    database without them has no keys. Another program's SQLite file is refused before anything is written."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
-        Base.metadata.create_all(self.engine, tables=[ApiKey.__table__, AuditEntry.__table__])  # type: ignore[list-item]
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        path = sqlite_path(url)
+        if not create and path is not None and not path.exists():
+            raise NoGalleryError(f"no gallery database at {path} (check --db / FACEREC_DB)")
+        ours = {ApiKey.__tablename__, AuditEntry.__tablename__}
+        self._has_tables = ours <= look(url)
+        with database_errors(url):
+            self.engine = make_engine(url, writer=create or self._has_tables)
+            if create and not self._has_tables:
+                create_tables(self.engine, [Base.metadata.tables[name] for name in sorted(ours)])
+                self._has_tables = True
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_key(self, role: str, *, label: str = "") -> tuple[ApiKeyInfo, str]:
@@ -148,13 +158,15 @@ class AccessStore:
         raise GalleryError("could not draw an unused key id")  # pragma: no cover - 2^48 ids
 
     def keys(self) -> list[ApiKeyInfo]:
+        if not self._has_tables:
+            return []
         with self._sessions() as session:
             return [_info(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.id))]
 
     def revoke(self, key_id: str) -> ApiKeyInfo:
         """Revoke a key by its id (``frk_<key id>_...``); an unknown id is an error."""
         with self._sessions.begin() as session:
-            row = session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+            row = session.scalar(select(ApiKey).where(ApiKey.key_id == key_id)) if self._has_tables else None
             if row is None:
                 raise GalleryError(f"no key with id {key_id!r}")
             if row.revoked_at is None:
@@ -165,7 +177,7 @@ class AccessStore:
     def authenticate(self, key: str) -> ApiKeyInfo | None:
         """The active key that ``key`` is, or None (malformed, unknown, wrong secret or revoked)."""
         match = _KEY.fullmatch(key.strip())
-        if match is None:
+        if match is None or not self._has_tables:
             return None
         with self._sessions() as session:
             row = session.scalar(select(ApiKey).where(ApiKey.key_id == match.group(1)))
@@ -186,6 +198,8 @@ class AccessStore:
 
     def audit(self, limit: int = 100) -> list[AuditRecord]:
         """The latest audit lines, newest first."""
+        if not self._has_tables:
+            return []
         with self._sessions() as session:
             rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
             return [AuditRecord(r.key_id, r.action, r.person, r.outcome, r.at) for r in rows]

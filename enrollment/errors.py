@@ -5,7 +5,7 @@ from __future__ import annotations
 from index.errors import FaceRecError
 
 __all__ = ["GalleryError", "ModelMismatchError", "UnknownIdentityError", "DuplicateIdentityError", "NoGalleryError",
-           "IndexKindError"]
+           "IndexKindError", "DamagedRowError", "GalleryWarning"]
 
 
 class GalleryError(FaceRecError):
@@ -30,3 +30,11 @@ class NoGalleryError(GalleryError):
 
 class IndexKindError(GalleryError):
     """The gallery keeps another kind of vector index than the one asked for: changing it takes a rebuild."""
+
+
+class DamagedRowError(GalleryError):
+    """A row of the gallery's database cannot be read as what it should hold (a setting that is not a JSON object)."""
+
+
+class GalleryWarning(UserWarning):
+    """Something the gallery worked around that its user should know: a damaged row skipped or recomputed."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import (
     JSON,
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     TypeDecorator,
     UniqueConstraint,
     inspect,
@@ -143,20 +144,23 @@ class FaceCohortStats(Base):
     sd: Mapped[float] = mapped_column(Float)
 
 
-def create_tables(engine: Engine) -> None:
-    """Create the gallery's tables, and add the columns of later versions, once even when several processes open
-    a new PostgreSQL gallery at the same moment (they queue on an advisory lock; SQLite's writers queue anyway)."""
+def create_tables(engine: Engine, tables: Sequence[Table] | None = None) -> None:
+    """Create the gallery's tables (or only ``tables``: the key store's), and add the columns of later versions,
+    once even when several processes open a new PostgreSQL database at the same moment: they queue on one
+    advisory lock, whoever creates which tables (SQLite's writers queue anyway)."""
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(7217001)"))
-        Base.metadata.create_all(connection)
+        Base.metadata.create_all(connection, tables=tables)
         add_missing_columns(connection)
 
 
 def add_missing_columns(connection: Connection) -> None:
     """Bring a gallery created by an earlier facerec up to date (new nullable columns only)."""
     inspector = inspect(connection)
-    present = {table: {c["name"] for c in inspector.get_columns(table)} for table, _, _ in LATER_COLUMNS}
+    tables = set(inspector.get_table_names())
+    present = {table: {c["name"] for c in inspector.get_columns(table)} for table, _, _ in LATER_COLUMNS
+               if table in tables}
     for table, column, kind in LATER_COLUMNS:
-        if column not in present[table]:
+        if table in present and column not in present[table]:
             connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))

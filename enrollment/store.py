@@ -7,22 +7,34 @@ one transaction that also bumps the gallery's revision and writes the change log
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+from urllib.parse import quote
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, inspect, select, update
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from enrollment.errors import DuplicateIdentityError, GalleryError, ModelMismatchError, UnknownIdentityError
-from enrollment.names import check_name, lookup_name
+from enrollment.errors import (
+    DamagedRowError,
+    DuplicateIdentityError,
+    GalleryError,
+    GalleryWarning,
+    ModelMismatchError,
+    NoGalleryError,
+    UnknownIdentityError,
+)
+from enrollment.names import _shown, check_name, lookup_name
 from enrollment.schema import Base, FaceChange, FaceRecord, GalleryInfo, GallerySetting, Identity, create_tables
 
 __all__ = ["NewFace", "EnrollResult", "IdentitySummary", "Changes", "GalleryStore", "check_not_foreign",
-           "database_errors", "make_engine", "read_info"]
+           "database_errors", "look", "make_engine", "read_info", "reading_mode", "sqlite_path"]
 
 
 @dataclass(frozen=True)
@@ -74,26 +86,89 @@ def read_info(url: str) -> tuple[str, int] | None:
 
     Reads only the two columns every schema version has, so a gallery from an older facerec is found
     (and brought up to date when it is opened for use). A SQLite file that is not a database, or that
-    holds another program's tables, is refused with :class:`GalleryError`.
+    holds another program's tables, is refused with :class:`GalleryError`. A gallery on read-only storage
+    is read as it is (see :func:`reading_mode`).
     """
-    from sqlalchemy import inspect
-
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:" and not Path(path).is_file():
-            return None
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        return None
+    if GalleryInfo.__tablename__ not in look(url):
+        return None
     with database_errors(url):
         engine = make_engine(url, writer=False)
         try:
-            tables = set(inspect(engine).get_table_names())
-            if GalleryInfo.__tablename__ not in tables:
-                check_not_foreign(url, tables)
-                return None
             with engine.connect() as connection:
                 row = connection.execute(select(GalleryInfo.model, GalleryInfo.dim).where(GalleryInfo.id == 1)).first()
             return (row[0], int(row[1])) if row is not None else None
         finally:
             engine.dispose()
+
+
+def look(url: str) -> set[str]:
+    """The tables of the database at ``url``, looked at without changing it: no file is made (a missing SQLite
+    file has none), the journal mode is left as it is. Another program's SQLite file is refused (see
+    :func:`check_not_foreign`), so that a caller that writes next never writes into it."""
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return set()
+    with database_errors(url):
+        engine = make_engine(url, writer=False)
+        try:
+            tables = set(inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+    check_not_foreign(url, tables)
+    return tables
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (also of a SQLite URI, ``sqlite:///file:/path/g.db?mode=ro&uri=true``), or None
+    for an in-memory database, another database or a malformed URL.
+
+    >>> sqlite_path("sqlite:///file:/data/g.db?mode=ro&uri=true")
+    PosixPath('/data/g.db')
+    """
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database or ""
+    if not parsed.drivername.startswith("sqlite") or "mode=memory" in url:
+        return None
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?")[0]
+    return Path(database) if database not in ("", ":memory:") else None
+
+
+def reading_mode(url: str) -> str | None:
+    """How the SQLite gallery at ``url`` is opened when it cannot be written: None when it can (or it is no
+    SQLite file); ``mode=ro`` when the URL says so, or the file is read-only but SQLite may still make its
+    side files (``-shm``) or finds them there; ``immutable=1`` when the URL says so, or its folder cannot be
+    written either (read-only storage) and no write-ahead log is pending there."""
+    from sqlalchemy.engine import make_url
+
+    path = sqlite_path(url)
+    if path is None:
+        return None
+    query = make_url(url).query
+    if query.get("immutable") == "1":
+        return "immutable=1"
+    if query.get("mode") == "ro":
+        return "mode=ro"
+    if not path.is_file():
+        return None
+    folder_writable = os.access(path.parent, os.W_OK)
+    if folder_writable and os.access(path, os.W_OK):
+        return None
+    return "mode=ro" if folder_writable or _pending_log(path) else "immutable=1"
+
+
+def _pending_log(path: Path) -> bool:
+    """Whether the SQLite database at ``path`` has a write-ahead log with something in it."""
+    log = Path(f"{path}-wal")
+    return log.is_file() and log.stat().st_size > 0
 
 
 def check_not_foreign(url: str, tables: set[str]) -> None:
@@ -113,11 +188,30 @@ def database_errors(url: str, doing: str = "cannot open gallery database") -> It
     try:
         yield
     except DatabaseError as exc:
-        raise GalleryError(f"{doing} {_safe(url)}: {_first_line(exc.orig)}") from None
+        raise GalleryError(f"{doing} {_safe(url)}: {_first_line(exc.orig)}{_storage_hint(url, opening=True)}") \
+            from None
     except ArgumentError as exc:
         raise GalleryError(f"not a database URL or SQLite path: {_safe(url)} ({_first_line(exc)})") from None
     except ImportError as exc:
         raise GalleryError(f"no database driver for {_safe(url)}: {exc}") from None
+
+
+def _storage_hint(url: str, *, opening: bool = False) -> str:
+    """Why a SQLite gallery is read-only, for messages: " (...)", or "" when it can be written; ``opening``: and
+    why it may not open."""
+    from sqlalchemy.engine import make_url
+
+    mode, path = reading_mode(url), sqlite_path(url)
+    if mode is None or path is None:
+        return ""
+    if mode in {f"{key}={value}" for key, value in make_url(url).query.items()}:
+        return f" (the URL says {mode})"
+    if os.access(path.parent, os.W_OK):
+        return f" ({path.name} cannot be written)"
+    if opening and _pending_log(path):
+        return (f" (its folder cannot be written, and its write-ahead log {path.name}-wal can only be read "
+                f"where it can: copy {path.parent} somewhere writable)")
+    return " (its folder cannot be written)"
 
 
 def _first_line(error: object) -> str:
@@ -127,9 +221,16 @@ def _first_line(error: object) -> str:
 def make_engine(url: str, *, writer: bool = True) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE``
     so that concurrent writers queue instead of failing. ``writer=False`` changes nothing in the file
-    (no switch to WAL), for looking at a database that may not be a gallery."""
+    (no switch to WAL), for looking at a database that may not be a gallery. A SQLite file that cannot be
+    written is opened read-only (see :func:`reading_mode`), whatever ``writer`` says: it can be read, and SQLite
+    refuses a write ("attempt to write a readonly database")."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
+    mode, path = reading_mode(url), sqlite_path(url)
+    if mode is not None and path is not None:  # the URI is made here, for a path of any characters
+        target = f"file:{quote(str(path.resolve()))}?{mode}"
+        return create_engine(f"sqlite:///{path}", creator=lambda: sqlite3.connect(
+            target, uri=True, timeout=60, check_same_thread=False))
     engine = create_engine(url, connect_args={"timeout": 60})
     if not writer:
         return engine
@@ -159,17 +260,16 @@ class GalleryStore:
     """
 
     def __init__(self, url: str, *, model: str, dim: int) -> None:
-        from sqlalchemy import inspect
-
         self.url, self.model, self.dim = url, model, dim
+        #: Opened read-only (see :func:`reading_mode`): it is read as it is, and every write is refused.
+        self.read_only = reading_mode(url) is not None
+        tables = look(url)  # before anything is written: another program's SQLite file is refused
         with database_errors(url):
-            looker = make_engine(url, writer=False)
-            try:
-                check_not_foreign(url, set(inspect(looker).get_table_names()))
-            finally:
-                looker.dispose()
             self.engine = make_engine(url)
-            create_tables(self.engine)
+            if not self.read_only:
+                create_tables(self.engine)
+            elif GalleryInfo.__tablename__ not in tables:
+                raise NoGalleryError(f"no gallery at {_safe(url)}, and it is read-only: nothing can be made there")
             self._sessions = sessionmaker(self.engine, expire_on_commit=False)
             self._bind_model()
 
@@ -177,15 +277,15 @@ class GalleryStore:
         """Bind a new gallery to the model; an existing one must match it, unless it holds no face at all
         (then nothing can be mis-scored, and it is bound to the model now in use)."""
         with self._sessions.begin() as session:
+            if not self.read_only:  # unless another process made it first (then it is checked as found)
+                _insert_new(session, GalleryInfo.__table__,
+                            {"id": 1, "model": self.model, "dim": self.dim, "revision": 0, "log_from": 0})
             info = session.get(GalleryInfo, 1)
             if info is None:
-                try:
-                    session.add(GalleryInfo(id=1, model=self.model, dim=self.dim, revision=0, log_from=0))
-                    session.flush()
-                except IntegrityError:  # another process created it first
-                    session.rollback()
-                    info = session.get(GalleryInfo, 1)
-            if info is not None and (info.model != self.model or info.dim != self.dim):
+                raise NoGalleryError(f"no gallery at {_safe(self.url)}, and it is read-only: nothing can be made there")
+            if self.read_only:
+                session.expunge(info)  # checked as it is: nothing below is written
+            if info.model != self.model or info.dim != self.dim:
                 session.execute(select(GalleryInfo.id).where(GalleryInfo.id == 1).with_for_update())
                 if not session.scalar(select(func.count(FaceRecord.id))):
                     info.model, info.dim = self.model, self.dim
@@ -202,8 +302,16 @@ class GalleryStore:
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
-        """A write transaction whose database errors (read-only file, disk full) become :class:`GalleryError`."""
+        """A write transaction whose database errors (read-only file, disk full) become :class:`GalleryError`.
+
+        It starts by locking the gallery's one ``gallery_info`` row, so that writers take turns on PostgreSQL
+        as they do on SQLite (``BEGIN IMMEDIATE``): a setting or a statistics row that two processes would both
+        find missing and both insert is written by one, then found by the other."""
+        if self.read_only:
+            raise GalleryError(f"cannot write to gallery database {_safe(self.url)}: it is read-only"
+                               f"{_storage_hint(self.url)}")
         with database_errors(self.url, "cannot write to gallery database"), self._sessions.begin() as session:
+            session.execute(select(GalleryInfo.id).where(GalleryInfo.id == 1).with_for_update())
             yield session
 
     def revision(self, session: Session | None = None) -> int:
@@ -317,7 +425,24 @@ class GalleryStore:
             if session.scalar(select(Identity.id).where(Identity.name == new)) is not None:
                 raise DuplicateIdentityError(f"an identity named {new!r} already exists")
             identity.name = new
-            return self._bump(session)
+            before, after = self._bump(session)
+            self._carry_settings(session, before, after)
+            return before, after
+
+    @staticmethod
+    def _carry_settings(session: Session, before: int, after: int) -> None:
+        """A change that touches no face (a rename): the settings derived from the faces at ``before`` are
+        still current at ``after``, and are recorded so (a damaged row is left stale, to be derived again)."""
+        for name in list(session.scalars(select(GallerySetting.name).where(GallerySetting.revision == before))):
+            try:
+                row = session.get(GallerySetting, name)
+            except ValueError:  # not JSON: left as it is
+                continue
+            if row is None:
+                continue
+            if isinstance(row.value, dict) and row.value.get("revision") == before:
+                row.value = {**row.value, "revision": after}
+            row.revision = after
 
     def identities(self) -> list[IdentitySummary]:
         """Every identity with its face count, by name."""
@@ -346,8 +471,10 @@ class GalleryStore:
             vectors: list[np.ndarray] = []
             for chunk in _chunks(session.execute(
                     select(FaceRecord.id, FaceRecord.embedding).order_by(FaceRecord.id)), batch):
-                ids.extend(row[0] for row in chunk)
-                vectors.extend(np.frombuffer(row[1], np.float32) for row in chunk)
+                for face_id, blob in chunk:
+                    if (vector := self._vector(face_id, blob)) is not None:
+                        ids.append(face_id)
+                        vectors.append(vector)
         return (revision, np.array(ids, np.int64),
                 np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32))
 
@@ -367,23 +494,34 @@ class GalleryStore:
                 for face_id, name, blob in session.execute(
                         select(FaceRecord.id, Identity.name, FaceRecord.embedding).join(Identity)
                         .where(FaceRecord.id.in_(ids[start : start + 10_000])).order_by(FaceRecord.id)):
-                    found.append(face_id)
-                    names.append(name)
-                    vectors.append(np.frombuffer(blob, np.float32))
+                    if (vector := self._vector(face_id, blob)) is not None:
+                        found.append(face_id)
+                        names.append(name)
+                        vectors.append(vector)
         return (np.array(found, np.int64), names,
                 np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32))
 
     def setting(self, name: str) -> tuple[dict[str, Any], int] | None:
-        """A derived setting's value and the revision it was derived at, or None."""
+        """A derived setting's value and the revision it was derived at, or None; a value that is not a JSON
+        object (a damaged row) raises :class:`DamagedRowError`."""
+        damaged = DamagedRowError(f"the gallery setting {name!r} is damaged (its value is not a JSON object)")
         with self._sessions() as session:
-            row = session.get(GallerySetting, name)
-            return (dict(row.value), row.revision) if row is not None else None
+            try:
+                row = session.get(GallerySetting, name)
+            except ValueError:  # not JSON (json.JSONDecodeError)
+                raise damaged from None
+            if row is None:
+                return None
+            if not isinstance(row.value, dict):
+                raise damaged
+            return dict(row.value), row.revision
 
     def put_setting(self, name: str, value: dict[str, Any], revision: int) -> None:
         """Store a derived setting, unless the gallery has changed since ``revision`` (then it is stale)."""
         with self._writing() as session:
-            if self.revision(session) == revision:
-                session.merge(GallerySetting(name=name, value=value, revision=revision))
+            if self.revision(session) == revision:  # replaced without reading the old value, which may be damaged
+                session.execute(delete(GallerySetting).where(GallerySetting.name == name))
+                session.add(GallerySetting(name=name, value=value, revision=revision))
 
     def iter_faces(self, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Face ids and embeddings in batches of ``batch`` rows, streamed (a server-side cursor where the
@@ -392,8 +530,10 @@ class GalleryStore:
             rows = session.execute(select(FaceRecord.id, FaceRecord.embedding).order_by(FaceRecord.id)
                                    .execution_options(yield_per=batch))
             for chunk in rows.partitions(batch):
-                yield (np.array([row[0] for row in chunk], np.int64),
-                       np.stack([np.frombuffer(row[1], np.float32) for row in chunk]))
+                good = [(face_id, vector) for face_id, blob in chunk
+                        if (vector := self._vector(face_id, blob)) is not None]
+                if good:
+                    yield np.array([i for i, _ in good], np.int64), np.stack([v for _, v in good])
 
     def changes_since(self, since: int, *, limit: int = 200_000) -> Changes | None:
         """The changes after revision ``since``, or None when the log cannot say (``since`` is older than
@@ -412,8 +552,9 @@ class GalleryStore:
             for start in range(0, len(touched), 10_000):
                 for face_id, blob in session.execute(select(FaceRecord.id, FaceRecord.embedding).where(
                         FaceRecord.id.in_(touched[start : start + 10_000]))):
-                    ids.append(face_id)
-                    vectors.append(np.frombuffer(blob, np.float32))
+                    if (vector := self._vector(face_id, blob)) is not None:
+                        ids.append(face_id)
+                        vectors.append(vector)
         return Changes(since, revision, np.array(touched, np.int64), np.array(ids, np.int64),
                        np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32))
 
@@ -439,7 +580,7 @@ class GalleryStore:
         name = lookup_name(name)  # normalised as enrolled names are
         identity = session.scalar(select(Identity).where(Identity.name == name))
         if identity is None:
-            raise UnknownIdentityError(f"no identity named {name!r} is enrolled")
+            raise UnknownIdentityError(f"no identity named {_shown(name)} is enrolled")  # cut, escaped
         return identity
 
     def _check_vector(self, vector: np.ndarray) -> np.ndarray:
@@ -449,6 +590,17 @@ class GalleryStore:
         if not np.isfinite(vector).all():
             raise GalleryError("embedding contains NaN or infinite values")
         return vector
+
+    def _vector(self, face_id: int, blob: Any) -> np.ndarray | None:
+        """A stored embedding as read, or None for a damaged row (not ``dim`` float32 values), which is skipped
+        with a :class:`GalleryWarning` naming its face: the rest of the gallery stays usable, the row is kept."""
+        size = len(blob) if isinstance(blob, (bytes, bytearray, memoryview)) else None
+        if size != 4 * self.dim:
+            warnings.warn(GalleryWarning(
+                f"face {face_id}: its stored embedding is damaged ({'not bytes' if size is None else f'{size} bytes'}"
+                f", not {self.dim} float32 values): skipped"), stacklevel=3)
+            return None
+        return np.frombuffer(blob, "<f4")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -477,9 +629,9 @@ class GalleryStore:
             done = select(FaceCohortStats.face_id).where(FaceCohortStats.cohort == cohort)
             rows = session.execute(select(FaceRecord.id, FaceRecord.embedding).where(FaceRecord.id.not_in(done))
                                    .order_by(FaceRecord.id).limit(limit)).all()
-        return (np.array([row[0] for row in rows], np.int64),
-                np.stack([np.frombuffer(row[1], np.float32) for row in rows]) if rows
-                else np.zeros((0, self.dim), np.float32))
+        good = [(face_id, vector) for face_id, blob in rows if (vector := self._vector(face_id, blob)) is not None]
+        return (np.array([i for i, _ in good], np.int64),
+                np.stack([v for _, v in good]) if good else np.zeros((0, self.dim), np.float32))
 
     def put_cohort_stats(self, cohort: str, face_ids: Sequence[int], means: Sequence[float],
                          sds: Sequence[float]) -> None:
@@ -490,7 +642,7 @@ class GalleryStore:
         rows = {int(i): (float(m), float(s)) for i, m, s in zip(face_ids, means, sds)}
         if not rows:
             return
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             session.execute(delete(FaceCohortStats).where(FaceCohortStats.cohort != cohort))
             existing = set(session.scalars(select(FaceRecord.id).where(FaceRecord.id.in_(sorted(rows)))))
             session.execute(delete(FaceCohortStats).where(FaceCohortStats.cohort == cohort,
@@ -503,7 +655,11 @@ class GalleryStore:
     def index_kind(self) -> str | None:
         """The kind of vector index the gallery keeps (``flat``, ``pq``...), or None when none was recorded
         (a new gallery, or one from before the kind was stored with the gallery)."""
-        saved = self.setting(INDEX_KIND_SETTING)
+        try:
+            saved = self.setting(INDEX_KIND_SETTING)
+        except DamagedRowError as exc:  # the kind the vector store has is used, as for a gallery without one
+            warnings.warn(GalleryWarning(f"{exc}: ignored"), stacklevel=2)
+            saved = None
         kind = saved[0].get("kind") if saved is not None else None
         return str(kind) if kind else None
 
@@ -514,13 +670,36 @@ class GalleryStore:
     def put_own_setting(self, name: str, value: dict[str, Any]) -> None:
         """Record a setting the gallery keeps whatever changes (unlike :meth:`put_setting`'s derived ones)."""
         with self._writing() as session:
-            row = session.get(GallerySetting, name)
+            try:
+                row = session.get(GallerySetting, name)
+            except ValueError:  # a damaged value (not JSON): replaced
+                session.execute(delete(GallerySetting).where(GallerySetting.name == name))
+                row = None
             if row is None or row.value != value:
                 session.merge(GallerySetting(name=name, value=value, revision=self.revision(session)))
 
 
 #: The gallery setting that records its vector index kind (see :meth:`GalleryStore.index_kind`).
 INDEX_KIND_SETTING = "index"
+
+
+def _insert_new(session: Session, table: Any, values: dict[str, Any]) -> None:
+    """Insert a row unless one with its primary key exists (made meanwhile by another process): PostgreSQL's
+    and SQLite's ``ON CONFLICT DO NOTHING``, elsewhere a savepoint that an :class:`IntegrityError` rolls back."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(insert(table).values(**values).on_conflict_do_nothing())
+        return
+    from sqlalchemy import insert as plain_insert
+
+    try:
+        with session.begin_nested():
+            session.execute(plain_insert(table).values(**values))
+    except IntegrityError:
+        pass
 
 
 def _chunks(rows: Any, size: int) -> Iterator[list[Any]]:
@@ -543,9 +722,11 @@ def _mismatch_hint(gallery: str, wanted: str) -> str:
 
 
 def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its password, for messages (a SQLite URL, which has none, as it is)."""
     from sqlalchemy.engine import make_url
 
+    if url.startswith("sqlite"):
+        return url
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a malformed URL is still worth naming

@@ -32,7 +32,7 @@ _EXPORTS = {
     "UnknownModelError": "facerec.errors",
     "VerifyResult": "facerec.recognizer",
     "WeightsNotFoundError": "facerec.errors",
-    "build_recognizer": "facerec.config",
+    "build_recognizer": "facerec.recognizer",
     "get_detector": "facerec.models",
     "get_model": "facerec.models",
     "list_detectors": "facerec.models",
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from facerec.config import PipelineConfig, build_recognizer
+    from facerec.config import PipelineConfig
     from facerec.detection import Face
     from facerec.errors import (
         FaceRecError,
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from facerec.gallery import Gallery, Identification
     from facerec.io import load_image
     from facerec.models import Detector, get_detector, get_model, list_detectors, list_models
-    from facerec.recognizer import FaceEmbedding, FaceRecognizer, VerifyResult
+    from facerec.recognizer import FaceEmbedding, FaceRecognizer, VerifyResult, build_recognizer
 
 
 def __getattr__(name: str) -> Any:

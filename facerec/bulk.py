@@ -49,7 +49,7 @@ class EmbedActor:
 
     def __init__(self, recipe: PipelineConfig | Mapping[str, Any], enrolled: dict[str, set[str]],
                  require_single: bool, allow_low_quality: bool = False) -> None:
-        from facerec.config import build_recognizer
+        from facerec.recognizer import build_recognizer
 
         self.recognizer = build_recognizer(pipeline(recipe))
         self.enrolled, self.require_single = enrolled, require_single
@@ -114,7 +114,7 @@ def bulk_enroll(gallery: Gallery, folder: str | Path, *, recipe: PipelineConfig 
     """Enroll every ``folder/<Name>/*`` photo with ``workers`` Ray actors; resumable (see the module).
 
     ``recipe`` is the :class:`~facerec.config.PipelineConfig` (or its fields) each actor builds its recognizer
-    from, with :func:`~facerec.config.build_recognizer`, as the CLI and the service do. Faces are committed
+    from, with :func:`~facerec.recognizer.build_recognizer`, as the CLI and the service do. Faces are committed
     ``write_batch`` at a time, each batch one transaction. Unlike ``enroll --from-dir``, no check against
     other enrolled people (``--allow-duplicate``) is made.
     """

@@ -52,11 +52,12 @@ if TYPE_CHECKING:
     from facerec.recognizer import FaceRecognizer
 
 __all__ = ["COHORT_DIR", "LOW_QUALITY_GROUP", "MIN_CONDITION_PEOPLE", "SET_FOLDERS", "Cohort", "CohortError", "as_norm",
-           "cohort_files", "fpir_table", "homogeneity", "load_cohort", "own_scores", "prepare_cohort"]
+           "cohort_files", "fpir_table", "homogeneity", "load_cohort", "own_scores", "prepare_cohort", "usable_stats"]
 
 COHORT_DIR = Path(__file__).parent / "models" / "embedders" / "calibration"
 LOW_QUALITY_GROUP = "low quality"  # the group whose threshold only low-quality probes are held to
 MIN_CONDITION_PEOPLE = 5  # fewer enrolled people: their homogeneity is not measured, the strictest group's table
+MIN_SD = 1e-4  # the least spread a face's cohort scores are given (a spread of 0 would make every score infinite)
 
 
 class CohortError(FaceRecError):
@@ -134,7 +135,7 @@ class Cohort:
         scores[self.people[None, :] == nearest[:, None]] = -1.0  # below any cosine that counts
         k = min(self.k, scores.shape[1])
         top = np.partition(scores, scores.shape[1] - k, axis=1)[:, -k:].astype(np.float64)
-        return top.mean(axis=1), np.maximum(top.std(axis=1), 1e-4)
+        return top.mean(axis=1), np.maximum(top.std(axis=1), MIN_SD)
 
     def threshold(self, people: int, fpir: float, *, low_quality: bool = False,
                   homogeneity: float | None = None) -> float:
@@ -181,6 +182,18 @@ def homogeneity(scores: np.ndarray, owners: Sequence[str] | np.ndarray, margin: 
     per_face = finite.sum(axis=1) / np.maximum(counts, 1)
     per_person = np.array([per_face[owners == person].mean() for person in people])
     return float(per_person.mean() + margin * per_person.std(ddof=1) / np.sqrt(len(people)))
+
+
+def usable_stats(mean: object, sd: object) -> bool:
+    """Whether a face's stored cohort statistics are ones :meth:`Cohort.stats` can give: a mean cosine in
+    [-1, 1] and a finite spread of at least :data:`MIN_SD` (a damaged row, NaN or 0, is not).
+
+    >>> usable_stats(0.2, 0.04), usable_stats(0.2, 0.0), usable_stats(0.2, float("nan")), usable_stats("nan", 0.1)
+    (True, False, False, False)
+    """
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (mean, sd)):
+        return False
+    return bool(-1.0 <= float(mean) <= 1.0 and MIN_SD <= float(sd) <= 2.0)  # type: ignore[arg-type]
 
 
 def as_norm(scores: np.ndarray, probe: tuple[np.ndarray, np.ndarray],

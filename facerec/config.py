@@ -4,8 +4,9 @@
 computes and how fast: the embedding model and its weights, the detector cascade, who places the
 landmarks, the runtime, the arithmetic, threads, flip augmentation, a defence in front of the embedder and
 the photo size limit. The CLI (options and ``FACEREC_*`` variables), the service (``ServeSettings.pipeline``),
-Ray bulk enrollment (each actor) and the library all build their recognizer with :func:`build_recognizer`,
-so an option cannot be dropped on the way by copying fields one at a time. Nothing here imports torch.
+Ray bulk enrollment (each actor) and the library all build their recognizer with
+:func:`~facerec.recognizer.build_recognizer`, so an option cannot be dropped on the way by copying fields one at
+a time. Nothing here imports torch, nor the recognizer: the recognizer's module imports this one.
 
 >>> config = PipelineConfig(detectors=("yunet",), precision="fp32")
 >>> config.detector
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from facerec.errors import FaceRecError
 from facerec.io import DEFAULT_MAX_PIXELS
@@ -27,11 +28,7 @@ from facerec.models.embedders import get_weights
 from facerec.models.embedders.int8 import PRECISIONS
 from facerec.runtime import BACKENDS
 
-if TYPE_CHECKING:
-    from facerec.recognizer import FaceRecognizer
-
-__all__ = ["ConfigError", "DEFAULT_MODEL", "DEFENCES", "PipelineConfig", "ROBUST_DEFENCE", "build_recognizer",
-           "parse_detectors"]
+__all__ = ["ConfigError", "DEFAULT_MODEL", "DEFENCES", "PipelineConfig", "ROBUST_DEFENCE", "parse_detectors"]
 
 #: The embedding model used unless ``--model`` / ``FACEREC_MODEL`` says otherwise.
 DEFAULT_MODEL = "mobilefacenet"
@@ -39,7 +36,7 @@ DEFAULT_MODEL = "mobilefacenet"
 #: The defence that ``--robust`` puts in front of the embedder (see the README).
 ROBUST_DEFENCE = "jpeg"
 
-#: Defences a config may name (:mod:`facerec.robustness.defence`, imported only when one is used).
+#: Defences a config may name (:func:`facerec.defence.crop_defence`, imported only when one is used).
 DEFENCES: tuple[str, ...] = ("jpeg", "resize")
 
 
@@ -157,28 +154,3 @@ def _whole(variable: str, text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ConfigError(f"{variable} must be a whole number of at least 1, got {text!r}")
     return int(text)
-
-
-def build_recognizer(config: PipelineConfig, *, threshold: float | None = None) -> FaceRecognizer:
-    """The recognizer ``config`` describes (``threshold``: a verification threshold other than the model's).
-
-    The one place a pipeline is built from settings; it imports torch only where the config needs it
-    (``backend="torch"``, the mtcnn detector, a defence, or a first use that exports a model to ONNX).
-
-    >>> build_recognizer(PipelineConfig(detectors=("yunet",))).detector.name  # doctest: +SKIP
-    'yunet'
-    """
-    from facerec.recognizer import FaceRecognizer
-
-    defence = None
-    if config.defence is not None:
-        from facerec.robustness.defence import get_defence
-
-        defence = get_defence(config.defence).transform_crops
-    recognizer = FaceRecognizer(
-        config.model, tag=config.tag, weights=config.weights, threshold=threshold, flip=config.flip,
-        detector=config.detector, detect=config.detect, landmarks=config.landmarks,  # type: ignore[arg-type]
-        backend=config.backend, precision=config.precision, threads=config.threads,  # type: ignore[arg-type]
-        max_pixels=config.max_pixels, defence=defence, even_light=config.even_light)
-    recognizer.config = config
-    return recognizer

@@ -25,11 +25,12 @@ import numpy as np
 
 from facerec.checks import path_text
 from facerec.errors import FaceRecError
-from facerec.fileio import atomic_path
+from facerec.fileio import atomic_path, checked, shown_path
 from facerec.io import IMAGE_SUFFIXES
 from facerec.recognizer import FaceRecognizer
 
-__all__ = ["EmbedReport", "EmbedSettingsError", "find_photos", "embed_to_folder", "FACE_COLUMNS"]
+__all__ = ["EmbedFolderError", "EmbedReport", "EmbedSettingsError", "NoImagesError", "find_photos", "embed_to_folder",
+           "FACE_COLUMNS"]
 
 FACE_COLUMNS = ("path", "face", "x1", "y1", "x2", "y2", "score", "detector")
 IndexFormat = Literal["csv", "json", "parquet"]
@@ -48,6 +49,25 @@ class EmbedSettingsError(FaceRecError):
         super().__init__(f"{out} holds embeddings made with other settings ({said}); use another folder")
 
 
+class EmbedFolderError(FaceRecError):
+    """A file of an embeddings folder cannot be read back (not JSON, a damaged part): nothing is resumed there,
+    and nothing in the folder is changed."""
+
+    def __init__(self, out: Path, file: Path, reason: str, hint: str) -> None:
+        self.out, self.file = out, file
+        super().__init__(f"cannot resume in {shown_path(out)}: {shown_path(file)} {reason}; {hint}")
+
+
+class NoImagesError(FaceRecError):
+    """Folders given as inputs hold no image file: nothing to do, said rather than done silently."""
+
+    def __init__(self, folders: Sequence[str | Path]) -> None:
+        self.folders = [str(folder) for folder in folders]
+        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+        super().__init__(f"no images found in {', '.join(map(shown_path, folders))} (looked for {suffixes} files, "
+                         "in sub-folders too)")
+
+
 @dataclass
 class EmbedReport:
     out: Path
@@ -62,33 +82,42 @@ class EmbedReport:
 
 
 def find_photos(inputs: Sequence[str | Path]) -> list[Path]:
-    """Files as given, and the image files under each folder (recursively), in a stable order."""
+    """Files as given, and the image files under each folder (recursively), in a stable order. A path that
+    cannot be read (no such file, a name over 255 bytes, permission denied) raises :class:`FaceRecError`."""
     photos: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            photos.extend(sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
-        elif item.exists():
-            photos.append(item)
-        else:
-            raise FaceRecError(f"{item}: no such file or folder")
+    for given in inputs:
+        with checked(given, "input") as item:
+            if item.is_dir():
+                photos.extend(sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            elif item.exists():
+                photos.append(item)
+            else:
+                raise FaceRecError(f"{shown_path(item)}: no such file or folder")
     return list(dict.fromkeys(photos))
 
 
 def embed_to_folder(recognizer: FaceRecognizer, inputs: Sequence[str | Path], out: str | Path, *,
                     all_faces: bool = False, chunk: int = 256, progress: bool = True,
                     index_format: IndexFormat = "csv") -> EmbedReport:
-    """Embed the largest face (or every face) of each photo of ``inputs`` into the folder ``out``."""
+    """Embed the largest face (or every face) of each photo of ``inputs`` into the folder ``out``.
+
+    Refused before anything is written: inputs without any image (:class:`NoImagesError`), a folder ``out``
+    that holds other files, embeddings made with other settings (:class:`EmbedSettingsError`) or files that
+    cannot be read back (:class:`EmbedFolderError`)."""
     from facerec.progress import tqdm
 
     out = Path(out)
     if index_format == "parquet":
         _require_pyarrow()
     photos = find_photos(inputs)
+    if not photos:  # every input was a folder without images: say so, rather than write an empty folder
+        raise NoImagesError(inputs)
     meta = {"model": recognizer.model_key, "dim": recognizer.weights.embedding_size, "all_faces": all_faces,
             "detector": recognizer.detector.settings if recognizer.detector is not None else "face-crop",
             "even_light": recognizer.even_light}
-    _claim(out, meta)
-    done = _done_photos(out / "parts")
+    with checked(out, error=lambda shown, reason: FaceRecError(f"cannot use the output folder {shown}: {reason}")):
+        done = _resume(out, meta)
+        _claim(out, meta)
     todo = [p for p in photos if path_text(p) not in done]
     report = EmbedReport(out, photos=len(photos), resumed=len(photos) - len(todo))
     part = len(list((out / "parts").glob("*.npy")))
@@ -103,17 +132,76 @@ def embed_to_folder(recognizer: FaceRecognizer, inputs: Sequence[str | Path], ou
     return report
 
 
-def _claim(out: Path, meta: dict[str, Any]) -> None:
-    """Start or resume ``out``: a folder written with another model or other settings is refused."""
+#: What to do about a damaged ``meta.json``, and about a damaged part.
+_START_AGAIN = "remove the folder, or embed into a new one"
+_REDO_PART = "delete that part's .csv and .npy to embed its photos again, or embed into a new folder"
+
+
+def _resume(out: Path, meta: dict[str, Any]) -> set[str]:
+    """The photos done in ``out`` by earlier runs, every file read back first; writes nothing. A folder written
+    with another model or other settings, or one holding other files, is refused."""
     meta_file = out / "meta.json"
-    if meta_file.is_file():
-        old = json.loads(meta_file.read_text(encoding="utf-8"))
-        old.setdefault("even_light", False)  # written before it was recorded: side light was not evened out
-        new = json.loads(json.dumps(meta))
-        if old != new:
-            raise EmbedSettingsError(out, _differences(old, new))
-    elif out.exists() and any(out.iterdir()):
-        raise FaceRecError(f"{out} is not empty and holds no facerec embeddings; use a new folder")
+    if out.exists() and not out.is_dir():
+        raise FaceRecError(f"{shown_path(out)} is a file, not a folder; give a folder for the embeddings")
+    if not meta_file.is_file():
+        if out.exists() and any(out.iterdir()):
+            raise FaceRecError(f"{shown_path(out)} is not empty and holds no facerec embeddings; use a new folder")
+        return set()
+    old = _read_meta(out, meta_file)
+    old.setdefault("even_light", False)  # written before it was recorded: side light was not evened out
+    new = json.loads(json.dumps(meta))
+    if old != new:
+        raise EmbedSettingsError(out, _differences(old, new))
+    done: set[str] = set()
+    for table in sorted((out / "parts").glob("*.csv")):
+        faces, _, errors = _read_part(out, table, int(meta["dim"]))
+        done.update(row["path"] for row in faces)
+        done.update(path for path, _ in errors)
+    return done
+
+
+def _read_meta(out: Path, meta_file: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EmbedFolderError(out, meta_file, f"is not JSON ({exc})", _START_AGAIN) from None
+    if not isinstance(meta, dict):
+        raise EmbedFolderError(out, meta_file, f"is not a JSON object of settings (it holds a {type(meta).__name__})",
+                               _START_AGAIN)
+    return meta
+
+
+def _read_part(out: Path, table: Path, dim: int) -> tuple[list[dict[str, Any]], np.ndarray, list[tuple[str, str]]]:
+    """One part's faces (rows typed), their embeddings and the failed photos; :class:`EmbedFolderError` when
+    its table or its embeddings cannot be read, or disagree."""
+    try:
+        with table.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            lines = list(reader)
+            columns = set(reader.fieldnames or ())
+        missing = [name for name in (*FACE_COLUMNS, "error") if name not in columns]
+        if missing:
+            raise ValueError(f"no {', '.join(missing)} column")
+        faces = [{k: _typed(k, line[k]) for k in FACE_COLUMNS} for line in lines if not line["error"]]
+        errors = [(line["path"], line["error"]) for line in lines if line["error"]]
+    except (UnicodeDecodeError, csv.Error, ValueError, TypeError) as exc:
+        raise EmbedFolderError(out, table, f"is not a table of faces ({exc})", _REDO_PART) from None
+    vectors = table.with_suffix(".npy")
+    try:
+        part = np.load(vectors, allow_pickle=False)
+    except FileNotFoundError:
+        raise EmbedFolderError(out, vectors, "is missing", _REDO_PART) from None
+    except (ValueError, EOFError, OSError) as exc:
+        raise EmbedFolderError(out, vectors, f"is not a saved array ({exc})", _REDO_PART) from None
+    if part.shape != (len(faces), dim) or not np.issubdtype(part.dtype, np.floating):
+        raise EmbedFolderError(out, vectors, f"holds a {part.dtype} array of shape {part.shape} where {table.name} "
+                                        f"needs {len(faces)} embeddings of {dim}", _REDO_PART)
+    return faces, part, errors
+
+
+def _claim(out: Path, meta: dict[str, Any]) -> None:
+    """Start or resume ``out`` (:func:`_resume` has read it back): write its settings."""
+    meta_file = out / "meta.json"
     with atomic_path(meta_file) as tmp:
         tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
@@ -164,14 +252,6 @@ def _shown(value: Any) -> str:
     """A setting's value as the user wrote it: false/true, a name unquoted; long ones cut short."""
     text = value if isinstance(value, str) else json.dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _done_photos(parts: Path) -> set[str]:
-    done: set[str] = set()
-    for table in sorted(parts.glob("*.csv")):
-        with table.open(newline="", encoding="utf-8") as handle:
-            done.update(row["path"] for row in csv.DictReader(handle))
-    return done
 
 
 def _embed_chunk(recognizer: FaceRecognizer, photos: list[Path], all_faces: bool
@@ -226,15 +306,10 @@ def _merge(out: Path, index_format: IndexFormat, dim: int) -> tuple[int, list[tu
     errors: list[tuple[str, str]] = []
     vectors: list[np.ndarray] = []
     for table in sorted((out / "parts").glob("*.csv")):
-        part = np.load(table.with_suffix(".npy"))
-        with table.open(newline="", encoding="utf-8") as handle:
-            lines = list(csv.DictReader(handle))
-        faces = [line for line in lines if not line["error"]]
-        if len(faces) != len(part):
-            raise FaceRecError(f"{table} and its embeddings disagree; delete {out / 'parts'} and run again")
+        faces, part, failed = _read_part(out, table, dim)
         vectors.append(part)
-        rows.extend({k: _typed(k, line[k]) for k in FACE_COLUMNS} for line in faces)
-        errors.extend((line["path"], line["error"]) for line in lines if line["error"])
+        rows.extend(faces)
+        errors.extend(failed)
     matrix = np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)
     with atomic_path(out / "embeddings.npy") as tmp:
         np.save(tmp, matrix)

@@ -23,6 +23,8 @@ __all__ = [
     "WeightsError",
     "OnnxExportError",
     "DatasetError",
+    "FaceRecWarning",
+    "MissingExtraError",
 ]
 
 
@@ -95,3 +97,13 @@ class OnnxExportError(FaceRecError):
 
 class DatasetError(FaceRecError):
     """A pairs file or dataset folder is missing or malformed."""
+
+
+class MissingExtraError(FaceRecError, ImportError):
+    """A feature needs an optional part of facerec that is not installed; the message names the extra to
+    install (``pip install 'facerec[torch]'``, see :mod:`facerec.extras`)."""
+
+
+class FaceRecWarning(RuntimeWarning):
+    """A notice facerec gives and carries on (e.g. a fallback to fp32): the one kind of warning the CLI shows,
+    as one line on stderr (the others, from the libraries below, are silenced there)."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from dataclasses import dataclass, field, replace
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,12 +27,14 @@ from enrollment import Candidate, EnrollResult, IdentitySummary, NewFace, read_i
 from enrollment import Gallery as Store
 from enrollment.names import check_name
 from facerec.checks import check_threshold, check_top_k, path_text
-from facerec.cohort import MIN_CONDITION_PEOPLE, Cohort, as_norm, homogeneity, load_cohort, own_scores
+from facerec.cohort import Cohort, load_cohort
 from facerec.crops import AlignedBatch
 from facerec.detection import Face
+from facerec.embedding_space import check_space, embedding_space, missing
 from facerec.errors import DuplicateFaceError, FaceRecError
+from facerec.fileio import checked, shown_path
 from facerec.io import IMAGE_SUFFIXES, ImageInput, describe
-from facerec.open_set import FPIR, MAX_PROBES, MIN_PEOPLE, OpenSetCalibration, calibrate
+from facerec.open_set import FPIR, GalleryOpenSet, OpenSetCalibration, check_fpir
 from facerec.quality import FaceQuality, LowQualityError, assess_faces, refuse_low_quality
 from facerec.recognizer import FaceRecognizer
 from index import IndexKind
@@ -39,8 +42,7 @@ from index import IndexKind
 __all__ = ["Gallery", "Identification", "EnrollReport", "db_url", "default_db_url", "default_vectors",
            "IMAGE_SUFFIXES", "list_photos"]
 
-_CALIBRATION = "open_set"  # the gallery setting that holds the open-set calibration
-_CROPS = "crops"  # the gallery setting that says how its faces' crops were embedded (side light evened out)
+_CROPS = "crops"  # the gallery setting that says how its faces were embedded: its key (facerec.embedding_space)
 
 
 def db_url(db: str | Path) -> str:
@@ -63,28 +65,51 @@ def default_db_url() -> str:
 def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL (also a SQLite URI, ``sqlite:///file:/path/g.db?mode=ro&uri=true``), or None
     for an in-memory database or another database."""
-    parsed = make_url(url)
-    database = parsed.database or ""
-    if not parsed.drivername.startswith("sqlite"):
-        return None
-    if database.startswith("file:"):
-        database = database.removeprefix("file:").split("?")[0]
-    return Path(database) if database not in ("", ":memory:") else None
+    from enrollment.store import sqlite_path
+
+    return sqlite_path(url)
 
 
 def default_index_path(url: str) -> Path:
-    """Beside a SQLite file; otherwise in the user data directory, named after the URL."""
+    """Beside a SQLite file, with the suffix ``.faiss`` (``g.db``: ``g.faiss``; a database that is itself named
+    ``*.faiss`` gets ``*.faiss.faiss``, never its own file); otherwise in the user data directory, named after
+    the URL.
+
+    >>> default_index_path("sqlite:////data/g.db"), default_index_path("sqlite:////data/people.faiss")
+    (PosixPath('/data/g.faiss'), PosixPath('/data/people.faiss.faiss'))
+    """
     parsed = make_url(url)
     database = sqlite_file(url)
     if database is not None:
-        return database.with_suffix(".faiss")
+        beside = database.with_suffix(".faiss")
+        return beside if beside != database else database.with_name(database.name + ".faiss")
     digest = hashlib.sha256(parsed.render_as_string(hide_password=True).encode()).hexdigest()[:12]
     return Path(user_data_dir("facerec")) / f"index-{digest}.faiss"
 
 
+def in_memory(url: str) -> bool:
+    """Whether ``url`` is an in-memory SQLite database (``sqlite://``, ``sqlite:///:memory:``, a
+    ``mode=memory`` URI), which nothing on disk may outlive.
+
+    >>> in_memory("sqlite://"), in_memory("sqlite:////data/g.db")
+    (True, False)
+    """
+    parsed = make_url(url)
+    database = parsed.database or ""
+    return parsed.drivername.startswith("sqlite") and (
+        database.removeprefix("file:").split("?")[0] in ("", ":memory:") or "mode=memory" in url)
+
+
 def default_vectors(url: str) -> str:
-    """``$FACEREC_VECTORS`` (a FAISS file or a Milvus URI), else the FAISS file of :func:`default_index_path`."""
-    return os.environ.get("FACEREC_VECTORS") or str(default_index_path(url))
+    """``$FACEREC_VECTORS`` (a FAISS file or a Milvus URI), else for an in-memory database an in-memory index
+    (:data:`index.MEMORY`: nothing written to disk), else the FAISS file of :func:`default_index_path`."""
+    if os.environ.get("FACEREC_VECTORS"):
+        return os.environ["FACEREC_VECTORS"]
+    if in_memory(url):
+        from index import MEMORY  # imports FAISS: only here
+
+        return MEMORY
+    return str(default_index_path(url))
 
 
 @dataclass(frozen=True)
@@ -145,34 +170,41 @@ class Gallery:
     rate near ``fpir``: the model's size-aware threshold (the more people enrolled, the more chances a
     stranger has to resemble one of them; see ``Weights.open_set_threshold``), raised to the gallery's
     own impostor tail when that is stricter (see :mod:`facerec.open_set`). It is stored in the gallery
-    with how it was chosen, and recomputed when the gallery has changed.
+    with how it was chosen, and recomputed when the gallery has changed; read back, it is used only where it
+    agrees with what it is derived from (:class:`~facerec.open_set.GalleryOpenSet`). ``fpir`` must lie strictly
+    between 0 and 1 (:class:`~facerec.open_set.OpenSetError` otherwise).
 
     One gallery may be shared by threads (a web service): detection and embedding run in
     parallel, while reads and changes of the store and its index take turns under a lock.
 
     ``vectors`` picks the vector store: a FAISS file (``index_path`` says the same) or a Milvus URI,
     ``milvus:///path/faces.db`` (Milvus Lite, embedded) or ``http://host:19530`` (a server); the
-    default is ``$FACEREC_VECTORS``, else a FAISS file beside the database.
+    default is ``$FACEREC_VECTORS``, else a FAISS file beside the database (in memory for an in-memory
+    database). ``write_index=False`` opens it for reading: the index file is never created or replaced (see
+    :class:`enrollment.Gallery`).
     """
 
     def __init__(
         self, recognizer: FaceRecognizer | None = None, *, db: str | Path | None = None,
         index_path: str | Path | None = None, threshold: float | None = None, index_kind: IndexKind | None = None,
-        fpir: float = FPIR, vectors: str | None = None, normalize: bool = True,
+        fpir: float = FPIR, vectors: str | None = None, normalize: bool = True, write_index: bool = True,
     ) -> None:
         threshold = None if threshold is None else check_threshold(threshold)
+        fpir = check_fpir(fpir)  # before any model is loaded
         self.recognizer = recognizer or FaceRecognizer()
         self.url = db_url(db) if db else default_db_url()
         self._vectors = vectors or (str(index_path) if index_path else default_vectors(self.url))
         self._index_kind = index_kind  # None: the kind kept with the gallery (see enrollment.Gallery)
+        self._write_index = write_index  # False: for reading, the index file is never created or replaced
         self._store: Store | None = None
         self.fixed_threshold, self.fpir = threshold, fpir
         self.lock = threading.RLock()  # the FAISS index is not safe to search while it changes
         #: The model's score-normalisation cohort (None: plain cosine, as with a fixed ``threshold``).
         self.cohort: Cohort | None = load_cohort(self.recognizer.weights) if normalize and threshold is None else None
-        self._stats_revision: int | None = None  # the revision at which every face had its cohort statistics
-        self._memo: OpenSetCalibration | None = None  # the calibration of the last revision seen
+        self._open_set: GalleryOpenSet | None = None  # made when the store is first opened (see open_set)
         self._even_light: bool | None = None  # as recorded with the gallery (None: not read or not recorded yet)
+        self._space: dict[str, Any] | None = None  # the embedding-space key recorded with it, once read whole
+        self._told_unrecorded = False
         # An existing gallery is opened (and checked) now; a new one is made only when something is written,
         # so an enrollment that fails (no face, unreadable photo) leaves nothing behind, and no file is ever
         # deleted to undo one. read_info refuses a file that is not a database or is another program's.
@@ -190,7 +222,8 @@ class Gallery:
                         database.parent.mkdir(parents=True, exist_ok=True)
                     self._store = Store(self.url, model=self.recognizer.model_key,
                                         dim=self.recognizer.weights.embedding_size, vectors=self._vectors,
-                                        index_kind=self._index_kind, save_interval=5.0)
+                                        index_kind=self._index_kind, save_interval=5.0,
+                                        write_index=self._write_index)
         return self._store
 
     @property
@@ -214,14 +247,49 @@ class Gallery:
         return self._even_light
 
     def record_crops(self, even_light: bool | None = None) -> None:
-        """Before the first face is written: keep how the gallery's faces are embedded (``even_light``, default
-        :attr:`even_light`) with it. Every write made through this class does it; call it before writing faces
-        to :attr:`store` directly (bulk enrollment)."""
+        """Before a face is written: check that this recognizer embeds as the gallery's faces were
+        (:meth:`check_space`), and before the first one keep how they are embedded (the embedding-space key of
+        :mod:`facerec.embedding_space`, with ``even_light``, default :attr:`even_light`) with the gallery. Every
+        write made through this class does it; call it before writing faces to :attr:`store` directly (bulk
+        enrollment)."""
         if even_light is None:
             even_light = self.even_light
-        if self._even_light is None:
-            self.store.store.put_own_setting(_CROPS, {"even_light": even_light})
-            self._even_light = even_light
+        if self._space is not None:
+            return
+        self.check_space("these photos would be embedded")
+        store = self.store.store
+        saved = store.setting(_CROPS)
+        if (saved is None or missing(saved[0])) and store.count_faces() == 0:  # new, or old and empty: its key now
+            space = embedding_space(self.recognizer, even_light)
+            store.put_own_setting(_CROPS, space)
+            self._space, self._even_light = space, even_light
+        elif saved is not None and not missing(saved[0]):
+            self._space = saved[0]
+
+    def check_space(self, what: str = "this probe was embedded") -> None:
+        """Raise :class:`~facerec.embedding_space.EmbeddingSpaceError`, naming each setting that differs, when
+        this gallery's recognizer embeds otherwise than its faces were (precision, flip, landmarks...: see
+        :mod:`facerec.embedding_space`); a gallery made before its key was recorded is told so plainly, once (a
+        :class:`~enrollment.errors.GalleryWarning`), and scored as it is. A new gallery takes the recognizer's."""
+        if self._space is not None:
+            recorded = self._space
+        else:
+            with self.lock:
+                if self._store is None and read_info(self.url) is None:
+                    return
+                saved = self.store.store.setting(_CROPS)
+                recorded = saved[0] if saved is not None else {}
+                if not missing(recorded):
+                    self._space = recorded
+        check_space(recorded, embedding_space(self.recognizer, self.even_light), what=what)
+        if missing(recorded) and not self._told_unrecorded and self.store.store.count_faces() > 0:
+            from enrollment.errors import GalleryWarning
+
+            self._told_unrecorded = True
+            warnings.warn(GalleryWarning(
+                "this gallery's embedding settings were not recorded (it was made before they were): whether a "
+                "probe is embedded as its faces were (precision, flip, landmarks) cannot be checked; enroll into a "
+                "new gallery to have it checked"), stacklevel=3)
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """Embeddings of aligned crops as this gallery's faces are embedded (see :attr:`even_light`)."""
@@ -259,114 +327,35 @@ class Gallery:
         with self.lock:
             self._calibration(save=True)
 
+    @property
+    def fpir(self) -> float:
+        """The fraction of strangers the calibrated threshold may let through: strictly between 0 and 1."""
+        return self._fpir
+
+    @fpir.setter
+    def fpir(self, value: float) -> None:
+        self._fpir = check_fpir(value)
+        self._open_set = None  # calibrated again for it
+
+    @property
+    def open_set(self) -> GalleryOpenSet:
+        """The gallery's open-set decision (:class:`facerec.open_set.GalleryOpenSet`): decision scores and the
+        calibrated threshold; opens the gallery."""
+        if self._open_set is None:
+            with self.lock:
+                if self._open_set is None:
+                    self._open_set = GalleryOpenSet(self.store, self.recognizer.weights, self.cohort, self.fpir)
+        return self._open_set
+
     def _calibration(self, *, save: bool) -> OpenSetCalibration:
-        store = self.store.store
-        revision = store.revision()
-        if not save and self._memo is not None and self._memo.revision == revision and self._memo.fpir == self.fpir:
-            return self._memo
-        people = store.count_identities()
-        cosine_threshold = self.recognizer.weights.open_set_threshold(people, self.fpir)
-        if self.cohort is not None and save:
-            self._ensure_cohort_stats(revision)
-        saved = store.setting(_CALIBRATION)
-        if saved is not None and saved[1] == revision:
-            try:
-                calibration: OpenSetCalibration | None = OpenSetCalibration.from_dict(saved[0])
-            except (KeyError, TypeError):  # written by another version: recompute
-                calibration = None
-            if calibration is not None and calibration.fpir == self.fpir and \
-                    abs(calibration.model_threshold - self._model_threshold(people, calibration.homogeneity)) < 1e-6 \
-                    and calibration.cohort == (self.cohort.key if self.cohort is not None else None):
-                self._memo = calibration
-                return calibration
-        cosine_maxima, normalised_maxima, alike = self._impostors(people)
-        model_threshold = self._model_threshold(people, alike)
-        calibration = calibrate(model_threshold, cosine_maxima if normalised_maxima is None else normalised_maxima,
-                                people=people, fpir=self.fpir, revision=revision)
-        if self.cohort is not None:
-            cosine = calibrate(cosine_threshold, cosine_maxima, people=people, fpir=self.fpir, revision=revision)
-            strict = self.cohort.threshold(people, self.fpir, low_quality=True, homogeneity=alike)
-            calibration = replace(calibration, score="as-norm", cohort=self.cohort.key,
-                                  low_quality_threshold=max(round(strict, 6), calibration.threshold),
-                                  cosine_threshold=cosine.threshold,
-                                  homogeneity=None if alike is None else round(alike, 6))
-        if save:
-            store.put_setting(_CALIBRATION, calibration.to_dict(), revision)
-        self._memo = calibration
-        return calibration
-
-    def _model_threshold(self, people: int, alike: float | None) -> float:
-        """The threshold the model's calibration gives (before the gallery's own tail): the cohort's for a
-        gallery of this homogeneity, or the cosine one without a cohort."""
-        if self.cohort is None:
-            return round(self.recognizer.weights.open_set_threshold(people, self.fpir), 6)
-        return round(self.cohort.threshold(people, self.fpir, homogeneity=alike), 6)
-
-    def _impostors(self, people: int) -> tuple[np.ndarray, np.ndarray | None, float | None]:
-        """For enrolled faces (all, or a seeded sample of MAX_PROBES), the best score against other people:
-        the cosine, and with a cohort the normalised score too (None without one); and with a cohort, the
-        gallery's homogeneity (:func:`facerec.cohort.homogeneity`, from the same faces). One read, one search."""
-        store = self.store.store
-        none = np.zeros(0), (np.zeros(0) if self.cohort is not None else None), None
-        if people < (MIN_CONDITION_PEOPLE if self.cohort is not None else MIN_PEOPLE):
-            return none
-        ids = store.face_ids()
-        if len(ids) > MAX_PROBES:
-            ids = np.random.default_rng(0).choice(ids, MAX_PROBES, replace=False)
-        _, names, vectors = store.faces(ids.tolist())
-        stats = self.cohort.stats(vectors) if self.cohort is not None else None
-        alike = homogeneity(own_scores(self.cohort, vectors, names, stats), names) \
-            if self.cohort is not None else None
-        if people < MIN_PEOPLE:
-            return none[0], none[1], alike
-        found = self.store.search(vectors, k=2 if self.cohort is None else 10)
-
-        def maxima(scores: Sequence[Sequence[float]]) -> np.ndarray:
-            return np.array([max((s for c, s in zip(candidates, row) if c.name != name), default=-np.inf)
-                             for name, candidates, row in zip(names, found, scores)], np.float64)
-
-        cosine = maxima([[c.score for c in candidates] for candidates in found])
-        return cosine, maxima(self._scores(vectors, found, stats)) if self.cohort is not None else None, alike
-
-    def _ensure_cohort_stats(self, revision: int | None = None) -> None:
-        """Give every enrolled face its cohort statistics: a gallery from before score normalisation, or faces
-        another process wrote, are brought up to date here, never scored without them. Call under the lock."""
-        if self.cohort is None or (revision is not None and revision == self._stats_revision):
-            return
-        store = self.store.store
-        while True:
-            ids, vectors = store.faces_without_cohort_stats(self.cohort.key)
-            if not len(ids):
-                break
-            self._put_cohort_stats(ids, vectors)
-        self._stats_revision = revision
+        return self.open_set.calibration(save=save)
 
     def _put_cohort_stats(self, ids: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
-        if self.cohort is not None and len(ids):
-            mean, sd = self.cohort.stats(vectors)
-            self.store.store.put_cohort_stats(self.cohort.key, [int(i) for i in ids], mean.tolist(), sd.tolist())
+        self.open_set.put_cohort_stats(ids, vectors)
 
-    def _scores(self, vectors: np.ndarray, found: list[list[Candidate]],
-                probe_stats: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[float]]:
-        """The decision score of each candidate: cohort-normalised, or the cosine without a cohort
-        (``probe_stats``: the vectors' cohort statistics, where the caller has them). Call under the lock."""
-        if self.cohort is None:
-            return [[c.score for c in candidates] for candidates in found]
-        ids = sorted({c.face_id for candidates in found for c in candidates})
-        stats = self.store.store.cohort_stats(ids, self.cohort.key)
-        if len(stats) < len(ids):  # faces another program wrote without them: computed here, not stored
-            missing_ids, _, missing = self.store.store.faces([i for i in ids if i not in stats])
-            stats.update(zip(missing_ids.tolist(), zip(*(v.tolist() for v in self.cohort.stats(missing)))))
-        mean, sd = self.cohort.stats(vectors) if probe_stats is None else probe_stats
-        scores = []
-        for row, candidates in enumerate(found):
-            known = [c for c in candidates if c.face_id in stats]
-            enrolled = (np.array([stats[c.face_id][0] for c in known]), np.array([stats[c.face_id][1] for c in known]))
-            normed = as_norm(np.array([[c.score for c in known]]), (mean[row : row + 1], sd[row : row + 1]),
-                             enrolled)[0] if known else np.zeros(0)
-            values = dict(zip([c.face_id for c in known], normed.tolist()))
-            scores.append([values.get(c.face_id, -np.inf) for c in candidates])  # removed meanwhile: no match
-        return scores
+    def _scores(self, vectors: np.ndarray, found: list[list[Candidate]]) -> list[list[float]]:
+        """The decision score of each candidate (see :meth:`GalleryOpenSet.scores`). Call under the lock."""
+        return self.open_set.scores(vectors, found)
 
     @property
     def duplicate_threshold(self) -> float:
@@ -397,6 +386,7 @@ class Gallery:
         ``allow_low_quality``.
         """
         name, images = check_name(name), _photo_list(images)
+        self.check_space("these photos would be embedded")  # before any work
         aligned = self.recognizer.align(images, fallback=None, require_single=require_single)
         if not allow_low_quality:
             for image, quality in zip(images, assess_faces(aligned.faces, aligned.crops)):
@@ -409,9 +399,25 @@ class Gallery:
                 self._check_duplicate(name, faces)
             self.record_crops(even)
             result = self.store.enroll(name, faces, info=info, save=save)
-            self._put_cohort_stats(result.added_ids, result.added_vectors)
-            self.refresh()
+            self._after_commit(name, result, refresh=True)
             return result
+
+    def _after_commit(self, name: str, result: EnrollResult, *, refresh: bool) -> None:
+        """Store the new faces' cohort statistics (and the calibration): ``name`` is already committed, so a
+        failure here is a warning, never an error that would say the enrollment failed. Both are derived
+        data: reads compute missing statistics, and a stale calibration is recomputed on the next open."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from enrollment.errors import GalleryWarning
+
+        try:
+            self._put_cohort_stats(result.added_ids, result.added_vectors)
+            if refresh:
+                self.refresh()
+        except (FaceRecError, SQLAlchemyError, OSError) as exc:
+            warnings.warn(GalleryWarning(
+                f"{name} is enrolled, but storing derived data after it failed ({' '.join(str(exc).split())[:200]}): "
+                "it is recomputed when needed"), stacklevel=3)
 
     def _check_duplicate(self, name: str, faces: Sequence[NewFace]) -> None:
         """Raise :class:`DuplicateFaceError` when another person matches ``faces``: the mean over the
@@ -443,6 +449,7 @@ class Gallery:
 
         report = EnrollReport()
         photos = list_photos(Path(folder), report)
+        self.check_space("these photos would be embedded")  # before any work
         pending: dict[str, list[NewFace]] = {}
 
         def flush(name: str) -> None:
@@ -460,7 +467,7 @@ class Gallery:
             if faces:
                 self.record_crops(even)
                 result = self.store.enroll(name, faces, save=False)
-                self._put_cohort_stats(result.added_ids, result.added_vectors)
+                self._after_commit(name, result, refresh=False)
                 report.already_enrolled += result.skipped
                 if result.added_ids:
                     report.added[name] = len(result.added_ids)
@@ -498,6 +505,7 @@ class Gallery:
         """Who is in ``image``: the largest face (or every face), best candidates first (``top_k``, 1 to
         :data:`~facerec.checks.MAX_TOP_K`); ``name`` names the image in errors (an upload's file name)."""
         top_k = check_top_k(top_k)
+        self.check_space()  # before any work
         [located] = self.recognizer.locate([image], names=None if name is None else [name], all_faces=all_faces,
                                            require_single=require_single)
         return self.identify_embeddings(located.faces, self.embed_crops(located.crops), top_k,
@@ -508,6 +516,7 @@ class Gallery:
         """:meth:`identify` of faces already embedded; ``qualities`` (:func:`facerec.quality.assess`) hold a
         low-quality face to the stricter threshold."""
         top_k = check_top_k(top_k)
+        self.check_space()
         vectors = np.atleast_2d(np.asarray(vectors, np.float32))
         with self.lock:
             calibration = self.calibration() if self.fixed_threshold is None else None
@@ -582,8 +591,13 @@ def list_photos(folder: Path, report: EnrollReport) -> list[tuple[str, Path]]:
     """``(person, photo)`` in the folder's layout (``<person>/*`` images, or, without sub-folders,
     ``<person>.jpg`` files), recorded in ``report``; other files, and people whose folder or file name is not a
     valid name (see :func:`enrollment.names.check_name`), are reported there."""
+    with checked(folder, "folder"):  # a name over 255 bytes, a NUL, permission denied: one line, not a traceback
+        return _list_photos(folder, report, shown_path(folder))
+
+
+def _list_photos(folder: Path, report: EnrollReport, shown: str) -> list[tuple[str, Path]]:
     if not folder.is_dir():
-        raise FaceRecError(f"{folder} is not a folder")
+        raise FaceRecError(f"{shown} is not a folder")
     people = sorted(p for p in folder.iterdir() if p.is_dir())
     photos: list[tuple[str, Path]] = []
     if people:
@@ -598,7 +612,7 @@ def list_photos(folder: Path, report: EnrollReport) -> list[tuple[str, Path]]:
         return photos
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FaceRecError(f"{folder} has neither sub-folders (one per person) nor photos named after people")
+        raise FaceRecError(f"{shown} has neither sub-folders (one per person) nor photos named after people")
     report.layout = "files"
     return [(name, path) for path in files if (name := _person(path, report, path.stem)) is not None]
 

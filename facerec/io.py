@@ -14,6 +14,7 @@ and a few tens of MB afterwards, instead of gigabytes in the detectors' padded c
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import re
@@ -26,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facerec.errors import ImageReadError, ImageTooLargeError
+from facerec.fileio import checked, os_reason, shown_path
 
 __all__ = ["IMAGE_SUFFIXES", "ImageInput", "DEFAULT_MAX_PIXELS", "WORK_PIXELS", "DecodedImage", "load_image",
            "decode_image", "decoding_pixels", "describe"]
@@ -68,9 +70,10 @@ ImageInput = Union[str, Path, bytes, Image.Image, np.ndarray, DecodedImage]
 
 
 def describe(source: ImageInput) -> str:
-    """A short human name for an image source, used in messages."""
+    """A short human name for an image source, used in messages (a path as :func:`~facerec.fileio.shown_path`
+    prints it: no escape sequence or right-to-left override reaches a terminal)."""
     if isinstance(source, (str, Path)):
-        return str(source)
+        return shown_path(source)
     if isinstance(source, bytes):
         return f"<{len(source)} bytes>"
     if isinstance(source, Image.Image):
@@ -112,13 +115,14 @@ def decode_image(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     if isinstance(source, bytes):
         return _decode(io.BytesIO(source), name, max_pixels, work_pixels)
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ImageReadError(name, _why_not_a_file(path))
-        if path.stat().st_size == 0:
-            raise ImageReadError(name, "the file is empty")
-        with path.open("rb") as handle:
-            return _decode(handle, name, max_pixels, work_pixels)
+        # every OSError on the way (a name over 255 bytes, a NUL, permission denied) is one line naming the file
+        with checked(source, error=lambda _, reason: ImageReadError(name, reason)) as path:
+            if not path.is_file():
+                raise ImageReadError(name, _why_not_a_file(path))
+            if path.stat().st_size == 0:
+                raise ImageReadError(name, "the file is empty")
+            with path.open("rb") as handle:
+                return _decode(handle, name, max_pixels, work_pixels)
     raise ImageReadError(name, f"unsupported input type {type(source).__name__}")
 
 
@@ -150,7 +154,11 @@ def _why_not_a_file(path: Path) -> str:
             return "a symbolic link loop"
         except OSError:
             return "a broken symbolic link"
-    return "no such file" if not path.exists() else "not a file"
+    try:
+        path.stat()
+    except OSError as exc:  # e.g. a part of the path that is a file, not a folder
+        return "no such file" if exc.errno == errno.ENOENT else os_reason(exc)
+    return "not a file"
 
 
 def _decode(stream: BinaryIO, name: str, max_pixels: int, work_pixels: int | None) -> DecodedImage:

@@ -21,7 +21,7 @@ from facerec.checks import check_threshold
 from facerec.crops import AlignedBatch, Fallback, Located, align_images, locate_faces
 from facerec.crops import in_original_frame as _original
 from facerec.detection import Face, Selection
-from facerec.errors import OnnxExportError, PrecisionError
+from facerec.errors import FaceRecError, FaceRecWarning, OnnxExportError, PrecisionError, UnknownModelError
 from facerec.illumination import even_out
 from facerec.io import DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, decode_image
 from facerec.models import DEFAULT_DETECTOR, Detector, get_detector, model_file
@@ -36,7 +36,12 @@ if TYPE_CHECKING:
     from facerec.config import PipelineConfig
     from facerec.models.embedders.embedder import FaceEmbedder
 
-__all__ = ["FaceRecognizer", "FaceEmbedding", "VerifyResult", "BatchEmbeddings", "CropTransform"]
+__all__ = ["FaceRecognizer", "FaceEmbedding", "VerifyResult", "BatchEmbeddings", "CropTransform", "ModelRunError",
+           "build_recognizer"]
+
+class ModelRunError(FaceRecError):
+    """An embedder's ONNX file that onnxruntime cannot run (an added model whose file does not fit its spec)."""
+
 
 #: A transform of aligned uint8 crops (``N x S x S x 3``) applied before embedding, e.g. a defence.
 CropTransform = Callable[[np.ndarray], np.ndarray]
@@ -98,8 +103,8 @@ class FaceRecognizer:
     thread count is process-wide and left to the program (the CLI and the service set it). ``precision``
     ``"auto"`` runs the embedder in int8 where its weights have a calibration and the backend is onnx
     (about 2.3x the faces/s of fp32, embeddings within cosine 0.99 of fp32's), else in fp32.
-    ``threshold`` defaults to the calibrated threshold of the model's weights. ``defence``
-    transforms every aligned crop before it is embedded (e.g. ``get_defence("jpeg").transform_crops``).
+    ``threshold`` defaults to the calibrated threshold of the model's weights. ``defence`` transforms every
+    aligned crop before it is embedded (e.g. ``facerec.defence.crop_defence("jpeg")``, what ``--robust`` uses).
     ``even_light`` evens out strong side light on a crop before it is embedded (:mod:`facerec.illumination`).
     """
 
@@ -142,7 +147,7 @@ class FaceRecognizer:
         self.max_pixels = max_pixels
         self.defence = defence
         self.even_light = even_light
-        #: The settings it was built from by :func:`facerec.config.build_recognizer` (None when built directly).
+        #: The settings it was built from by :func:`build_recognizer` (None when built directly).
         self.config: PipelineConfig | None = None
 
     @property
@@ -150,6 +155,9 @@ class FaceRecognizer:
         """The embedder as a PyTorch module (differentiable: attacks and training use it), built on first use;
         with the onnx backend and its export cached, the pipeline never builds it (nor imports torch)."""
         if self._model is None:
+            if self._file.load is None:
+                raise UnknownModelError(f"{self.model_key} is an ONNX file: it has no PyTorch network to run with "
+                                        "--backend torch or to attack", hint="--backend onnx")
             self._model = self._file.load()
         return self._model
 
@@ -161,13 +169,15 @@ class FaceRecognizer:
                 try:
                     return "onnx", OnnxEmbedder(self._file, threads=self.threads, precision="int8")
                 except (PrecisionError, RuntimeError, ValueError, KeyError) as exc:
-                    warnings.warn(f"{self.model_key} cannot run in int8 ({exc}); using fp32", RuntimeWarning,
+                    warnings.warn(f"{self.model_key} cannot run in int8 ({exc}); using fp32", FaceRecWarning,
                                   stacklevel=3)
             return "onnx", OnnxEmbedder(self._file, threads=self.threads)
         except OnnxExportError:  # said on stderr when the export failed (once: the failure is remembered)
             return "torch", self.model
         except RuntimeError as exc:
-            warnings.warn(f"{self.model_key} cannot run in onnxruntime ({exc}); using PyTorch", RuntimeWarning,
+            if self._file.load is None:  # an ONNX file only: nothing else can run it
+                raise ModelRunError(f"{self.model_key} cannot run in onnxruntime ({exc})") from None
+            warnings.warn(f"{self.model_key} cannot run in onnxruntime ({exc}); using PyTorch", FaceRecWarning,
                           stacklevel=3)
             return "torch", self.model
 
@@ -312,3 +322,27 @@ class FaceRecognizer:
                 faces += aligned.faces
                 bar.update(count)
         return BatchEmbeddings(vectors, detected, errors, faces)
+
+
+def build_recognizer(config: PipelineConfig, *, threshold: float | None = None) -> FaceRecognizer:
+    """The recognizer ``config`` describes (``threshold``: a verification threshold other than the model's).
+
+    The one place a pipeline is built from settings (here, beside the class, so that :mod:`facerec.config`
+    need not import this module); it imports torch only where the config needs it
+    (``backend="torch"``, the mtcnn detector, the resize defence, or a first use that exports a model to ONNX).
+
+    >>> build_recognizer(PipelineConfig(detectors=("yunet",))).detector.name  # doctest: +SKIP
+    'yunet'
+    """
+    defence = None
+    if config.defence is not None:
+        from facerec.defence import crop_defence  # jpeg: Pillow only; resize: the robustness extra
+
+        defence = crop_defence(config.defence)
+    recognizer = FaceRecognizer(
+        config.model, tag=config.tag, weights=config.weights, threshold=threshold, flip=config.flip,
+        detector=config.detector, detect=config.detect, landmarks=config.landmarks,  # type: ignore[arg-type]
+        backend=config.backend, precision=config.precision, threads=config.threads,  # type: ignore[arg-type]
+        max_pixels=config.max_pixels, defence=defence, even_light=config.even_light)
+    recognizer.config = config
+    return recognizer

@@ -4,9 +4,12 @@ A PyTorch module is exported to ONNX the first time it is needed and the file is
 name that carries its weights' sha256, so changed weights get a new export and stale files are
 never used. PyTorch stays for training and attacks, which need gradients.
 
-Every cached file has its own sha256 written beside it (``<file>.sha256``, ``sha256sum`` format) and
-checked each time it is used: a file changed or cut short since it was written is made again (with a
-one-line note on stderr), never run. A module that cannot be exported is not tried again on every
+A cached file is trusted only for a digest facerec itself vouches for, never for one kept beside it: the
+digests the code knows (the published ONNX files, for their source weights and export recipe), or the one
+recorded when facerec made the file here, kept outside the cache (:func:`made_records_dir`), keyed by what
+the file was made from. Whoever can write the cache cannot vouch for a file they put there: a file changed,
+cut short or planted (with or without a ``.sha256`` beside it) is made again, with a one-line note on
+stderr, and never run. A module that cannot be exported is not tried again on every
 call: the failure is remembered beside the export (``<file>.failed``, until torch changes version;
 what the exporter printed goes to ``<file>.log``) and :class:`~facerec.errors.OnnxExportError` raised.
 """
@@ -14,6 +17,7 @@ what the exporter printed goes to ``<file>.log``) and :class:`~facerec.errors.On
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -22,10 +26,10 @@ import tempfile
 import traceback
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
 from filelock import FileLock
-from platformdirs import user_cache_dir
+from platformdirs import user_cache_dir, user_data_dir
 
 from facerec.errors import OnnxExportError
 from facerec.fileio import atomic_path, sha256_file
@@ -35,7 +39,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["Backend", "BACKENDS", "cpu_count", "resolve_threads", "onnx_cache_dir", "onnx_session", "cached_onnx",
-           "cache_file_problem", "cache_files_used", "recorded_sha256", "checked_cache_file", "note"]
+           "cache_file_problem", "cache_files_used", "recorded_sha256", "checked_cache_file", "made_records_dir",
+           "export_onnx", "import_torch", "RECIPE", "note"]
 
 Backend = Literal["onnx", "torch"]
 BACKENDS: tuple[str, ...] = ("onnx", "torch")
@@ -86,6 +91,27 @@ def note(message: str) -> None:
     print(f"note: {message}", file=sys.stderr, flush=True)
 
 
+#: True while ``facerec models prepare`` runs: its notes do not suggest running it.
+_PREPARING = False
+
+
+@contextlib.contextmanager
+def preparing_ahead() -> Iterator[None]:
+    """Within it, the work is done ahead of time on purpose (``facerec models prepare``): notes say what was
+    made without pointing at the command that makes it ahead of time."""
+    global _PREPARING
+    before, _PREPARING = _PREPARING, True
+    try:
+        yield
+    finally:
+        _PREPARING = before
+
+
+def _ahead_of_time_hint() -> str:
+    """``; `facerec models prepare` does it ahead of time``, except while it runs."""
+    return "" if _PREPARING else "; `facerec models prepare` does it ahead of time"
+
+
 #: Every cached file this process has asked for, in order (``facerec models prepare`` lists them).
 _USED: dict[Path, None] = {}
 
@@ -95,54 +121,111 @@ def cache_files_used() -> list[Path]:
     return list(_USED)
 
 
-def checked_cache_file(path: Path, make: Callable[[Path], None]) -> Path:
-    """``path``, made by ``make(tmp)`` the first time and checked against its recorded sha256 on every use.
+def checked_cache_file(path: Path, make: Callable[[Path], None], *, source: str = "",
+                       known: tuple[str, ...] = ()) -> Path:
+    """``path``, made by ``make(tmp)`` the first time and checked on every use against a digest facerec vouches for.
 
-    ``make`` writes the file at the temporary path it is given, which is moved into place (under a file
-    lock, so concurrent processes never read a half-written file); the sha256 is then written beside it.
-    A file that no longer has that sha256 (edited, replaced, truncated) or has none recorded is made again.
+    ``source`` names what the file is made from and how (e.g. the source weights' sha256 and the export
+    recipe); ``known`` lists digests the code knows for it (a published file). ``make`` writes the file at the
+    temporary path it is given, which is moved into place (under a file lock, so concurrent processes never read
+    a half-written file); its sha256 is then recorded outside the cache (:func:`made_records_dir`). A file whose
+    sha256 is neither known nor recorded for ``source`` (edited, replaced, truncated, planted) is made again.
     """
     _USED.setdefault(path, None)
     with FileLock(str(path) + ".lock"):
         if path.is_file():
-            problem = cache_file_problem(path)
+            problem = cache_file_problem(path, source=source, known=known)
             if problem is None:
                 return path
             note(f"the cached file {path} {problem}; making it again")
         with atomic_path(path) as tmp:
             make(tmp)
             digest = sha256_file(tmp)
-        with atomic_path(_digest_path(path)) as tmp:
-            tmp.write_text(f"{digest}  {path.name}\n")
+        _digest_path(path).unlink(missing_ok=True)  # a sidecar of older versions: never read, so not left to mislead
+        record = _record_path(path, source)
+        try:
+            with atomic_path(record) as tmp:
+                tmp.write_text(f"{digest}  {path.name}\n")
+        except OSError as exc:  # a read-only data folder: the file is used now, and made again next time
+            note(f"cannot record the sha256 of {path.name} in {record.parent} ({exc.strerror or exc}); it will be "
+                 "made again next time")
     return path
+
+
+def made_records_dir() -> Path:
+    """Where facerec records the sha256 of each file it made in a cache: in the user's data folder, not in the
+    cache (``$FACEREC_CACHE_DIR`` may be shared, restored by CI or baked into an image)."""
+    return Path(user_data_dir("facerec")) / "made"
+
+
+def _record_path(path: Path, source: str) -> Path:
+    """The record of the file named like ``path`` made from ``source`` (the same in every cache folder)."""
+    key = hashlib.sha256(f"{path.name}\n{source}".encode()).hexdigest()[:32]
+    return made_records_dir() / f"{key}.sha256"
 
 
 def _digest_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def cache_file_problem(path: Path) -> str | None:
-    """Why the cached file ``path`` cannot be trusted, or None when it has the sha256 recorded beside it when it
-    was written (then :func:`recorded_sha256` is its sha256)."""
-    try:
-        recorded = _digest_path(path).read_text().split()[0]
-    except (OSError, IndexError, UnicodeDecodeError):
-        return "has no sha256 recorded beside it"
-    if sha256_file(path) != recorded:
-        return "has changed since it was written (its sha256 differs from the one recorded beside it)"
+def cache_file_problem(path: Path, *, source: str = "", known: tuple[str, ...] = ()) -> str | None:
+    """Why the cached file ``path`` cannot be trusted, or None when its sha256 is one of ``known`` or the one
+    facerec recorded when it made the file from ``source`` (then :func:`recorded_sha256` gives it)."""
+    actual = sha256_file(path)
+    if actual in known:
+        return None
+    recorded = _recorded(path, source)
+    if recorded is None:
+        return "was not made by facerec here (no sha256 of it is recorded in " f"{made_records_dir()})"
+    if actual != recorded:
+        return "has changed since it was written (its sha256 differs from the one facerec recorded when it made it)"
     return None
 
 
-def recorded_sha256(path: Path) -> str:
-    """The sha256 recorded beside a cached file when it was written (check it with :func:`cache_file_problem`)."""
-    return _digest_path(path).read_text().split()[0]
+def _recorded(path: Path, source: str) -> str | None:
+    try:
+        return _record_path(path, source).read_text().split()[0]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def recorded_sha256(path: Path, *, source: str = "") -> str:
+    """The sha256 facerec recorded when it made the cached file ``path`` (check it with :func:`cache_file_problem`)."""
+    recorded = _recorded(path, source)
+    if recorded is None:
+        raise FileNotFoundError(f"no sha256 is recorded for {path}")
+    return recorded
+
+
+#: How facerec turns a PyTorch module into ONNX: part of what a cached export is made from.
+RECIPE = f"torch.onnx.export opset{OPSET} dynamo=False"
+
+
+def import_torch(purpose: str) -> Any:
+    """The ``torch`` module, or a one-line :class:`~facerec.errors.MissingExtraError` saying ``purpose`` needs
+    the torch extra."""
+    from facerec.extras import import_extra
+
+    return import_extra("torch", purpose)
+
+
+def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, *, inputs: list[str],
+                outputs: list[str], dynamic_axes: dict[str, dict[int, str]]) -> None:
+    """Write ``module`` to ``path`` as ONNX (facerec's one recipe, :data:`RECIPE`: the files it ships were made so)."""
+    import torch
+
+    with torch.inference_mode(False), torch.no_grad():
+        torch.onnx.export(module.eval(), (example,), str(path), input_names=inputs, output_names=outputs,
+                          dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
 
 
 def cached_onnx(name: str, digest: str, build: Callable[[], tuple[torch.nn.Module, torch.Tensor]], *,
-                inputs: list[str], outputs: list[str], dynamic_axes: dict[str, dict[int, str]]) -> Path:
+                inputs: list[str], outputs: list[str], dynamic_axes: dict[str, dict[int, str]],
+                known: tuple[str, ...] = ()) -> Path:
     """The ONNX export of the module ``build()`` returns (with an example input), cached by ``digest``.
 
-    Exported once (see :func:`checked_cache_file`), quietly: what the exporter prints goes to a log
+    Exported once (see :func:`checked_cache_file`; ``known``: the sha256 of the published export of these
+    weights, when there is one), quietly: what the exporter prints goes to a log
     beside the export, not to stdout. Raises :class:`OnnxExportError` when the module cannot be
     exported, saying so on stderr the first time only; later calls raise it without trying again.
     """
@@ -150,7 +233,7 @@ def cached_onnx(name: str, digest: str, build: Callable[[], tuple[torch.nn.Modul
     failed, log = path.with_name(path.name + ".failed"), path.with_name(path.name + ".log")
 
     def export(tmp: Path) -> None:
-        import torch  # only here: a cached export runs without it
+        torch = import_torch(f"making the ONNX file of {name} (none was found)")
 
         reason = _remembered_failure(failed, torch.__version__)
         if reason is not None:
@@ -159,9 +242,7 @@ def cached_onnx(name: str, digest: str, build: Callable[[], tuple[torch.nn.Modul
         module, example = build()
         with _captured_output() as output:
             try:
-                with torch.inference_mode(False), torch.no_grad():
-                    torch.onnx.export(module.eval(), (example,), str(tmp), input_names=inputs, output_names=outputs,
-                                      dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
+                export_onnx(module, example, tmp, inputs=inputs, outputs=outputs, dynamic_axes=dynamic_axes)
             except OSError:
                 raise  # a full disk or a read-only cache is not the module's fault: not remembered
             except Exception as exc:  # any exporter failure: the callers fall back to PyTorch
@@ -173,14 +254,13 @@ def cached_onnx(name: str, digest: str, build: Callable[[], tuple[torch.nn.Modul
                 reason = None
         if reason is None:  # exported; said once, outside the capture (a failure says so instead, below)
             if first:
-                note(f"exported {name} to ONNX, once (cached in {path.parent}; `facerec models prepare` "
-                     "does it ahead of time)")
+                note(f"exported {name} to ONNX, once (cached in {path.parent}{_ahead_of_time_hint()})")
             return
         note(f"{name} cannot be exported to ONNX ({reason}); facerec runs it in PyTorch instead and does not "
              f"try again (delete {failed} to retry; the exporter's output is in {log})")
         raise OnnxExportError(f"{name} cannot be exported to ONNX ({reason})")
 
-    return checked_cache_file(path, export)
+    return checked_cache_file(path, export, source=f"{digest}\n{RECIPE}", known=known)
 
 
 def _remember_failure(failed: Path, log: Path, reason: str, output: str, torch_version: str) -> None:

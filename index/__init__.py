@@ -10,21 +10,32 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from index.errors import IndexCorruptError, IndexMismatchError, VectorIndexError
+from index.errors import ForeignFileError, IndexCorruptError, IndexMismatchError, VectorIndexError
 
 if TYPE_CHECKING:
     from index.vector_index import KINDS, IndexKind, IndexMeta, SearchResult, VectorIndex, read_meta
-    from index.vector_store import FaissStore, VectorStore, backend_of, open_vector_store
+    from index.vector_store import (
+        MEMORY,
+        FaissStore,
+        VectorStore,
+        backend_of,
+        faiss_path,
+        index_files,
+        open_vector_store,
+    )
 
 __all__ = [
-    "KINDS",
-    "FaissStore", "IndexCorruptError", "IndexKind", "IndexMeta", "IndexMismatchError", "SearchResult", "VectorIndex",
-    "VectorIndexError", "VectorStore", "backend_of", "open_vector_store", "read_meta",
+    "KINDS", "MEMORY",
+    "FaissStore", "ForeignFileError", "IndexCorruptError", "IndexKind", "IndexMeta", "IndexMismatchError",
+    "SearchResult", "VectorIndex", "VectorIndexError", "VectorStore", "backend_of", "faiss_path", "index_files",
+    "open_vector_store",
+    "read_meta",
 ]
 
 _LAZY = {name: "index.vector_index" for name in ("KINDS", "IndexKind", "IndexMeta", "SearchResult", "VectorIndex",
                                                  "read_meta")}
-_LAZY |= {name: "index.vector_store" for name in ("FaissStore", "VectorStore", "backend_of", "open_vector_store")}
+_LAZY |= {name: "index.vector_store" for name in ("MEMORY", "FaissStore", "VectorStore", "backend_of", "faiss_path",
+                                                  "index_files", "open_vector_store")}
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,7 @@ lowest layer, so that the index's, the gallery store's and facerec's own errors 
 
 from __future__ import annotations
 
-__all__ = ["FaceRecError", "VectorIndexError", "IndexMismatchError", "IndexCorruptError"]
+__all__ = ["FaceRecError", "VectorIndexError", "IndexMismatchError", "IndexCorruptError", "ForeignFileError"]
 
 
 class FaceRecError(Exception):
@@ -32,3 +32,7 @@ class IndexMismatchError(VectorIndexError):
 
 class IndexCorruptError(VectorIndexError):
     """A saved index or its sidecar cannot be read."""
+
+
+class ForeignFileError(VectorIndexError):
+    """A path named for the vector index holds a file facerec did not make there: it is never overwritten."""

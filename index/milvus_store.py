@@ -21,9 +21,9 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
-from index.errors import IndexMismatchError, VectorIndexError
-from index.vector_index import SearchResult
-from index.vector_store import MILVUS_SERVER_SCHEMES
+from index.errors import ForeignFileError, IndexMismatchError, VectorIndexError
+from index.schemes import MILVUS_SERVER_SCHEMES
+from index.vector_index import SearchResult, check_finite
 
 __all__ = ["MilvusStore", "INDEX_TYPES"]
 
@@ -51,6 +51,7 @@ class MilvusStore:
             if self.lite_path.suffix != ".db":  # pymilvus runs Milvus Lite only for a path ending in .db
                 raise VectorIndexError(f"a Milvus Lite database is a path ending in .db, not {self.lite_path} "
                                        f"(milvus://{self.lite_path.with_name(self.lite_path.name + '.db')})")
+            _check_lite_folder(self.lite_path)
             self.lite_path.parent.mkdir(parents=True, exist_ok=True)
             address = str(self.lite_path)
         self.uri = address
@@ -66,6 +67,8 @@ class MilvusStore:
         while True:
             try:
                 return MilvusClient(address)
+            except OSError as exc:  # a file or folder in the way of Milvus Lite's own (made meanwhile)
+                raise VectorIndexError(f"cannot open Milvus Lite at {address}: {exc.strerror or exc}") from None
             except MilvusException as exc:
                 if time.monotonic() >= deadline:
                     hint = (" (Milvus Lite serves one process at a time: another one holds it; "
@@ -123,7 +126,7 @@ class MilvusStore:
         return int(rows[0]["count(*)"])
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        vectors = self._check(vectors)
+        vectors = check_finite(self._check(vectors))
         ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
         if len(ids) != len(vectors):
             raise VectorIndexError(f"{len(ids)} ids for {len(vectors)} vectors")
@@ -169,6 +172,19 @@ class MilvusStore:
             iterator.close()
         return np.sort(np.array(found, np.int64))
 
+    def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        stored: dict[int, np.ndarray] = {}
+        for start in range(0, len(ids), _BATCH):
+            for row in self.client.get(self.collection, ids=[int(i) for i in ids[start:start + _BATCH]],
+                                       output_fields=["vector"]):
+                stored[int(row["id"])] = np.asarray(row["vector"], np.float32)
+        held = np.array([int(i) in stored for i in ids], bool)
+        found = np.zeros((len(ids), self.dim), np.float32)
+        for n in np.flatnonzero(held):
+            found[n] = stored[int(ids[n])]
+        return held, found
+
     def reset(self, kind: str | None = None) -> None:
         if kind is not None and kind not in INDEX_TYPES:
             raise VectorIndexError(f"unknown index kind {kind!r}; use one of {', '.join(INDEX_TYPES)}")
@@ -197,3 +213,19 @@ class MilvusStore:
             raise IndexMismatchError(f"expected vectors of shape N x {self.dim}, got {vectors.shape}")
         return vectors
 
+
+
+#: What Milvus Lite keeps in its folder: a folder with none of these and something else in it is not its own.
+_LITE_ENTRIES = ("LOCK", "collections", "databases")
+
+
+def _check_lite_folder(path: Path) -> None:
+    """Refuse a Milvus Lite path where a file, or a folder that is not Milvus Lite's, is (its data would go into
+    someone else's folder, or Milvus Lite fails on the file with a traceback)."""
+    hint = "name a new path, or a Milvus Lite database, with --vectors milvus:///path/faces.db"
+    if path.exists() and not path.is_dir():
+        raise ForeignFileError(f"{path} is a file, not a Milvus Lite database (a folder Milvus Lite makes): "
+                               "facerec will not use it", hint=hint)
+    if path.is_dir() and any(path.iterdir()) and not any((path / entry).exists() for entry in _LITE_ENTRIES):
+        raise ForeignFileError(f"{path} is a folder of other files, not a Milvus Lite database: facerec will not "
+                               "write into it", hint=hint)

@@ -21,7 +21,8 @@ import numpy as np
 
 from index.errors import IndexCorruptError, IndexMismatchError, VectorIndexError
 
-__all__ = ["KINDS", "IndexKind", "IndexMeta", "SearchResult", "VectorIndex"]
+__all__ = ["KINDS", "IndexKind", "IndexMeta", "SearchResult", "VectorIndex", "check_finite", "kind_of",
+           "read_meta"]
 
 IndexKind = Literal["flat", "hnsw", "ivf", "pq"]
 KINDS: tuple[str, ...] = ("flat", "hnsw", "ivf", "pq")
@@ -116,8 +117,9 @@ class VectorIndex:
         self._index.train(vectors)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add ``vectors`` (``N x dim``) under ``ids``; IVF and PQ train themselves on the first add."""
-        vectors = self._check_vectors(vectors)
+        """Add ``vectors`` (``N x dim``) under ``ids``; IVF and PQ train themselves on the first add. A NaN or
+        infinite value is refused (:class:`VectorIndexError`): it would score NaN against every query."""
+        vectors = check_finite(self._check_vectors(vectors))
         ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
         if len(ids) != len(vectors):
             raise VectorIndexError(f"{len(ids)} ids for {len(vectors)} vectors")
@@ -157,6 +159,28 @@ class VectorIndex:
     def ids(self) -> np.ndarray:
         """Every id in the index (sorted)."""
         return np.sort(self._contents()[0])
+
+    def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which of ``ids`` the index holds (a boolean mask) and their stored vectors (zeros where not held):
+        for checking the index against the vectors it should mirror."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        found = np.zeros((len(ids), self.dim), np.float32)
+        if self.kind == "ivf":  # IVF keeps no id-to-position map: look through each list's ids
+            held = np.zeros(len(ids), bool)
+            invlists: Any = self._index.invlists  # type: ignore[attr-defined]
+            for number in range(invlists.nlist):
+                size = invlists.list_size(number)
+                listed = faiss.rev_swig_ptr(invlists.get_ids(number), size) if size else np.zeros(0, np.int64)
+                for row in np.flatnonzero(np.isin(ids, listed)):
+                    offset = int(np.flatnonzero(listed == ids[row])[0])
+                    code = faiss.rev_swig_ptr(invlists.get_single_code(number, offset), invlists.code_size)
+                    found[row], held[row] = np.frombuffer(code.copy(), np.float32), True
+            return held, found
+        index: Any = self._index  # an IndexIDMap2, whose reconstruct_batch() takes ids
+        held = np.isin(ids, faiss.vector_to_array(index.id_map))
+        if held.any():
+            found[held] = index.reconstruct_batch(ids[held])
+        return held, found
 
     def _contents(self) -> tuple[np.ndarray, np.ndarray]:
         index: Any = self._index  # a faiss IndexIVF or IndexIDMap, whose attributes SWIG does not type
@@ -217,11 +241,39 @@ class VectorIndex:
             raw = faiss.read_index(str(path))
         except RuntimeError as exc:
             raise IndexCorruptError(f"cannot read index {path}: {exc}") from None
+        # The file is replaced before its sidecar: a crash in between leaves a new index beside the old sidecar.
+        # So what the file really holds is checked against the sidecar, not taken from it.
         if raw.ntotal != meta.count or raw.d != dim:
             raise IndexMismatchError(f"index {path} holds {raw.ntotal} vectors, its sidecar says {meta.count}")
+        if kind_of(raw) != meta.kind:
+            raise IndexMismatchError(f"index {path} is a {kind_of(raw) or 'foreign'} index, its sidecar says "
+                                     f"{meta.kind}")
         index = cls(dim, model=model, kind=meta.kind)  # type: ignore[arg-type]
         index._index = raw
         return index
+
+
+def kind_of(raw: faiss.Index) -> str | None:
+    """The kind of index a FAISS index read from a file is, as :class:`VectorIndex` makes them (None: not
+    one of those: another structure or metric)."""
+    if raw.metric_type != faiss.METRIC_INNER_PRODUCT:
+        return None
+    if isinstance(raw, faiss.IndexIVFFlat):
+        return "ivf"
+    if not isinstance(raw, faiss.IndexIDMap2):
+        return None
+    inner = faiss.downcast_index(raw.index)
+    kinds = {faiss.IndexFlatIP: "flat", faiss.IndexHNSWFlat: "hnsw", faiss.IndexRefineFlat: "pq"}
+    return next((kind for cls, kind in kinds.items() if type(inner) is cls), None)
+
+
+def check_finite(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` when every value is finite; else :class:`VectorIndexError` naming how many rows are not."""
+    bad = ~np.isfinite(vectors).reshape(len(vectors), -1).all(axis=1)
+    if bad.any():
+        raise VectorIndexError(f"{int(bad.sum())} of {len(vectors)} vectors hold NaN or infinite values: "
+                               "such a vector scores NaN against every query, so it is not indexed")
+    return vectors
 
 
 def read_meta(path: str | Path) -> IndexMeta:

@@ -1,7 +1,7 @@
 """Video benchmark (issue 30): frames/s and identity accuracy of tracked identification (`facerec watch`)
 against identifying every frame, and beside the loop a facenet-pytorch user would write, in one run.
 
-The clips are made here from LFW photos (tests/video_clips.py) at 1280x720, 10 fps: "people" (people
+The clips are made here from LFW photos (scripts/video_clips.py) at 1280x720, 10 fps: "people" (people
 entering and leaving, a stranger, the lights out for 1.5 s; 80 frames), "pan" and "zoom" (40 frames each).
 A gallery of the clips' people (not the stranger) is enrolled from two other photos each. Pipelines:
 
@@ -22,6 +22,12 @@ through one stretch on screen. Decoding is timed in every pipeline; each is warm
 run), then the pipelines take turns on the people clip and each one's best pass counts (the machine is shared).
 
     OMP_NUM_THREADS=2 python scripts/bench_video.py --threads 2
+
+With ``--video PATH`` (a real clip, no truth: speed only), ``facerec watch``'s Watcher (every face of a frame
+aligned and embedded in one batch, shot cuts, the identity check) and the facenet-pytorch loop each run over
+its first ``--frames`` frames, the whole loop timed, decoding included, taking turns ``--passes`` times:
+
+    OMP_NUM_THREADS=1 python scripts/bench_video.py --threads 1 --video ../shared/data/video/facenet-pytorch-crowd.mp4
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from facerec.errors import NoFaceError  # noqa: E402
 from facerec.gallery import Gallery  # noqa: E402
 from facerec.video import Watcher, open_video  # noqa: E402
-from tests.video_clips import ENROLLED, PAN, PEOPLE, ZOOM, Clip, make_clip, photo_path  # noqa: E402
+from scripts.video_clips import ENROLLED, PAN, PEOPLE, ZOOM, Clip, make_clip, photo_path  # noqa: E402
 
 Named = list[tuple[tuple[float, float, float, float], str | None]]  # one frame's faces and names
 
@@ -169,15 +175,65 @@ def facenet_identify(threads: int) -> Callable[[np.ndarray], Named]:
     return identify
 
 
+def run_real(gallery: Gallery, path: Path, frames: int) -> tuple[float, int, dict[str, int]]:
+    """Seconds, frames looked at, and what the Watcher saw, over the first ``frames`` frames of ``path``."""
+    start = time.perf_counter()
+    with open_video(path) as video:
+        watcher = Watcher(gallery, fps=video.fps)
+        tracks = faces = 0
+        for frame in video:
+            if watcher.frames >= frames:
+                break
+            tracks += len(watcher.feed(frame))
+            faces += len(watcher.last_faces)
+        tracks += len(watcher.finish())
+    cuts = len(watcher.cuts.cuts) if watcher.cuts is not None else 0
+    return time.perf_counter() - start, watcher.frames, {"faces": faces, "tracks": tracks, "splits": watcher.splits,
+                                                         "cuts": cuts}
+
+
+def bench_real(args: argparse.Namespace, gallery: Gallery) -> None:
+    path = Path(args.video)
+    loop = None if args.no_facenet else facenet_identify(args.threads)
+    best = [float("inf"), float("inf")]
+    for _ in range(args.passes):
+        seconds, looked, seen = run_real(gallery, path, args.frames)
+        best[0] = min(best[0], seconds)
+        if loop is not None:
+            start = time.perf_counter()
+            with open_video(path) as video:
+                for n, frame in enumerate(video):
+                    if n >= looked:
+                        break
+                    loop(frame.rgb())
+            best[1] = min(best[1], time.perf_counter() - start)
+    print(f"\n{path.name}: first {looked} frames, {args.threads} thread(s), best of {args.passes} passes; "
+          f"watch saw {seen['faces']} face-frames in {seen['tracks']} tracks ({seen['splits']} identity splits, "
+          f"{seen['cuts']} shot cuts)\n")
+    print("| pipeline | frames/s |\n|---|---:|")
+    print(f"| facerec watch (Watcher) | {looked / best[0]:.2f} |")
+    if loop is not None:
+        print(f"| facenet-pytorch loop (MTCNN keep_all + InceptionResnetV1) | {looked / best[1]:.2f} |")
+        print(f"\nspeed-up: {best[1] / best[0]:.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=4.0, help="Clip size in 320x180 units (4: 1280x720).")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime and torch threads.")
     parser.add_argument("--no-facenet", action="store_true", help="Skip the facenet-pytorch loop.")
     parser.add_argument("--passes", type=int, default=3, help="Timed passes per pipeline (the best counts).")
+    parser.add_argument("--video", default=None, help="A real clip to time (speed only: no truth).")
+    parser.add_argument("--frames", type=int, default=105, help="With --video: how many of its first frames.")
     args = parser.parse_args()
     os.environ["FACEREC_THREADS"] = str(args.threads)
     folder = Path(tempfile.mkdtemp(prefix="bench-video-"))
+    if args.video:
+        gallery = Gallery(db=folder / "gallery.db")
+        for name in ENROLLED[:2]:
+            gallery.enroll(name, [photo_path(name, 1), photo_path(name, 2)])
+        bench_real(args, gallery)
+        return
     clips = {scene.name: make_clip(scene, folder, scale=args.scale) for scene in (PEOPLE, PAN, ZOOM)}
     gallery = Gallery(db=folder / "gallery.db")
     for name in ENROLLED:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on real photos: enroll people one-shot, verify pairs, identify faces.
 # Uses ../shared (weights and photos) unless FACEREC_SHARED says otherwise, and a
-# throw-away gallery unless FACEREC_DB is set.
+# throw-away gallery unless FACEREC_DB is set. Runs in the core install (no torch): the
+# models are the ONNX files of ../shared/weights/onnx, run by onnxruntime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED="${FACEREC_SHARED:-../shared}"
@@ -14,7 +15,7 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 export FACEREC_DB="${FACEREC_DB:-$WORK/gallery.db}"
 
-echo "== prepare: weights found, ONNX exports and the int8 model built once (later commands start at once)"
+echo "== prepare: the ONNX files found, the int8 model built once (later commands start at once)"
 "$FACEREC" models prepare --cohort-photos "$SHARED/data"
 
 echo "== verify (1:1)"

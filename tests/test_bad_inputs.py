@@ -83,6 +83,7 @@ def _files(root: Path) -> dict[str, tuple[Path, str]]:
     (root / "a folder.jpg").mkdir(exist_ok=True)
     add("directory", "a folder.jpg", None, "not a file")
     add("missing", "missing.jpg", None, "no such file")
+    add("name-over-255-bytes", "é" * 130 + ".jpg", None, "too long")  # 264 bytes: OSError "File name too long"
     add("spaces-unicode", "photo d'été 1.png", encode(gradient, "PNG"), "no face")
     loop = root / "loop.jpg"
     if not loop.is_symlink():
@@ -143,7 +144,8 @@ def test_cli_enroll_verify_identify_refuse_every_kind(corpus, gallery_db):
         for args in (["enroll", "Someone", str(path), "--db", str(gallery_db), *extra],
                      ["verify", str(path), good, *extra],
                      ["identify", str(path), "--db", str(gallery_db), *extra]):
-            if kind not in ("text", "truncated-jpeg", "many-faces", "8x8", "bomb") and args[0] != "enroll":
+            if kind not in ("text", "truncated-jpeg", "many-faces", "8x8", "bomb", "name-over-255-bytes") \
+                    and args[0] != "enroll":
                 continue  # verify and identify read photos through the same path: a sample of kinds suffices
             result = runner.invoke(main, args)
             assert result.exit_code == 1, (kind, args[0], result.output)
@@ -469,3 +471,68 @@ def test_bad_weights_files_leave_the_gallery_untouched(kind, gallery_db, tmp_pat
         assert result.exit_code == 1 and last.startswith("Error:") and "Traceback" not in result.output, \
             (kind, result.output)
     assert snapshot(gallery_db) == before
+
+
+# --- Paths no file can have, and file names a terminal would act on (issue 34: 11, messages) ---
+
+def test_a_path_over_255_bytes_is_one_clear_line_in_every_command(small_gallery, tmp_path):
+    """enroll, enroll --from-dir, identify, verify, embed (in and out), watch and compare (and eval pairs --pairs,
+    --weights, watch --out), given a name over 255 bytes (where the system raises OSError "File name too long"):
+    one line saying so, the gallery as it was."""
+    long = str(tmp_path / ("n" * 300 + ".jpg"))
+    folder = str(tmp_path / ("d" * 300))
+    photo = str(lfw("Amber_Tamblyn", 2))
+    before = digests(small_gallery)
+    db = ["--db", str(small_gallery)]
+    for args in (["enroll", "Someone", long, *db], ["enroll", "--from-dir", folder, *db], ["identify", long, *db],
+                 ["verify", long, photo], ["verify", photo, long], ["embed", long, "-o", str(tmp_path / "out")],
+                 ["embed", photo, "-o", folder], ["watch", long, *db], ["watch", folder, *db],
+                 ["compare", "--known", str(lfw("Amber_Tamblyn").parent), "--unknown", long],
+                 # no layer reads these through a checked reader: the CLI's safety net says them in one line
+                 ["eval", "pairs", "--pairs", long, "--root", str(tmp_path)],
+                 ["verify", photo, photo, "--weights", long],
+                 ["watch", str(lfw("Amber_Tamblyn").parent), *db, "--out", long.replace(".jpg", ".mp4"), "-q"]):
+        result = CliRunner().invoke(main, args)
+        if args[0] == "compare":  # click's own check of an existing path: a usage error
+            assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+            continue
+        assert_one_clear_line(result, "too long")
+        if "--out" not in args:  # FFmpeg does not say which file
+            assert "nnnnn" in result.stderr or "ddddd" in result.stderr, (args[0], result.stderr)  # the path is named
+    assert digests(small_gallery) == before
+    assert not (tmp_path / "out").exists()
+
+
+#: File names a terminal would act on: an ANSI escape sequence (clears the screen), a right-to-left override.
+HOSTILE_FILE_NAMES = {"ansi": ("evil\x1b[2J\x1b[31m.jpg", "evil\\x1b[2J\\x1b[31m.jpg"),
+                      "rtl-override": ("photo\u202egnp.jpg", "photo\\u202egnp.jpg")}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_FILE_NAMES))
+def test_file_names_with_escape_sequences_are_printed_escaped(kind, small_gallery, tmp_path):
+    name, shown = HOSTILE_FILE_NAMES[kind]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    bad = folder / name
+    bad.write_text("not a photo")
+    before = digests(small_gallery)
+    for args in (["verify", str(bad), str(lfw("Amber_Tamblyn", 2))], ["identify", str(bad), "--db", str(small_gallery)],
+                 ["enroll", "Someone", str(bad), "--db", str(small_gallery)]):
+        assert_one_clear_line(CliRunner().invoke(main, args), shown)
+    assert digests(small_gallery) == before
+    (folder / "amber.jpg").write_bytes(lfw("Amber_Tamblyn", 2).read_bytes())
+    embedded = CliRunner().invoke(main, ["embed", str(folder), "-o", str(tmp_path / "out"), "-q"])
+    assert embedded.exit_code == 0 and f"no embedding for {folder}/{shown}" in embedded.stderr, embedded.output
+    known = tmp_path / "known"
+    known.mkdir()
+    (known / "Amber.jpg").write_bytes(lfw("Amber_Tamblyn").read_bytes())
+    compared = CliRunner().invoke(main, ["compare", "--known", str(known), "--unknown", str(folder), "-q"])
+    assert compared.exit_code == 0 and f"{folder}/{shown}" in compared.stdout, compared.output
+    people = tmp_path / "people"
+    (people / "Amber").mkdir(parents=True)
+    (people / "Amber" / name).write_text("not a photo")
+    (people / "Amber" / "1.jpg").write_bytes(lfw("Amber_Tamblyn").read_bytes())
+    enrolled = CliRunner().invoke(main, ["enroll", "--from-dir", str(people), "--db", str(tmp_path / "new.db"), "-q"])
+    assert enrolled.exit_code == 0 and f"skipped {people}/Amber/{shown}" in enrolled.stderr, enrolled.output
+    for result in (embedded, compared, enrolled):
+        assert "\x1b" not in result.output and "\u202e" not in result.output, repr(result.output)

@@ -107,7 +107,7 @@ def test_ray_keeps_its_own_chatter_out_of_the_output(tmp_path):
                            "--db", str(tmp_path / "g.db")], capture_output=True, text=True, cwd=ROOT, env=env,
                           timeout=600)
     assert done.returncode == 0, done.stderr
-    expected = ["read one sub-folder per person", f"created a new gallery at {tmp_path / 'g.db'}"]
+    expected = [f"created a new gallery at {tmp_path / 'g.db'}", "read one sub-folder per person"]  # new first
     lines = [line for line in done.stderr.splitlines() if not line.startswith("note: ")]  # facerec's own notes
     assert lines == expected, done.stderr
 

@@ -4,15 +4,18 @@ differs, `eval pairs` plots only when asked and on a log axis."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
+from typing import Iterator
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from facerec.cli import main
-from tests.conftest import LFW, TEST_HOME, USER_FOLDERS, USER_FOLDERS_BEFORE, lfw, listing
+from tests.conftest import LFW, ROOT, TEST_HOME, USER_FOLDERS, USER_FOLDERS_BEFORE, lfw, listing
 from tests.test_evaluation import small_pairs_file
 
 
@@ -145,3 +148,159 @@ def test_embedding_many_files_shows_one_progress_bar(recognizer, tmp_path, monke
     embed_files(recognizer, images, cache_dir=tmp_path, progress=True, save_every=2)
     bars = [line for line in capsys.readouterr().err.split("\n") if "embedding" in line]
     assert len(bars) == 1 and "4/4" in bars[0]
+
+
+# -- issue 38: every page a help text points at exists -------------------------------------------------------------
+
+
+def every_help(group: click.Group, ctx: click.Context) -> Iterator[tuple[str, str]]:
+    """``(command path, --help text)`` of ``group`` and of every command under it."""
+    yield ctx.command_path, group.get_help(ctx)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
+        sub = click.Context(command, info_name=name, parent=ctx)
+        if isinstance(command, click.Group):
+            yield from every_help(command, sub)
+        else:
+            yield sub.command_path, command.get_help(sub)
+
+
+def headings(path: Path) -> set[str]:
+    """The anchors of a Markdown file's headings, as MkDocs and GitHub make them."""
+    return {re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+            for line in path.read_text().splitlines() if line.startswith("#")}
+
+
+def test_every_docs_page_a_help_text_names_exists():
+    """A help text that sends the reader somewhere names a page of docs/ that exists (and a heading of it,
+    where it names one), or a README section that exists; a bare "see the README" points nowhere."""
+    pages: list[tuple[str, str]] = []
+    for command, text in every_help(main, click.Context(main, info_name="facerec")):
+        text = " ".join(text.split())  # help is wrapped: a reference may span two lines
+        for page, anchor in re.findall(r"\b(docs/[\w/.-]+?\.md)(?:#([\w-]+))?", text):
+            pages.append((command, page))
+            assert (ROOT / page).is_file(), f"`{command} --help` names {page}, which does not exist"
+            assert not anchor or anchor in headings(ROOT / page), f"`{command} --help`: no #{anchor} in {page}"
+        for section in re.findall(r"\bthe README\b(?:'s \"([^\"]+)\")?", text):
+            assert section, f"`{command} --help` says 'the README' without naming a section"
+            assert section.lower().replace(" ", "-") in headings(ROOT / "README.md"), (command, section)
+    assert {page for _, page in pages} >= {"docs/concepts/detectors.md", "docs/guides/adversarial.md"}, pages
+
+
+# -- issue 38: identify several photos and folders at once --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def abel_gallery(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("identify-many") / "g.db"
+    assert run("enroll", "Abel", lfw("Abel_Pacheco"), "--db", db, "-q").exit_code == 0
+    return db
+
+
+def mixed_inputs(tmp_path: Path, no_face_photo: Path) -> list[Path]:
+    """A folder (two real photos of Abel in a sub-folder, a file that is not an image, a photo with no face),
+    a real photo of someone else given by its path, and a path that does not exist."""
+    folder = tmp_path / "photos"
+    (folder / "abel").mkdir(parents=True)
+    for number in (2, 3):
+        shutil.copy(lfw("Abel_Pacheco", number), folder / "abel" / f"abel_{number}.jpg")
+    (folder / "broken.jpg").write_bytes(b"not an image at all")
+    shutil.copy(no_face_photo, folder / "nobody.png")
+    (folder / "notes.txt").write_text("not a photo, and not named like one: not read")
+    return [folder, lfw("Adam_Sandler"), tmp_path / "missing.jpg"]
+
+
+def test_identify_answers_each_photo_and_skips_the_bad_ones(abel_gallery, tmp_path, no_face_photo):
+    """Several paths and a folder: one answer block per photo, each bad file reported and skipped, exit 1."""
+    result = run("identify", *mixed_inputs(tmp_path, no_face_photo), "--db", abel_gallery)
+    assert result.exit_code == 1, result.output
+    blocks = re.split(r"^(\S.*):$", result.stdout, flags=re.M)[1:]
+    answers = {Path(name).name: text for name, text in zip(blocks[::2], blocks[1::2])}
+    assert list(answers) == ["abel_2.jpg", "abel_3.jpg", "Adam_Sandler_0001.jpg"], result.stdout
+    assert all(re.search(r"^  face 1 \[.*\]: Abel \(", answers[f"abel_{n}.jpg"], re.M) for n in (2, 3)), answers
+    assert "Abel (" not in answers["Adam_Sandler_0001.jpg"] and "not recognized" in answers["Adam_Sandler_0001.jpg"]
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped ")]
+    assert [line.split(":")[0].rsplit("/", 1)[-1] for line in skipped] == ["broken.jpg", "nobody.png",
+                                                                            "missing.jpg"], result.stderr
+    assert result.stderr.splitlines()[-1] == "Error: 3 photos of 6 could not be identified", result.stderr
+    assert "exit code is 1 if any" in " ".join(run("identify", "--help").stdout.split())
+
+
+def test_identify_json_is_one_line_per_photo(abel_gallery, tmp_path, no_face_photo):
+    """With --json, one strict JSON line per photo in order: the answer, or the documented error shape."""
+    from tests.test_json_output import documented_error, has_documented_shape, strict
+
+    result = run("identify", *mixed_inputs(tmp_path, no_face_photo), "--db", abel_gallery, "--json")
+    assert result.exit_code == 1, result.output
+    lines = [strict(line) for line in result.stdout.splitlines()]
+    assert [Path(line["image"]).name for line in lines] == ["abel_2.jpg", "abel_3.jpg", "broken.jpg",
+                                                            "nobody.png", "Adam_Sandler_0001.jpg", "missing.jpg"]
+    assert [line["faces"][0]["name"] for line in lines if "faces" in line] == ["Abel", "Abel", None]
+    failed = {Path(line.pop("image")).name: line for line in lines if "error" in line}
+    assert all(has_documented_shape(error, documented_error()) for error in failed.values()), failed
+    assert [error["error"] for error in failed.values()] == ["ImageReadError", "NoFaceError", "ImageReadError"]
+    assert has_documented_shape(strict(result.stderr), documented_error()), result.stderr
+
+
+def test_identify_one_photo_answers_as_before(abel_gallery, tmp_path):
+    """One photo: no heading, as before; no photo at all is a usage error; a folder without photos is said."""
+    result = run("identify", lfw("Abel_Pacheco", 4), "--db", abel_gallery)
+    assert result.exit_code == 0 and result.stdout.startswith("face 1 ["), result.output
+    assert run("identify", "--db", abel_gallery).exit_code == 2  # at least one photo
+    (tmp_path / "empty").mkdir()
+    empty = run("identify", tmp_path / "empty", "--db", abel_gallery)
+    assert empty.exit_code == 1 and "has no image files" in empty.stderr and empty.stdout == "", empty.output
+
+
+# -- issue 38: output that matches what happened -------------------------------------------------------------------
+
+
+def test_a_new_gallery_is_announced_before_the_summary(tmp_path):
+    """enroll --from-dir into a new gallery: "created a new gallery" first, then what was read and enrolled."""
+    people = tmp_path / "people"
+    (people / "Abel").mkdir(parents=True)
+    shutil.copy(lfw("Abel_Pacheco"), people / "Abel" / "1.jpg")
+    result = run("enroll", "--from-dir", people, "--db", tmp_path / "g.db", "-q")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if not line.startswith(("note: ", "warning: "))]
+    assert lines[0] == f"created a new gallery at {tmp_path / 'g.db'}", result.stderr
+    assert lines[1:] == ["read one sub-folder per person"], result.stderr
+    assert result.stdout.startswith("enrolled 1 face of 1 person; 0 already enrolled; 0 files skipped")
+
+
+def test_compare_csv_gives_the_cosine_beside_the_decision_score(tmp_path):
+    """`score` is what the threshold applies to (cohort-normalised by default); `cosine` is the cosine, as
+    --json's raw_score; --threshold is described as the cosine threshold it is."""
+    import csv
+    import io
+
+    known, unknown = tmp_path / "known", tmp_path / "unknown"
+    (known / "Abel").mkdir(parents=True)
+    unknown.mkdir()
+    shutil.copy(lfw("Abel_Pacheco", 1), known / "Abel" / "a.jpg")
+    shutil.copy(lfw("Adam_Sandler", 1), known / "Adam.jpg")
+    shutil.copy(lfw("Abel_Pacheco", 2), unknown / "1.jpg")
+    result = run("compare", "--known", known, "--unknown", unknown)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == ["path", "person", "score", "best", "threshold", "error", "cosine"]
+    as_json = json.loads(run("compare", "--known", known, "--unknown", unknown, "--json").stdout)["results"][0]
+    assert float(rows[0]["cosine"]) == pytest.approx(as_json["raw_score"], abs=1e-4)
+    assert float(rows[0]["score"]) == pytest.approx(as_json["score"], abs=1e-4)
+    assert as_json["score_kind"] != "cosine" and abs(as_json["score"] - as_json["raw_score"]) > 1e-3
+    fixed = list(csv.DictReader(io.StringIO(run("compare", "--known", known, "--unknown", unknown,
+                                                "--threshold", "0.3").stdout)))
+    assert fixed[0]["score"] == fixed[0]["cosine"] and fixed[0]["person"] == "Abel"
+    assert "cosine threshold" in " ".join(run("compare", "--help").stdout.split())
+
+
+def test_the_audit_log_counts_one_face_in_the_singular(recognizer, tmp_path):
+    pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
+    from tests.serve_helpers import running_server
+
+    photo = ("a.jpg", lfw("Abel_Pacheco").read_bytes(), "image/jpeg")
+    with running_server(recognizer, tmp_path, rate_per_key=0) as server, server.client("admin") as client:
+        assert client.post("/v1/people", data={"name": "Abel"}, files=[("images", photo)]).status_code == 201
+        outcomes = [line["outcome"] for line in client.get("/v1/audit").json()["audit"] if line["action"] == "enroll"]
+    assert outcomes == ["1 face added"]

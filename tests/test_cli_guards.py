@@ -105,3 +105,35 @@ def test_python_dash_m_facerec_and_typed_package():
     import facerec
 
     assert facerec.Gallery is not None
+
+
+def test_library_warnings_do_not_reach_the_user_but_dash_w_still_rules(gallery, tmp_path):
+    """A frame of 90 MP (over Pillow's bomb-warning size) in a folder given to `facerec watch`: one line,
+    the refusal; Pillow's DecompressionBombWarning is not printed, unless python -W asks for warnings."""
+    from PIL import Image
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    Image.new("1", (9500, 9500)).save(frames / "0001.png")  # 90 MP in 11 kB
+    command = ["-m", "facerec", "watch", str(frames), "--db", str(gallery)]
+    done = subprocess.run([sys.executable, *command], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 1 and done.stderr.startswith("Error:") and "too large" in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and "Warning" not in done.stderr, done.stderr
+    loud = subprocess.run([sys.executable, "-W", "always", *command], capture_output=True, text=True, cwd=ROOT)
+    assert loud.returncode == 1 and "decompression bomb" in loud.stderr, loud.stderr  # -W is obeyed
+
+
+def test_facerec_warnings_show_as_one_line(capsys, monkeypatch):
+    import warnings
+
+    from enrollment.errors import GalleryWarning
+    from facerec.cli import user_warnings
+    from facerec.errors import FaceRecWarning
+
+    monkeypatch.setattr(sys, "warnoptions", [])  # as when python runs without -W
+    with user_warnings():
+        warnings.warn("model x cannot run in int8 (no calibration); using fp32", FaceRecWarning, stacklevel=1)
+        warnings.warn("invalid value encountered in divide", RuntimeWarning, stacklevel=1)  # as numpy's are
+        warnings.warn(GalleryWarning("a damaged row\nskipped"), stacklevel=1)
+    assert capsys.readouterr().err == ("warning: model x cannot run in int8 (no calibration); using fp32\n"
+                                       "warning: a damaged row skipped\n")

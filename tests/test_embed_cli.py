@@ -107,3 +107,48 @@ def test_compare_refuses_a_known_photo_without_a_face(tmp_path, no_face_photo):
     shutil.copy(no_face_photo, known / "Nobody.png")
     result = run("compare", "--known", known, "--unknown", lfw("Abel_Pacheco", 1))
     assert result.exit_code == 1 and "known photo" in result.output and "Traceback" not in result.output
+
+
+def _tree(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+#: A damaged embeddings folder: what is done to it, the file the message must name, and a word of why.
+DAMAGES = {
+    "meta-not-json": (lambda out: (out / "meta.json").write_text("{ half a file"), "meta.json", "not JSON"),
+    "meta-a-list": (lambda out: (out / "meta.json").write_text("[1, 2]"), "meta.json", "not a JSON object"),
+    "part-npy": (lambda out: (out / "parts" / "000000.npy").write_bytes(b"\x93NUMPY garbage"), "000000.npy",
+                 "not a saved array"),
+    "part-csv-latin1": (lambda out: (out / "parts" / "000000.csv").write_bytes(
+        (out / "parts" / "000000.csv").read_bytes().replace(b"s1_1", b"s1_\xe9")), "000000.csv", "not a table"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_embed_refuses_to_resume_into_a_damaged_folder_and_leaves_it_as_it_was(damage, photos, tmp_path):
+    out = tmp_path / "out"
+    assert run("embed", photos / "s1_1.pgm", "-o", out).exit_code == 0
+    spoil, file, why = DAMAGES[damage]
+    spoil(out)
+    before = _tree(out)
+    result = run("embed", photos, "-o", out)
+    assert result.exit_code == 1 and "Traceback" not in result.output, (damage, result.output)
+    line = result.stderr.strip()
+    assert line.startswith("Error:") and "\n" not in line, line
+    assert file in line and why in line and ("new folder" in line or "new one" in line), line
+    assert _tree(out) == before  # nothing written, nothing removed
+
+
+def test_embed_and_compare_on_a_folder_without_images_say_so(tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("not a photo")
+    result = run("embed", empty, "-o", tmp_path / "out")
+    assert result.exit_code == 1 and f"no images found in {empty}" in result.stderr, result.output
+    assert not (tmp_path / "out").exists()
+    known = tmp_path / "known"
+    known.mkdir()
+    shutil.copy(lfw("Abel_Pacheco", 1), known / "Abel.jpg")
+    result = run("compare", "--known", known, "--unknown", empty)
+    assert result.exit_code == 1 and f"no images found in {empty}" in result.stderr, result.output
+    assert result.stdout == ""  # not a CSV header over no rows

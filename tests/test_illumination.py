@@ -12,9 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from facerec.cli import main
-from facerec.config import PipelineConfig, build_recognizer
+from facerec.config import PipelineConfig
 from facerec.gallery import Gallery
 from facerec.illumination import SIDE_LIGHT, _luma, clahe, even_out, side_light
+from facerec.recognizer import build_recognizer
 from tests.conftest import YALE, lfw
 
 FRONTAL = "_P00A+000E+00.pgm"
@@ -99,7 +100,7 @@ def test_a_gallery_keeps_how_its_faces_were_embedded(recognizer, tmp_path):
     assert answer.candidates[0].score == pytest.approx(float(evened @ stored), abs=1e-4)
     reopened.close()
     stats = CliRunner().invoke(main, ["index", "stats", "--db", str(db), "--json"])
-    assert json.loads(stats.output)["crops"] == {"even_light": True}
+    assert json.loads(stats.output)["crops"]["even_light"] is True  # with the rest of its embedding space
 
 
 def test_a_gallery_from_before_is_scored_as_it_was_made(recognizer, tmp_path):
@@ -135,4 +136,4 @@ def test_the_cli_can_turn_it_off(tmp_path):
     enrolled = runner.invoke(main, ["enroll", "yaleB01", pair[0], "--db", db, "--no-even-light"])
     assert enrolled.exit_code == 0, enrolled.output
     stats = json.loads(runner.invoke(main, ["index", "stats", "--db", db, "--json"]).output)
-    assert stats["crops"] == {"even_light": False}
+    assert stats["crops"]["even_light"] is False

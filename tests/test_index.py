@@ -107,3 +107,45 @@ def test_damaged_files_are_reported(tmp_path):
     (tmp_path / "g.faiss.json").write_text("{")
     with pytest.raises(IndexCorruptError, match="unreadable"):
         VectorIndex.load(path, model="m", dim=16)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_vectors_that_are_not_finite_are_refused(bad):
+    """A NaN vector scores NaN against every query, which compares as neither above nor below a threshold."""
+    index = VectorIndex(16, model="m")
+    vectors = unit(3)
+    vectors[1, 4] = bad
+    with pytest.raises(VectorIndexError, match="1 of 3 vectors hold NaN or infinite values"):
+        index.add(np.array([1, 2, 3]), vectors)
+    assert len(index) == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stored_vectors_are_read_back_by_id(kind):
+    vectors = unit(40)
+    index = VectorIndex(16, model="m", kind=kind, nlist=2)
+    index.add(np.arange(100, 140), vectors)
+    held, found = index.vectors(np.array([139, 5, 100]))
+    assert held.tolist() == [True, False, True]
+    assert np.allclose(found[[0, 2]], vectors[[39, 0]], atol=1e-6) and not found[1].any()
+
+
+@pytest.mark.parametrize("new_kind", ["hnsw", "pq", "ivf"])
+def test_a_crash_between_the_two_renames_is_caught(tmp_path, new_kind):
+    """`save` replaces the index, then its sidecar: a crash in between leaves a new kind of index beside the old
+    sidecar, of the same count. Loading it as the sidecar's kind made `remove` crash (remove_ids not implemented
+    for HNSW); the real kind is checked instead."""
+    path, vectors = tmp_path / "g.faiss", unit(10)
+    flat = VectorIndex(16, model="m")
+    flat.add(np.arange(10), vectors)
+    flat.save(path, revision="3")
+    other = VectorIndex(16, model="m", kind=new_kind, nlist=2)  # type: ignore[arg-type]
+    other.add(np.arange(10), vectors)
+    import faiss
+
+    faiss.write_index(other._index, str(path))  # the first rename happened, the second did not
+    with pytest.raises(IndexMismatchError, match=f"is a {new_kind} index, its sidecar says flat"):
+        VectorIndex.load(path, model="m", dim=16)
+    faiss.write_index(faiss.IndexIDMap2(faiss.IndexFlatL2(16)), str(path))  # another metric: no kind of ours
+    with pytest.raises(IndexMismatchError):
+        VectorIndex.load(path, model="m", dim=16)

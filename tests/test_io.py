@@ -133,3 +133,35 @@ def test_bad_array_shape():
 def test_bytes_that_are_not_an_image():
     with pytest.raises(ImageReadError):
         load_image(io.BytesIO(b"x").getvalue())
+
+
+@pytest.mark.parametrize("name, expect", [("n" * 300 + ".jpg", "too long"), ("a\x00b.jpg", "NUL")])
+def test_a_path_that_cannot_be_a_file_name_is_an_image_read_error(tmp_path, name, expect):
+    """A name over 255 bytes (OSError: File name too long) or with a NUL (ValueError) is said in one line."""
+    with pytest.raises(ImageReadError, match=expect) as info:
+        load_image(str(tmp_path / name))
+    assert "\n" not in str(info.value)
+
+
+def test_a_folder_in_the_path_that_is_a_file_is_an_image_read_error(tmp_path):
+    (tmp_path / "plain").write_text("a file, not a folder")
+    with pytest.raises(ImageReadError, match="not a folder"):
+        load_image(tmp_path / "plain" / "photo.jpg")
+
+
+def test_file_names_are_shown_escaped():
+    from facerec.fileio import shown_path
+
+    assert shown_path("photo d'été.jpg") == "photo d'été.jpg"  # printable text stays as it is
+    assert shown_path("evil\x1b[31m.jpg") == "evil\\x1b[31m.jpg"  # no escape sequence reaches the terminal
+    assert shown_path("gnp.\u202eexe.jpg") == "gnp.\\u202eexe.jpg"  # nor a right-to-left override
+    assert shown_path("two\nlines.jpg") == "two\\nlines.jpg"
+    assert shown_path(b"caf\xe9.jpg".decode("utf-8", "surrogateescape")) == "caf\\xe9.jpg"  # not UTF-8
+
+
+def test_image_errors_show_the_file_name_escaped(tmp_path):
+    path = tmp_path / "evil\x1b[2J\u202e.jpg"
+    path.write_text("not a photo")
+    with pytest.raises(ImageReadError) as info:
+        load_image(path)
+    assert str(info.value).isprintable() and "evil\\x1b[2J\\u202e.jpg" in str(info.value)

@@ -1,15 +1,17 @@
 """With --json, a script needs one parser: the answer is strict JSON on stdout, and an error is one JSON object
-on stderr, ``{"error": {"type": ..., "message": ...}}``, with the same non-zero exit as the plain error."""
+on stderr, ``{"error": <class>, "detail": <one line>}`` (the HTTP API's shape, as docs/reference/json.md shows it),
+with the same non-zero exit as the plain error."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
 
 from facerec.cli import main
-from tests.conftest import lfw
+from tests.conftest import ROOT, lfw
 
 
 def strict(text: str) -> object:
@@ -28,6 +30,21 @@ def gallery(tmp_path_factory):
     db = tmp_path_factory.mktemp("json") / "g.db"
     assert run("enroll", "Abel", lfw("Abel_Pacheco"), "--db", db, "-q").exit_code == 0
     return db
+
+
+def documented_error() -> dict:
+    """The error object that docs/reference/json.md shows in its "Errors" section (its JSON example)."""
+    text = (ROOT / "docs" / "reference" / "json.md").read_text()
+    section = text.split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
+    example = json.loads(re.search(r"```json\n(.*?)\n```", section, re.S).group(1))
+    assert isinstance(example, dict) and example, "json.md's Errors section has no JSON example"
+    return example
+
+
+def has_documented_shape(error: object, example: dict) -> bool:
+    """Whether ``error`` has the example's keys, no other, each a non-empty value of the example's type."""
+    return (isinstance(error, dict) and set(error) == set(example)
+            and all(type(error[key]) is type(value) and error[key] for key, value in example.items()))
 
 
 def failing_commands(gallery, tmp_path, no_face_photo):
@@ -52,10 +69,8 @@ def test_errors_under_json_are_one_json_object_on_stderr(gallery, tmp_path, no_f
         result = run(*args)
         assert result.exit_code == code, (name, result.output)
         assert result.stdout == "", (name, result.stdout)
-        error = strict(result.stderr)
-        assert isinstance(error, dict) and set(error) == {"error"}, (name, result.stderr)
-        assert error["error"]["message"] and error["error"]["type"], name
-        assert "Traceback" not in result.stderr
+        assert has_documented_shape(strict(result.stderr), documented_error()), (name, result.stderr)
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_without_json_errors_stay_one_plain_line(gallery, tmp_path):
@@ -65,9 +80,32 @@ def test_without_json_errors_stay_one_plain_line(gallery, tmp_path):
 
 def test_error_type_names_the_kind_of_error(gallery, tmp_path, no_face_photo):
     result = run("identify", no_face_photo, "--db", gallery, "--json")
-    assert strict(result.stderr)["error"]["type"] == "NoFaceError"
+    assert strict(result.stderr)["error"] == "NoFaceError"
     result = run("enroll", "Nobody", "--db", gallery, "--json")
-    assert strict(result.stderr)["error"]["type"] == "UsageError"
+    assert strict(result.stderr)["error"] == "UsageError"
+
+
+def test_the_http_api_answers_errors_in_the_documented_shape(recognizer, tmp_path, no_face_photo):
+    """The same document, the service's side: each way a request can fail (the key check, the form check, an
+    unknown route, a facerec error) answers with the object json.md shows."""
+    pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
+    from tests.serve_helpers import running_server
+
+    with running_server(recognizer, tmp_path, rate_per_key=0) as server, server.client("enroll") as client:
+        photo = ("none.jpg", no_face_photo.read_bytes(), "image/jpeg")
+        answers = {
+            401: server.client(None).post("/v1/identify"),
+            400: client.post("/v1/verify", files={"image_a": ("a.jpg", b"not an image", "image/jpeg"),
+                                                  "image_b": ("b.jpg", b"nor this", "image/jpeg")}),
+            404: client.delete("/v1/people/Nobody At All"),
+            405: client.put("/v1/health"),
+            422: client.post("/v1/people", data={"name": "Nobody"}, files=[("images", photo)]),
+        }
+    example = documented_error()
+    for status, answer in answers.items():
+        assert answer.status_code == status, (status, answer.text)
+        assert has_documented_shape(answer.json(), example), (status, answer.text)
+    assert answers[422].json()["error"] == "NoFaceError"
 
 
 def test_answers_under_json_are_strict_json_on_stdout(gallery):

@@ -1,7 +1,8 @@
 """Model files are never trusted unchecked: cached ONNX exports and int8 models are checked against the
-sha256 recorded when they were written, bad --weights files are one clear error, a network that cannot be
-exported to ONNX runs in PyTorch without flooding stdout (and is not tried again), and ``facerec models``
-says which detector has no released weights."""
+sha256 facerec recorded when it made them (outside the cache: a digest rewritten beside a planted file is not
+believed), the published ONNX files against their published sha256, bad --weights files are one clear error,
+a network that cannot be exported to ONNX runs in PyTorch without flooding stdout (and is not tried again), and
+``facerec models`` says which detector has no released weights."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
+from facerec import FaceRecognizer
 from facerec.cli import main
 from facerec.crops import align_images
-from facerec.errors import WeightsError
-from facerec.models import get_detector, get_model
+from facerec.errors import WeightsError, WeightsHashError
+from facerec.fileio import sha256_file
+from facerec.models import get_detector, get_model, model_file
 from facerec.models.embedders.embedder import OnnxEmbedder
 from facerec.models.embedders.resnet import resnet18
-from facerec.runtime import onnx_session
-from tests.conftest import lfw
+from facerec.runtime import made_records_dir, onnx_session
+from tests.conftest import WEIGHTS, lfw
 
 SAME = (lfw("Abel_Pacheco", 1), lfw("Abel_Pacheco", 2))
 OTHER = lfw("Amber_Tamblyn")
@@ -30,7 +33,10 @@ OTHER = lfw("Amber_Tamblyn")
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch) -> Path:
+    """A cache and a data folder (where the records of made files live) of this test's own: the tests below
+    delete records, which must not be the run's (its cohort's record among them)."""
     monkeypatch.setenv("FACEREC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     return tmp_path / "cache" / "onnx"
 
 
@@ -92,10 +98,57 @@ def test_a_truncated_or_unrecorded_export_is_made_again(model, crops, cache, cap
     again = OnnxEmbedder(model, precision="fp32")
     assert "has changed since it was written" in capsys.readouterr().err
     np.testing.assert_allclose(again.embed(crops), expected, atol=1e-6)
-    Path(str(first.path) + ".sha256").unlink()  # a file from before digests were recorded
-    OnnxEmbedder(model, precision="fp32")
-    assert "has no sha256 recorded" in capsys.readouterr().err
-    assert Path(str(first.path) + ".sha256").read_text().split()[0] != ""
+    int8 = OnnxEmbedder(model, precision="int8")
+    for record in made_records_dir().glob("*.sha256"):  # files facerec has no record of making
+        record.unlink()
+    capsys.readouterr()
+    OnnxEmbedder(model, precision="fp32")  # byte for byte the published ONNX file: its digest is in the code
+    assert capsys.readouterr().err == ""
+    assert OnnxEmbedder(model, precision="int8").path == int8.path
+    assert "was not made by facerec here" in capsys.readouterr().err
+    assert list(made_records_dir().glob("*.sha256"))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_a_planted_export_with_its_sha256_rewritten_beside_it_is_made_again(precision, model, crops, cache, capsys):
+    """Issue 34.9: whoever can write the cache can rewrite a digest kept beside a file there. A constant-output
+    model put in place of the export (or of the int8 model), its ``.sha256`` updated to match, is not run."""
+    first = OnnxEmbedder(model, precision=precision)
+    same, other = similarities(first.embed(crops))
+    write_constant_model(first.path)
+    Path(str(first.path) + ".sha256").write_text(f"{sha256_file(first.path)}  {first.path.name}\n")
+    capsys.readouterr()
+    again = OnnxEmbedder(model, precision=precision)
+    err = capsys.readouterr().err
+    assert "making it again" in err and first.path.name in err
+    assert similarities(again.embed(crops)) == pytest.approx((same, other), abs=1e-5)
+    assert other < model.weights.threshold  # a stranger is not "the same person at 1.0000"
+
+
+def test_the_default_pipelines_int8_model_planted_in_the_cache_is_not_run(cache, capsys):
+    """The everyday path (the published ONNX file, quantized into the cache): a planted int8 model with a
+    matching ``.sha256`` beside it does not make a stranger and Abel the same person."""
+    recognizer = FaceRecognizer(detector="yunet", landmarks="detector")
+    assert recognizer.precision == "int8" and recognizer.embedder.path.parent == cache
+    stranger = recognizer.verify(SAME[0], OTHER).similarity
+    path = recognizer.embedder.path
+    write_constant_model(path)
+    Path(str(path) + ".sha256").write_text(f"{sha256_file(path)}  {path.name}\n")
+    capsys.readouterr()
+    again = FaceRecognizer(detector="yunet", landmarks="detector")
+    assert "making it again" in capsys.readouterr().err
+    result = again.verify(SAME[0], OTHER)
+    assert not result.same_person and result.similarity == pytest.approx(stranger, abs=1e-5)
+
+
+def test_a_published_onnx_file_replaced_in_the_weights_folder_is_refused(tmp_path, monkeypatch):
+    shipped = WEIGHTS / "onnx" / "mobilefacenet-foamliu-opset17.onnx"
+    folder = tmp_path / "weights" / "onnx"
+    folder.mkdir(parents=True)
+    write_constant_model(folder / shipped.name)
+    monkeypatch.setenv("FACEREC_WEIGHTS_DIR", str(tmp_path / "weights"))
+    with pytest.raises(WeightsHashError, match="is not the published mobilefacenet:foamliu-onnx"):
+        model_file("mobilefacenet")
 
 
 def _bad_weights(tmp_path: Path, model) -> dict[str, tuple[Path, str]]:

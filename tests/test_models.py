@@ -171,3 +171,19 @@ def test_a_relative_weights_dir_is_resolved_and_every_place_searched_is_named(mo
     for place in (missing / "mobilefacenet.pt", missing / "mobilefacenet" / "mobilefacenet.pt",
                   tmp_path / "cache" / "facerec" / "weights" / "mobilefacenet.pt"):
         assert str(place) in message
+
+
+def test_an_onnx_weights_file_is_run_as_given_under_the_published_key_only_if_it_is_the_published_file(tmp_path):
+    """`--weights FILE.onnx`: facerec's export of the model (as `facerec models export` writes it) runs as it is;
+    any other file gets a key of its own, so a gallery never mixes its embeddings with the published model's."""
+    from facerec.models import model_file
+
+    shipped = WEIGHTS / "onnx" / "mobilefacenet-foamliu-opset17.onnx"
+    published = model_file("mobilefacenet", weights_path=shipped)
+    assert published.onnx == shipped and published.weights.key == "mobilefacenet:foamliu"
+    other = tmp_path / "mine.onnx"
+    other.write_bytes(shipped.read_bytes() + b"\n")  # another file: another sha256
+    mine = model_file("mobilefacenet", weights_path=other)
+    digest = hashlib.sha256(other.read_bytes()).hexdigest()
+    assert mine.onnx == other and mine.weights.key == f"mobilefacenet:foamliu+file-{digest[:12]}"
+    assert mine.weights.onnx is None and mine.load is None

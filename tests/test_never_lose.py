@@ -187,3 +187,33 @@ def test_a_read_only_database_refuses_writes_in_one_line(tmp_path, flag):
         assert "read" in result.output.lower()  # "attempt to write a readonly database"
     assert dump(db) == contents
     assert not (ROOT / "file:").exists()  # the index beside the database, not under a folder named "file:"
+
+
+def test_keys_and_serve_never_write_into_another_programs_database(tmp_path):
+    """`keys list|create|revoke` and `serve` made api_keys and audit_log tables in another program's SQLite file
+    and switched it to WAL (issue 34): now each refuses it in one line and leaves it byte-identical."""
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount REAL)")
+        connection.execute("INSERT INTO invoices (amount) VALUES (1.5)")
+    connection.close()
+    before = digest(db)
+    for args in (["keys", "list"], ["keys", "create", "--role", "admin"], ["keys", "revoke", "0123456789ab"],
+                 ["serve", "--port", "0"]):
+        result = cli(*args, "--db", db)
+        assert result.exit_code == 1 and "another program" in result.output and "Traceback" not in result.output, \
+            (args, result.output)
+        assert digest(db) == before, args
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"], args  # no -wal, no -shm
+
+
+def test_reading_keys_of_a_database_that_does_not_exist_says_so_and_creates_nothing(tmp_path):
+    db = tmp_path / "typo.db"
+    for args in (["keys", "list"], ["keys", "list", "--json"], ["keys", "revoke", "0123456789ab"]):
+        result = cli(*args, "--db", db)
+        assert result.exit_code == 1 and "no gallery database at" in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+    assert cli("keys", "create", "--role", "admin", "--db", db).exit_code == 0  # a key for a gallery to come
+    listed = cli("keys", "list", "--json", "--db", db)
+    assert listed.exit_code == 0 and len(json.loads(listed.stdout)["keys"]) == 1

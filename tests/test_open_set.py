@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,3 +102,41 @@ def test_stats_and_json_show_the_threshold_and_how_it_was_chosen(tmp_path):
     fixed = json.loads(runner.invoke(main, ["identify", str(lfw("Abel_Pacheco", 1)), "--db", db, "--json",
                                             "--threshold", "0.2"]).output)
     assert fixed["open_set"] is None and fixed["threshold"] == 0.2
+
+
+def test_compare_and_identify_make_the_same_decision(recognizer, tmp_path):
+    """`compare` asks the gallery's open-set decision: for a plain probe, a low-quality one (held to the stricter
+    bar) and a stranger, it says what `identify` says on a gallery of the same known people."""
+    import shutil
+
+    from facerec.compare import compare_folders
+    from tests.conftest import YALE
+
+    known = {"Abel_Pacheco": lfw("Abel_Pacheco", 1), "Amber_Tamblyn": lfw("Amber_Tamblyn", 1),
+             "Laura_Bush": lfw("Laura_Bush", 1), "Abbas_Kiarostami": lfw("Abbas_Kiarostami", 1),
+             "Abdoulaye_Wade": lfw("Abdoulaye_Wade", 1), "Adam_Sandler": lfw("Adam_Sandler", 1),
+             "Adrien_Brody": lfw("Adrien_Brody", 1), "yaleB01": YALE / "yaleB01" / "yaleB01_P00A+000E+00.pgm"}
+    # eight people: enough for the gallery's homogeneity to be measured, so a low-quality probe's bar is stricter
+    probes = {"plain": lfw("Abel_Pacheco", 2), "low": YALE / "yaleB01" / "yaleB01_P00A+130E+20.pgm",
+              "stranger": lfw("Aaron_Sorkin", 1)}
+    (tmp_path / "known").mkdir()
+    (tmp_path / "unknown").mkdir()
+    for name, photo in known.items():
+        shutil.copy(photo, tmp_path / "known" / f"{name}{photo.suffix}")
+    for kind, photo in probes.items():
+        shutil.copy(photo, tmp_path / "unknown" / f"{kind}{photo.suffix}")
+    rows = {Path(row.path).stem: row for row in compare_folders(recognizer, tmp_path / "known", tmp_path / "unknown")}
+    gallery = Gallery(recognizer, db=tmp_path / "g.db")
+    for name, photo in known.items():
+        gallery.enroll(name, [photo], save=False, allow_low_quality=True, allow_duplicate=True)
+    answers = {kind: gallery.identify(photo)[0] for kind, photo in probes.items()}
+    gallery.close()
+    assert answers["plain"].name == "Abel_Pacheco" and answers["stranger"].name is None
+    assert answers["low"].quality is not None and answers["low"].quality.low
+    assert answers["low"].threshold > answers["plain"].threshold  # held to the stricter bar
+    for kind, answer in answers.items():
+        row = rows[kind]
+        assert row.threshold == pytest.approx(answer.threshold, abs=1e-5), kind
+        assert row.score == pytest.approx(answer.score, abs=1e-4), kind
+        assert (row.person, row.score_kind) == (answer.name, answer.score_kind), kind
+    assert [rows[kind].reason for kind in answers] == [answer.reason for answer in answers.values()]

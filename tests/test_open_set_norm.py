@@ -49,10 +49,9 @@ def test_the_cohort_is_prepared_for_the_default_model_and_its_hash_is_checked(re
     assert cohort.threshold(1000, 0.01) > cohort.threshold(10, 0.01)  # more people, more chances: stricter
     assert cohort.threshold(10, 0.01, low_quality=True) >= cohort.threshold(10, 0.01)
     arrays, _ = cohort_files(recognizer.weights)
-    copy = tmp_path / "cache" / "cohort" / arrays.name  # the prepared file in another cache, then damaged
+    copy = tmp_path / "cache" / "cohort" / arrays.name  # in another cache, then damaged
     copy.parent.mkdir(parents=True)
     shutil.copy(arrays, copy)
-    shutil.copy(arrays.with_name(arrays.name + ".sha256"), copy.with_name(copy.name + ".sha256"))
     damaged = bytearray(copy.read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF
     copy.write_bytes(bytes(damaged))

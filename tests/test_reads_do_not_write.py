@@ -182,3 +182,89 @@ def test_every_backend_keeps_the_gallery_kind(backend, tmp_path):
     last = Store(url, model="m", dim=8, vectors=vectors)
     assert last.kind == "flat" and last.last_sync == "none" and len(last.index) == 5
     last.close()
+
+
+# --- Read-only storage (issue 34): a gallery that cannot be written is read as it is --------------------------
+
+
+def _copy_gallery(gallery_db: Path, folder: Path) -> Path:
+    """The gallery's database (its WAL taken in) and index files, copied into ``folder``."""
+    import shutil
+
+    digests(gallery_db)  # checkpoints the WAL into the database file
+    folder.mkdir()
+    for path in gallery_db.parent.iterdir():
+        if path.is_file() and not path.name.endswith(("-wal", "-shm", ".lock")):
+            shutil.copy2(path, folder / path.name)
+    return folder / gallery_db.name
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def read_only_gallery(gallery_db, tmp_path) -> Path:
+    """A copy of the gallery on read-only storage: its folder and files immutable (``chattr +i``, which stops
+    root too), made writable again afterwards."""
+    import subprocess
+
+    db = _copy_gallery(gallery_db, tmp_path / "readonly")
+    files = [str(p) for p in db.parent.iterdir()]
+    if subprocess.run(["chattr", "+i", *files, str(db.parent)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here (a read-only folder is simulated with it)")
+    yield db
+    subprocess.run(["chattr", "-i", *files, str(db.parent)], check=True)
+
+
+def test_a_gallery_on_read_only_storage_is_read_and_refuses_writes_in_one_line(read_only_gallery):
+    db = read_only_gallery
+    before = _tree(db.parent)
+    listed = cli("list", "--json", db=db)
+    assert listed.exit_code == 0, listed.output
+    assert sorted(p["name"] for p in json.loads(listed.stdout)["people"]) == sorted(PEOPLE)
+    found = cli("identify", lfw("Abel_Pacheco", 2), "--json", db=db)
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout)["faces"][0]["name"] == "Abel_Pacheco"
+    assert cli("index", "stats", "--json", db=db).exit_code == 0
+    for args in (["enroll", "Aaron_Sorkin", lfw("Aaron_Sorkin")], ["remove", "Abel_Pacheco"]):
+        result = cli(*args, db=db)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error:") and "read-only" in lines[0], result.stderr
+    assert _tree(db.parent) == before
+
+
+@pytest.mark.parametrize("flag", ["mode=ro", "immutable=1"])
+def test_a_read_only_uri_reads_the_gallery(gallery_db, tmp_path, flag):
+    """`--db sqlite:///file:/path/g.db?mode=ro&uri=true` said "no gallery" though the gallery was there."""
+    db = _copy_gallery(gallery_db, tmp_path / "copy")
+    before = digests(db)
+    url = f"sqlite:///file:{db}?{flag}&uri=true"
+    listed = CliRunner().invoke(main, ["list", "--json", "--db", url])
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout)["count"] == len(PEOPLE)
+    assert digests(db) == before
+
+
+def test_reads_never_create_or_replace_an_index_file(gallery_db, tmp_path):
+    """Issue 34 item 2: a read made the index file it was pointed at (--index new.faiss), and wrote the gallery's
+    own when it was missing or behind. Reads bring the index in step in memory only; the next write saves it."""
+    new = tmp_path / "elsewhere" / "new.faiss"
+    for read in READS.values():
+        result = cli(*read, "--index", new, db=gallery_db)
+        assert result.exit_code == 0, result.output
+    assert not new.parent.exists()
+    db = tmp_path / "g.db"
+    with sqlite3.connect(gallery_db) as source, sqlite3.connect(db) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+    for read in READS:  # no index file at all: each read rebuilds it in memory, and writes nothing
+        result = cli(*READS[read], db=db)
+        assert result.exit_code == 0, (read, result.output)
+        assert not list(tmp_path.glob("g.faiss*")), read
+    stats = json.loads(cli("index", "stats", "--json", db=db).stdout)
+    assert stats["indexed"] == len(PEOPLE) and stats["in_step"]
+    assert cli("remove", "Amber_Tamblyn", db=db).exit_code == 0  # a write saves it
+    assert read_meta(db.with_suffix(".faiss")).count == len(PEOPLE) - 1

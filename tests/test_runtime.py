@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from facerec.models import get_model
 from facerec.models.embedders.embedder import OnnxEmbedder
@@ -75,3 +76,54 @@ def test_pipelined_batches_give_the_same_embeddings_as_one_by_one(recognizer):
         single = recognizer.embed_crops(recognizer.align([path]).crops)[0]
         # O-Net places the points of a batch's faces together: float sums in another order, ~1e-5 apart
         assert found and np.abs(single - vector).max() < 1e-4
+
+
+def test_the_published_onnx_files_give_the_pt_files_embeddings_and_landmarks(crops, tmp_path, monkeypatch):
+    """Issue 35 item 2: the ONNX files a torch-free install runs are the networks of the PyTorch files."""
+    from facerec.models.detectors.landmarks import MTCNN_ONNX, MTCNNLandmarks
+    from facerec.models.detectors.retinaface import RetinaFaceDetector
+    from facerec.models.embedders import model_file
+
+    published = model_file("mobilefacenet")
+    assert published.onnx == WEIGHTS / "onnx" / "mobilefacenet-foamliu-opset17.onnx"
+    onnx = OnnxEmbedder(published)
+    assert onnx.path == published.onnx  # run as found: nothing exported, nothing copied
+    torch_model = get_model("mobilefacenet")
+    for flip in (False, True):
+        assert np.abs(onnx.embed(crops, flip=flip) - torch_model.embed(crops, flip=flip)).max() < 1e-4
+    monkeypatch.setenv("FACEREC_CACHE_DIR", str(tmp_path / "cache"))
+    image = np.asarray(Image.open(lfw("Abel_Pacheco")).convert("RGB"))
+    shipped = RetinaFaceDetector(weights_path=WEIGHTS / "onnx" / "retinaface-mnet025-opset17.onnx")
+    network = RetinaFaceDetector(weights_path=WEIGHTS / "retinaface" / "mobilenet0.25_Final.pth", backend="torch")
+    [[a]], [[b]] = shipped.detect([image]), network.detect([image])
+    assert np.abs(np.subtract(a.landmarks, b.landmarks)).max() < 1e-2 and shipped.settings == network.settings
+    refiner_onnx, refiner_torch = MTCNNLandmarks(backend="onnx"), MTCNNLandmarks(backend="torch")
+    assert refiner_onnx.sessions is not None
+    assert all((WEIGHTS / "onnx" / entry.filename).is_file() for entry in MTCNN_ONNX.values())
+    assert not list((tmp_path / "cache").rglob("*.onnx"))  # the published files ran: nothing was exported
+    [[x]], [[y]] = refiner_onnx.refine([image], [[a]]), refiner_torch.refine([image], [[a]])
+    assert np.abs(np.subtract(x.landmarks, y.landmarks)).max() < 1e-3
+
+
+def test_models_export_makes_the_published_files_again(tmp_path):
+    """With the torch extra, `facerec models export` regenerates the published ONNX files from the .pt files;
+    they give the same outputs (and, with this exporter, the same bytes)."""
+    import onnxruntime as ort
+    from click.testing import CliRunner
+
+    from facerec.cli import main
+
+    result = CliRunner().invoke(main, ["models", "export", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in tmp_path.glob("*.onnx"))
+    assert names == sorted(p.name for p in (WEIGHTS / "onnx").glob("*.onnx"))
+    rng = np.random.default_rng(0)
+    for name in names:
+        ours, theirs = (ort.InferenceSession(str(folder / name), providers=["CPUExecutionProvider"])
+                        for folder in (tmp_path, WEIGHTS / "onnx"))
+        first = ours.get_inputs()[0]
+        size = [2, 3, *(s if isinstance(s, int) else 64 for s in first.shape[2:])]
+        pixels = rng.random(size, dtype=np.float32)
+        for a, b in zip(ours.run(None, {first.name: pixels}), theirs.run(None, {first.name: pixels})):
+            assert np.abs(a - b).max() < 1e-5, name
+    assert result.stdout.count("the published file") == len(names) and "differs" not in result.stdout

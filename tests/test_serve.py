@@ -376,3 +376,21 @@ def test_openapi_says_what_every_route_answers_and_docs_need_no_internet(server)
             answer = client.get(f"/docs-assets/{asset}")
             assert answer.status_code == 200 and len(answer.content) > 10_000
         assert client.get("/redoc").status_code == 404  # its page would load a logo from the internet
+
+
+def test_kept_photos_are_named_by_their_content_not_the_clients_file_name(recognizer, tmp_path):
+    import hashlib
+
+    folder = tmp_path / "kept"
+    jpeg = lfw("Abel_Pacheco", 1).read_bytes()
+    png = io.BytesIO()
+    Image.open(lfw("Abel_Pacheco", 2)).save(png, format="PNG")
+    with running_server(recognizer, tmp_path, keep_photos=str(folder), rate_per_key=0) as kept:
+        with kept.client("enroll") as client:
+            answer = client.post("/v1/people", data={"name": "Amelie"},
+                                 files=[("images", ("shell.php", jpeg, "image/jpeg")),
+                                        ("images", ("run.SH", png.getvalue(), "application/x-sh"))])
+            assert answer.status_code == 201, answer.text
+    names = sorted(path.name for path in folder.iterdir())
+    assert names == sorted([hashlib.sha256(jpeg).hexdigest() + ".jpg",
+                            hashlib.sha256(png.getvalue()).hexdigest() + ".png"]), names

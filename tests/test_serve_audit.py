@@ -188,3 +188,48 @@ def test_the_access_log_names_routes_not_people(recognizer, tmp_path):
     assert "Ada" not in logged and "Lovelace" not in logged, logged
     assert '"PATCH /v1/people/{name} HTTP/1.1" 404' in logged, logged
     assert '"DELETE /v1/people/{name}' in logged and '"GET /v1/people HTTP/1.1" 200' in logged, logged
+
+
+def test_a_flood_of_unauthenticated_requests_leaves_a_bounded_audit_log(recognizer, tmp_path):
+    url = f"sqlite:///{tmp_path / 'gallery.db'}"
+    junk = "\x1b[31m\u202e" + "B" * 1_000  # an ANSI escape, a right-to-left override and 1,000 more characters
+    sent = 500
+    with serving(recognizer, url, tmp_path) as server:
+        with server.client(None) as anonymous:
+            for number in range(sent // 2):
+                assert anonymous.delete(f"/v1/people/{quote(junk + str(number), safe='')}").status_code == 401
+            for number in range(sent - sent // 2):  # guessed keys, each with 1,000 characters of secret
+                guess = {"X-API-Key": f"frk_{number:012x}_" + "C" * 1_000}
+                assert anonymous.get("/v1/people", headers=guess).status_code == 401
+    access = AccessStore(url)  # the service has stopped: every line and summary is written
+    lines = [line for line in access.audit(10_000) if line.action == "denied"]
+    access.close()
+    summaries = [line for line in lines if "not recorded one by one" in line.outcome]
+    detailed = [line for line in lines if line not in summaries]
+    assert len(lines) <= 20, len(lines)  # a few lines a minute, not one a request
+    counted = sum(int(line.outcome.split(": ")[1].split()[0]) for line in summaries)
+    assert len(detailed) + counted == sent  # and they still say how many were refused
+    assert all("from 127.0.0.1" in line.outcome for line in lines)
+    assert any(line.outcome.startswith("401 DELETE /v1/people/{name}: no key") for line in detailed)
+    for line in lines:
+        text = f"{line.key_id} {line.person} {line.outcome}"
+        assert len(line.person or "") <= 80 and "\x1b" not in text and "\u202e" not in text, text
+    assert any((line.person or "").startswith("\\x1b[31m\\u202eBBB") for line in detailed)
+
+
+def test_refusals_are_tallied_per_address_and_minute():
+    from datetime import datetime, timedelta, timezone
+
+    from facerec.serve.audit import RefusalTally
+
+    start = datetime(2026, 12, 7, 19, 41, 30, tzinfo=timezone.utc)
+    tally = RefusalTally(per_client=2, total=3, clients=2)
+    written = [tally.add(start, f"10.0.0.{n % 4}", "-", None, "401 GET /v1/people: no key") for n in range(40)]
+    assert len([line for line in written if line is not None]) == 3  # at most `total` lines in full a minute
+    assert tally.due(start + timedelta(seconds=20)) == []  # the same minute: nothing to sum up yet
+    summaries = tally.due(start + timedelta(seconds=31))
+    outcomes = sorted(line.outcome for line in summaries)
+    assert len(summaries) == 3  # one per counted address (at most `clients`), one for the rest
+    assert sum(int(outcome.split(": ")[1].split()[0]) for outcome in outcomes) == 40 - 3
+    assert any("from other addresses" in outcome for outcome in outcomes)
+    assert tally.add(start + timedelta(minutes=1), "10.0.0.1", "-", None, "401 GET /v1/people: no key") is not None

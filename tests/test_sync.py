@@ -163,3 +163,103 @@ def test_two_writers_at_once_lose_nothing(pair):
     assert gallery.stats()["in_step"] and gallery.search(faces(57)[1].embedding[None], k=1)[0][0].name == "p57"
     gallery.close()
     assert_in_step(url, vectors)
+
+
+def rewrite_stored_vector(vectors: str, face_id: int, new: np.ndarray) -> None:
+    """Change one vector in the vector store behind the gallery's back, keeping its revision (a tampered file)."""
+    from index import open_vector_store
+
+    store = open_vector_store(vectors, model="m:1", dim=DIM, kind=None)
+    revision = store.revision
+    assert revision is not None
+    store.remove(np.array([face_id]))
+    store.add(np.array([face_id]), new[None])
+    store.commit(revision)
+    store.close()
+
+
+def test_rewritten_vectors_in_the_store_are_caught_on_open(url, vectors):
+    """A vector rewritten in g.faiss (sidecar and revision left right) changed answers silently: a stranger's
+    face came back as ada's. The store is checked against the database on open, and rebuilt from it."""
+    gallery = open_gallery(url, vectors)
+    ada = gallery.enroll("ada", faces(1))
+    gallery.enroll("bob", faces(2))
+    gallery.close()
+    stranger = faces(99)[0].embedding
+    rewrite_stored_vector(vectors, ada.added_ids[0], stranger)
+    gallery = open_gallery(url, vectors)
+    found = gallery.search(stranger[None], k=1)[0]
+    assert not found or found[0].score < 0.9, "the stranger came back as ada"
+    assert gallery.search(faces(1)[0].embedding[None], k=1)[0][0].score == pytest.approx(1.0, abs=1e-5)
+    assert gallery.disagreed is not None and "another vector" in gallery.disagreed and gallery.rebuilt
+    gallery.close()
+    again = open_gallery(url, vectors)  # the rebuilt store is saved: in step, checked, nothing to do
+    assert again.disagreed is None and again.last_sync == "none"
+    again.close()
+
+
+def test_a_store_that_lost_a_face_is_rebuilt_on_open(url, vectors):
+    gallery = open_gallery(url, vectors)
+    ada = gallery.enroll("ada", faces(1))
+    gallery.close()
+    from index import open_vector_store
+
+    store = open_vector_store(vectors, model="m:1", dim=DIM, kind=None)
+    store.remove(np.array(ada.added_ids[:1]))
+    store.commit(store.revision or 0)
+    store.close()
+    gallery = open_gallery(url, vectors)
+    assert len(gallery.index) == 3 and gallery.disagreed is not None and "missing" in gallery.disagreed
+    gallery.close()
+
+
+def test_a_torn_save_of_another_kind_is_rebuilt_and_removal_works(tmp_path):
+    """Item 5: a new hnsw index beside the old flat sidecar (a crash between the two renames of `save`): `remove`
+    committed, then crashed (remove_ids not implemented), and so did every later command."""
+    import faiss
+
+    from index import VectorIndex
+
+    url, vectors = f"sqlite:///{tmp_path / 'g.db'}", tmp_path / "g.faiss"
+    gallery = open_gallery(url, str(vectors))
+    gallery.enroll("ada", faces(1))
+    gallery.enroll("bob", faces(2))
+    gallery.close()
+    hnsw = VectorIndex(DIM, model="m:1", kind="hnsw")
+    hnsw.add(np.array(database_face_ids(url)), np.stack([f.embedding for f in faces(1) + faces(2)]))
+    faiss.write_index(hnsw._index, str(vectors))  # the index was replaced, its (flat) sidecar was not
+    gallery = open_gallery(url, str(vectors))
+    assert gallery.rebuilt and gallery.kind == "flat"
+    assert gallery.remove("ada") == 3
+    assert [c.name for c in gallery.search(faces(1)[0].embedding[None], k=5)[0]] == ["bob"]
+    gallery.close()
+    assert_in_step(url, str(vectors))
+
+
+def test_a_face_whose_vector_is_not_finite_is_never_indexed(tmp_path):
+    """A NaN embedding written into the database (by hand or by another program) was indexed on a rebuild, and
+    a NaN score compares as neither above nor below a threshold. It is left out; enrolling one is refused."""
+    from sqlalchemy import create_engine, update
+
+    from enrollment import GalleryError
+    from enrollment.schema import FaceRecord
+
+    url, vectors = f"sqlite:///{tmp_path / 'g.db'}", str(tmp_path / "g.faiss")
+    gallery = open_gallery(url, vectors)
+    ada = gallery.enroll("ada", faces(1))
+    gallery.enroll("bob", faces(2))
+    bad = np.full(DIM, np.nan, np.float32)
+    with pytest.raises(GalleryError, match="NaN or infinite"):
+        gallery.enroll("eve", [NewFace(bad, "e" * 64)])
+    gallery.close()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(update(FaceRecord).where(FaceRecord.id == ada.added_ids[0]).values(embedding=bad.tobytes()))
+    engine.dispose()
+    for step in ("open", "rebuild"):
+        gallery = open_gallery(url, vectors)
+        if step == "rebuild":
+            gallery.rebuild()
+        assert ada.added_ids[0] not in gallery.index.ids().tolist() and len(gallery.index) == 5
+        assert gallery.search(faces(1)[1].embedding[None], k=1)[0][0].name == "ada"
+        gallery.close()

@@ -110,3 +110,83 @@ def test_faiss_path_imports_no_milvus_or_ray():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pymilvus', 'milvus_lite', 'ray')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_vectors_that_are_not_finite_are_refused_by_every_backend(uri):
+    store = open_vector_store(uri, model="m", dim=16)
+    vectors = unit(4)
+    vectors[2, 0] = np.nan
+    with pytest.raises(VectorIndexError, match="NaN or infinite"):
+        store.add(np.arange(4), vectors)
+    assert len(store) == 0
+    store.add(np.arange(4), unit(4))
+    held, found = store.vectors(np.array([3, 9]))
+    assert held.tolist() == [True, False] and np.allclose(found[0], unit(4)[3], atol=1e-6)
+    store.close()
+
+
+def test_an_in_memory_store_writes_nothing(tmp_path, monkeypatch):
+    from index import MEMORY
+
+    monkeypatch.chdir(tmp_path)
+    for uri in (MEMORY, f"faiss://{MEMORY}"):
+        store = open_vector_store(uri, model="m", dim=16)
+        assert isinstance(store, FaissStore) and store.path is None and store.location == MEMORY
+        store.add(np.arange(3), unit(3))
+        store.commit(1)
+        assert store.revision == 1 and store.search(unit(3)[:1], k=1).ids[0, 0] == 0
+        store.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["thesis.txt", "notes.md", "v.bin", "empty"])
+def test_a_file_that_is_not_an_index_is_never_overwritten(tmp_path, name):
+    from index import ForeignFileError
+
+    path = tmp_path / name
+    path.write_bytes(b"" if name == "empty" else b"my thesis\n" * 100)
+    before = path.read_bytes()
+    with pytest.raises(ForeignFileError, match="not a facerec vector index"):
+        open_vector_store(path, model="m", dim=16)
+    with pytest.raises(ForeignFileError):
+        open_vector_store(f"faiss://{path}", model="m", dim=16)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_an_index_whose_sidecar_was_never_written_is_ours(tmp_path):
+    """A crash before the first sidecar leaves a FAISS index alone: it is ours, and is rebuilt, not refused."""
+    import faiss
+
+    index = VectorIndex(16, model="m")
+    index.add(np.arange(3), unit(3))
+    faiss.write_index(index._index, str(tmp_path / "g.faiss"))
+    store = open_vector_store(tmp_path / "g.faiss", model="m", dim=16)
+    assert store.revision is None and len(store) == 0  # unknown: the gallery rebuilds it
+    store.add(np.arange(5), unit(5))
+    store.commit(2)
+    assert VectorIndex.load(tmp_path / "g.faiss", model="m", dim=16, revision="2").ids().tolist() == [0, 1, 2, 3, 4]
+
+
+def test_a_file_put_in_the_index_s_place_later_is_not_overwritten(tmp_path):
+    path = tmp_path / "g.faiss"
+    store = open_vector_store(path, model="m", dim=16)
+    store.add(np.arange(3), unit(3))
+    store.commit(1)
+    path.unlink()
+    (tmp_path / "g.faiss.json").unlink()
+    path.write_text("someone else's file")
+    with pytest.raises(OSError, match="not a facerec vector index"):
+        store.commit(2)
+    assert path.read_text() == "someone else's file"
+
+
+def test_milvus_lite_on_a_file_is_refused(tmp_path):
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    from index import ForeignFileError
+
+    notes = tmp_path / "notes.db"
+    notes.write_text("my notes")
+    with pytest.raises(ForeignFileError, match="is a file, not a Milvus Lite database"):
+        open_vector_store(f"milvus://{notes}", model="m", dim=4)
+    assert notes.read_text() == "my notes"

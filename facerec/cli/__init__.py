@@ -6,19 +6,28 @@ it knows each command's module and one-line help, and imports a module only when
 ``verify`` (verify, eval), ``enroll`` (enroll, identify), ``store`` (list, remove, rename, index), ``models``,
 ``embed`` (with ``compare``), ``train``, ``zoo``, ``robustness``, ``serve``, ``keys`` and ``watch``; ``options``
 holds the gallery options they share and ``common`` the rest.
+
+A command prints its own lines only: the warnings of the libraries below (Pillow's decompression-bomb
+warning, numpy's "invalid value" RuntimeWarnings, ...) are silenced while it runs, and facerec's own
+(:class:`~facerec.errors.FaceRecWarning`, :class:`~enrollment.errors.GalleryWarning`) show as one
+``warning: ...`` line each. Python's ``-W`` options and
+``PYTHONWARNINGS`` still rule where given (``python -W error -m facerec ...`` raises them as errors).
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
-from typing import Any
+import sys
+import warnings
+from contextlib import contextmanager
+from typing import Any, Iterator, TextIO
 
 import click
-from click.utils import make_default_short_help
 
-from facerec.cli.common import CONTEXT, FaceRecGroup
+from facerec.cli.common import CONTEXT, CommandError, FaceRecGroup
 
-__all__ = ["COMMANDS", "LazyGroup", "main"]
+__all__ = ["COMMANDS", "LazyGroup", "main", "user_warnings"]
 
 #: Each command: the module attribute that holds it, and its help line as ``facerec --help`` shows it
 #: (tests/test_lean_core.py checks these against the commands themselves).
@@ -30,7 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "enroll": ("facerec.cli.enroll:enroll_command",
                "Enroll NAME from one or more IMAGES (one photo is enough), or a whole folder with --from-dir."),
     "eval": ("facerec.cli.verify:eval_group", "Measure accuracy on standard protocols."),
-    "identify": ("facerec.cli.enroll:identify_command", "Say who is in IMAGE, or that the face is not recognized."),
+    "identify": ("facerec.cli.enroll:identify_command",
+                 "Say who is in each of IMAGES (photos, or folders of photos), or that the face is not recognized."),
     "index": ("facerec.cli.store:index_group",
               "Inspect or rebuild the gallery's vector store (FAISS or Milvus)."),
     "keys": ("facerec.cli.keys:keys_group",
@@ -72,6 +82,34 @@ class LazyGroup(FaceRecGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
 
+    def invoke(self, ctx: click.Context) -> Any:
+        with user_warnings():
+            return super().invoke(ctx)
+
+    def _invoke(self, ctx: click.Context) -> Any:
+        """As :class:`FaceRecGroup`'s, and a package of an extra that is not installed (``import torch`` in a
+        core install) is one line naming the extra: the command's own (``train``, ``zoo``...) or the package's."""
+        command = next(iter([*ctx._protected_args, *ctx.args]), "")  # read before the subcommand takes them
+        try:
+            return super()._invoke(ctx)
+        except ModuleNotFoundError as exc:
+            from facerec.extras import COMMAND_EXTRAS, extra_for, missing_extra
+
+            module, extra = (exc.name or "").split(".")[0], extra_for(exc.name)
+            if extra is None:
+                raise
+            if extra in ("torch", "plots"):
+                extra = COMMAND_EXTRAS.get(command, extra)
+            raise CommandError(str(missing_extra(f"facerec {command}".strip(), extra, module)),
+                               "MissingExtraError") from None
+        except OSError as exc:  # the safety net under the checked readers: a path no layer put in words
+            if exc.filename is None and exc.errno != errno.ENAMETOOLONG:  # (a --weights or --pairs name over
+                raise  # 255 bytes, a full disk; FFmpeg names no file): one line
+            from facerec.fileio import os_reason, shown_path
+
+            named = f"cannot use {shown_path(exc.filename)}: " if exc.filename is not None else ""
+            raise CommandError(named + os_reason(exc), "PathError") from None
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy and cmd_name not in self.commands:
             self.add_command(self._load(cmd_name), cmd_name)
@@ -94,7 +132,7 @@ class LazyGroup(FaceRecGroup):
         for name in names:
             text = self.lazy.get(name, ("", ""))[1]
             if text and name not in self.commands:
-                rows.append((name, make_default_short_help(text, limit)))  # type: ignore[operator]
+                rows.append((name, click.Command(name, help=text).get_short_help_str(limit)))
                 continue
             command = self.get_command(ctx, name)
             if command is not None and not command.hidden:
@@ -102,6 +140,31 @@ class LazyGroup(FaceRecGroup):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+@contextmanager
+def user_warnings() -> Iterator[None]:
+    """While a command runs: no warning of another library on stderr, facerec's own as one line
+    (``warning: ...``); left as they are when ``-W`` or ``PYTHONWARNINGS`` asked for warnings (the filters are
+    restored afterwards either way)."""
+    if sys.warnoptions:
+        yield
+        return
+    from enrollment.errors import GalleryWarning
+    from facerec.errors import FaceRecWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for ours in (FaceRecWarning, GalleryWarning):
+            warnings.simplefilter("default", ours)
+        warnings.showwarning = _show_warning
+        yield
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning as one line, ``warning: message``: no file name, line number or source line."""
+    click.echo(f"warning: {' '.join(str(message).split())}", err=True)
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings=CONTEXT)  # type: ignore[operator]

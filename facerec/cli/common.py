@@ -14,12 +14,12 @@ import click
 import numpy as np
 
 from facerec.checks import path_text
-from facerec.config import DEFAULT_MODEL, ROBUST_DEFENCE, PipelineConfig, build_recognizer, parse_detectors
+from facerec.config import DEFAULT_MODEL, ROBUST_DEFENCE, PipelineConfig, parse_detectors
 from facerec.errors import FaceRecError
 
 __all__ = [
     "CONTEXT", "CommandError", "DEFAULT_MODEL", "FaceRecGroup", "JsonError", "QUIET", "ROBUST_DEFENCE", "THRESHOLD",
-    "FiniteFloatRange", "emit", "is_file", "make_recognizer", "model_options", "pipeline_config",
+    "FiniteFloatRange", "emit", "is_file", "make_recognizer", "model_options", "pipeline_config", "shown",
 ]
 
 #: ``--quiet``, on every command that shows progress.
@@ -44,6 +44,20 @@ class FiniteFloatRange(click.FloatRange):
 THRESHOLD = FiniteFloatRange(-1.0, 1.0)
 
 
+def shown(text: object, limit: int | None = 80) -> str:
+    """A name or file name the user gave, for a message: unprintable characters (ANSI escapes, right-to-left
+    overrides, control characters) escaped, so nothing reaches the terminal as a code (see
+    :func:`facerec.fileio.shown_path`), and cut to ``limit`` characters with an ellipsis (``None``: not cut).
+
+    >>> shown("Ada\\x1b[2J" + "a" * 100, 12)
+    'Ada\\\\x1b[2Ja…'
+    """
+    from facerec.fileio import shown_path
+
+    line = shown_path(str(text))
+    return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
+
+
 def is_file(path: str) -> bool:
     """Whether ``path`` names an existing file; False for text that cannot be a path at all (too long, a
     NUL character), where :meth:`pathlib.Path.is_file` raises."""
@@ -62,8 +76,9 @@ class CommandError(click.ClickException):
 
 
 class JsonError(click.ClickException):
-    """An error shown as one JSON object on stderr, ``{"error": {"type": ..., "message": ...}}``, with the
-    exit status the plain error has: what every command prints on failure under ``--json``."""
+    """An error shown as one JSON object on stderr, ``{"error": <class>, "detail": <one line>}`` (the HTTP API's
+    shape, docs/reference/json.md), with the exit status the plain error has: what every command prints on
+    failure under ``--json``."""
 
     def __init__(self, error: click.ClickException) -> None:
         super().__init__(error.format_message())
@@ -71,7 +86,7 @@ class JsonError(click.ClickException):
         self.kind = getattr(error, "kind", None) or type(error).__name__
 
     def show(self, file: Any = None) -> None:
-        click.echo(json.dumps({"error": {"type": self.kind, "message": self.format_message()}}), err=True)
+        click.echo(json.dumps({"error": self.kind, "detail": self.format_message()}), err=True)
 
 
 class FaceRecGroup(click.Group):
@@ -148,7 +163,7 @@ def model_options(command: Callable) -> Callable:
 
     options = [
         click.option("--model", default=DEFAULT_MODEL, show_default=True, envvar="FACEREC_MODEL",
-                     help="Embedding model (see `facerec models`)."),
+                     help="Embedding model (see `facerec models`; `facerec models add` adds an ONNX one)."),
         click.option("--tag", default=None, help="Weights of the model (default: the model's default)."),
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
                      help="Path to the weights file (default: FACEREC_WEIGHTS_DIR, cache, download)."),
@@ -164,7 +179,7 @@ def model_options(command: Callable) -> Callable:
                      help="Who places the 5 landmarks of faces found by YuNet or RetinaFace: MTCNN's "
                           "refinement networks where they agree with the detector within 0.3 eye distances "
                           "(the most accurate), or the detector itself (13% to 28% more photos/s, less "
-                          "precise alignment; see the README)."),
+                          "precise alignment; see docs/concepts/detectors.md)."),
         click.option("--backend", type=click.Choice(["onnx", "torch"]), default="onnx", show_default=True,
                      envvar="FACEREC_BACKEND", help="Inference runtime: onnxruntime, or PyTorch."),
         click.option("--precision", type=click.Choice(list(PRECISIONS)), default="auto", show_default=True,
@@ -195,6 +210,8 @@ def make_recognizer(model: str, tag: str | None, weights: str | None, no_flip: b
     """The recognizer the command's options ask for (see :func:`pipeline_config`); ``robust`` puts the JPEG
     defence in front of the embedder. ``model``, ``tag``, ``weights`` and ``no_flip`` are in the config
     already; they are checked against it."""
+    from facerec.recognizer import build_recognizer  # the pipeline's modules, loaded when a command runs one
+
     config = pipeline_config(robust=robust)
     if (config.model, config.tag, config.weights, config.flip) != (model, tag, weights, not no_flip):
         config = config.with_(model=model, tag=tag, weights=weights, flip=not no_flip)  # called outside its command
@@ -211,12 +228,20 @@ def limit_torch_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def emit(data: dict[str, Any]) -> None:
-    """Print ``data`` as strict JSON: NaN and infinities become null, floats are rounded to 6 places."""
-    click.echo(json.dumps(_strict(data), indent=2, default=str, allow_nan=False))
+def count(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 person``, ``2 people``."""
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
-def _strict(value: Any) -> Any:
+def emit(data: dict[str, Any], *, line: bool = False) -> None:
+    """Print ``data`` as strict JSON: NaN and infinities become null, floats are rounded to 6 places; ``line``:
+    on one line (JSON Lines, for a command that answers once per input)."""
+    click.echo(json.dumps(json_ready(data), indent=None if line else 2, default=str, allow_nan=False))
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` as strict JSON can hold it (what :func:`emit` prints, and ``watch`` writes per frame): datetimes
+    as ISO 8601, NumPy scalars as Python ones, floats rounded to 6 places, NaN and infinities as None."""
     if isinstance(value, datetime):  # ISO 8601 with its offset, as the HTTP API writes it
         return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
     if isinstance(value, str):
@@ -229,7 +254,7 @@ def _strict(value: Any) -> Any:
         number = float(value)
         return round(number, 6) if math.isfinite(number) else None
     if isinstance(value, dict):
-        return {str(k): _strict(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
+        return [json_ready(v) for v in value]
     return value

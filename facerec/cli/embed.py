@@ -34,6 +34,7 @@ def embed_command(inputs: tuple[str, ...], out: str, model: str, tag: str | None
     folder to resume, or after adding photos: photos already done are skipped.
     """
     from facerec.embed_files import EmbedSettingsError, embed_to_folder
+    from facerec.fileio import shown_path
 
     recognizer = make_recognizer(model, tag, weights, no_flip)
     try:
@@ -45,9 +46,9 @@ def embed_command(inputs: tuple[str, ...], out: str, model: str, tag: str | None
     if as_json:
         emit(report.to_dict())
         return
-    for path, error in report.failed:
-        click.echo(f"no embedding for {path}: {error}", err=True)
-    click.echo(f"{report.faces} embeddings of {report.photos} photos in {out} "
+    for path, error in report.failed:  # file names escaped: no escape sequence reaches the terminal
+        click.echo(f"no embedding for {shown_path(path)}: {shown_path(error)}", err=True)
+    click.echo(f"{report.faces} embeddings of {report.photos} photos in {shown_path(out)} "
                f"({report.resumed} done before, {len(report.failed)} without a usable face)")
     if report.photos and not report.faces:
         raise click.ClickException("no photo gave an embedding")
@@ -74,20 +75,21 @@ def _option(setting: str) -> str:
               help="A photo, or a folder of photos (searched recursively), to put names on.")
 @model_options
 @click.option("--threshold", type=THRESHOLD, default=None,
-              help="Similarity needed to name someone (default: the model's open-set threshold for that many "
-                   "known people).")
+              help="A fixed cosine threshold in [-1, 1]: name someone when the cosine reaches it (default: the "
+                   "calibrated decision on cohort-normalised scores for that many known people, as identify's).")
 @QUIET
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of CSV.")
 def compare_command(known: str, unknown: str, model: str, tag: str | None, weights: str | None, no_flip: bool,
                     threshold: float | None, quiet: bool, as_json: bool) -> None:
     """For each UNKNOWN photo, the best-matching KNOWN person and the score, as CSV (or --json).
 
-    CSV columns: path, person (empty when nobody matches), score, best (the closest known person, even
-    below the threshold), threshold, error (for a photo without a usable face). Exits 1 when no unknown
-    photo could be compared.
+    CSV columns: path, person (empty when nobody matches), score (what the threshold applies to: the
+    cohort-normalised score, or the cosine with --threshold), best (the closest known person, even below the
+    threshold), threshold, error (for a photo without a usable face), cosine (the best person's cosine
+    similarity). Exits 1 when no unknown photo could be compared.
     """
-    from facerec.checks import path_text
     from facerec.compare import compare_folders
+    from facerec.fileio import shown_path
 
     recognizer = make_recognizer(model, tag, weights, no_flip)
     rows = compare_folders(recognizer, known, unknown, threshold=threshold, progress=not (as_json or quiet))
@@ -95,11 +97,15 @@ def compare_command(known: str, unknown: str, model: str, tag: str | None, weigh
         emit({"known": known, "unknown": unknown, "results": [row.to_dict() for row in rows]})
     else:
         writer = csv.writer(sys.stdout)
-        writer.writerow(["path", "person", "score", "best", "threshold", "error"])
+        writer.writerow(["path", "person", "score", "best", "threshold", "error", "cosine"])  # cosine last: old
+        # readers by position still find the first six where they were
         for row in rows:
-            writer.writerow([path_text(row.path), path_text(row.person or ""),  # a file name that is not UTF-8
-                             "" if row.score is None else f"{row.score:.4f}", path_text(row.best or ""),
-                             f"{row.threshold:.4f}", path_text(row.error or "")])
+            # file names (people are named by theirs) escaped: not UTF-8 as \xNN, control and format characters
+            # (an ANSI escape sequence, a right-to-left override) too
+            writer.writerow([shown_path(row.path), shown_path(row.person or ""),
+                             "" if row.score is None else f"{row.score:.4f}", shown_path(row.best or ""),
+                             f"{row.threshold:.4f}", shown_path(row.error or ""),
+                             "" if row.raw_score is None else f"{row.raw_score:.4f}"])
     if rows and all(row.error for row in rows):
         raise click.ClickException("no unknown photo had a usable face")
 

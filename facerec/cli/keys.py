@@ -26,12 +26,14 @@ def keys_group() -> None:
     """API keys for `facerec serve`: read (verify, identify, list), enroll (plus changes), admin (plus keys)."""
 
 
-def _access(store: StoreOptions) -> AccessStore:
+def _access(store: StoreOptions, *, create: bool = False) -> AccessStore:
+    """The key store of the gallery database; made (with its file) only by ``create``: listing or revoking keys
+    of a database that does not exist says so. Another program's database is refused, untouched."""
     from enrollment import AccessStore
     from enrollment.store import database_errors
 
     with database_errors(store.url):  # a folder, a file that is not a database, a bogus URL: one clear line
-        return AccessStore(store.url)
+        return AccessStore(store.url, create=create)
 
 
 def _audit(access: AccessStore, action: str, outcome: str) -> None:
@@ -50,7 +52,7 @@ def _audit(access: AccessStore, action: str, outcome: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def keys_create_command(role: str, label: str, store: StoreOptions, as_json: bool) -> None:
     """Create a key and print it once: only its hash is stored."""
-    access = _access(store)
+    access = _access(store, create=True)
     try:
         info, secret = access.create_key(role, label=label)
         _audit(access, "key-create", f"created {info.key_id} ({info.role})")
@@ -68,7 +70,11 @@ def keys_create_command(role: str, label: str, store: StoreOptions, as_json: boo
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def keys_list_command(store: StoreOptions, as_json: bool) -> None:
     """List the keys (ids, roles, labels; never the secrets)."""
-    keys = _access(store).keys()
+    access = _access(store)
+    try:
+        keys = access.keys()
+    finally:
+        access.close()
     if as_json:
         emit({"keys": [{"key_id": k.key_id, "role": k.role, "label": k.label, "active": k.active,
                         "created_at": k.created_at, "revoked_at": k.revoked_at} for k in keys]})

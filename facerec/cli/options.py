@@ -15,7 +15,7 @@ from index import KINDS, IndexKind
 __all__ = ["GalleryOptions", "ROBUST_HELP", "StoreOptions", "gallery_options", "shown", "store_options"]
 
 ROBUST_HELP = ("Re-encode each aligned face as JPEG before embedding, against adversarial photos "
-               "(see the README for its cost and effect).")
+               "(its cost and effect: docs/guides/adversarial.md).")
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,14 @@ class StoreOptions:
             raise NoGalleryError(f"no gallery at {shown(self.url)} (enroll someone first, or check --db / FACEREC_DB)")
         return info
 
-    def open_store(self):  # noqa: ANN201 - an enrollment.Gallery
-        """The gallery's store and index, without the model: for commands that do not embed."""
+    def open_store(self, *, write: bool = True):  # noqa: ANN201 - an enrollment.Gallery
+        """The gallery's store and index, without the model: for commands that do not embed. ``write=False``
+        for a command that only reads: it never creates or replaces the index file."""
         from enrollment import Gallery as Store
 
         model, dim = self.require()
-        return Store(self.url, model=model, dim=dim, vectors=self.vectors_uri, index_kind=self.index_kind)
+        return Store(self.url, model=model, dim=dim, vectors=self.vectors_uri, index_kind=self.index_kind,
+                     write_index=write)
 
 
 @dataclass(frozen=True)
@@ -77,14 +79,15 @@ class GalleryOptions:
 
     def open(self, threshold: float | None = None, *, create: bool = False):  # noqa: ANN201
         """The gallery; a missing one only with ``create`` (it is made on its first write: see
-        :attr:`facerec.Gallery.opened`), else a clear error before the model loads."""
+        :attr:`facerec.Gallery.opened`), else a clear error before the model loads. Without ``create`` the
+        command only reads: the index file is never created or replaced."""
         from facerec.gallery import Gallery
 
         if not create:
             self.store.require()
         recognizer = make_recognizer(self.model, self.tag, self.weights, self.no_flip, robust=self.robust)
         return Gallery(recognizer, db=self.store.url, vectors=self.store.vectors_uri, threshold=threshold,
-                       index_kind=self.store.index_kind)
+                       index_kind=self.store.index_kind, write_index=create)
 
     def recipe(self):  # noqa: ANN201 - a facerec.config.PipelineConfig
         """The pipeline these options make, which each Ray actor builds its recognizer from."""
@@ -106,7 +109,9 @@ _STORE_OPTIONS = [
                  help="Gallery database: a SQLAlchemy URL or a SQLite file path "
                       "(default: gallery.db in the user data folder)."),
     click.option("--index", "index_path", type=click.Path(dir_okay=False), default=None,
-                 help="FAISS index file (default: beside a SQLite file, else in the user data folder)."),
+                 help="FAISS index file: a new path or an index facerec made (another file is never overwritten; "
+                      "default: beside a SQLite file, in memory for an in-memory one, else in the user data "
+                      "folder)."),
     click.option("--vectors", default=None,
                  help="Vector store, named by its scheme: a FAISS file (a path, whatever its name, or "
                       "faiss:///path), milvus:///path/faces.db (Milvus Lite, embedded; needs facerec[milvus]) or "

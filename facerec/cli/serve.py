@@ -74,12 +74,17 @@ def serve_command(options: GalleryOptions, host: str, port: int, workers: int, t
         timeout_s=timeout, header_timeout_s=header_timeout, body_timeout_s=body_timeout, keep_photos=keep_photos)
     if not _loopback(host):
         click.echo(f"warning: listening on {host}, beyond this machine; put TLS in front of it", err=True)
-    from enrollment import AccessStore
+    from enrollment import AccessStore, NoGalleryError
 
-    access = AccessStore(settings.db or "")
-    if not any(k.active for k in access.keys()):
+    try:  # only looked at: another program's database is refused here, before anything is written into it
+        access = AccessStore(settings.db or "", create=False)
+    except NoGalleryError:  # a new gallery, made by the service
+        active = False
+    else:
+        active = any(k.active for k in access.keys())
+        access.close()
+    if not active:
         click.echo("note: no API key yet; create one with `facerec keys create --role admin`", err=True)
-    access.close()
     if workers == 1:
         app = create_app(settings)
         uvicorn.run(app, host=host, port=port, log_level=log_level, **settings.server_options())

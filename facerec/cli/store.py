@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import click
 
-from facerec.cli.common import CONTEXT, FaceRecGroup, emit
-from facerec.cli.enroll import count
+from facerec.cli.common import CONTEXT, FaceRecGroup, count, emit, shown
 from facerec.cli.options import StoreOptions, store_options
 
 __all__ = ["index_group", "list_command", "remove_command", "rename_command"]
@@ -18,7 +18,7 @@ __all__ = ["index_group", "list_command", "remove_command", "rename_command"]
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_command(store: StoreOptions, as_json: bool) -> None:
     """List enrolled people and how many faces each has."""
-    people = store.open_store().identities()
+    people = store.open_store(write=False).identities()
     if as_json:
         # the shape of GET /v1/people: the people, how many (count), and their faces in all
         emit({"people": [{"name": p.name, "faces": p.faces, "created_at": p.created_at} for p in people],
@@ -40,7 +40,7 @@ def remove_command(name: str, store: StoreOptions, as_json: bool) -> None:
     if as_json:
         emit({"removed": name, "faces_removed": faces})
     else:
-        click.echo(f"removed {name} ({count(faces, 'face')})")
+        click.echo(f"removed {shown(name)} ({count(faces, 'face')})")
 
 
 @click.command("rename", context_settings=CONTEXT)
@@ -54,7 +54,7 @@ def rename_command(old: str, new: str, store: StoreOptions, as_json: bool) -> No
     if as_json:
         emit({"renamed": old, "to": new})
     else:
-        click.echo(f"renamed {old} -> {new}")
+        click.echo(f"renamed {shown(old)} -> {shown(new)}")
 
 
 @click.group("index", cls=FaceRecGroup, context_settings=CONTEXT)
@@ -83,8 +83,11 @@ def index_rebuild_command(store: StoreOptions, as_json: bool) -> None:
 @store_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def index_stats_command(store: StoreOptions, as_json: bool) -> None:
-    """Show the gallery's size and whether its index is in step with the database."""
-    stats = store.open_store().stats()
+    """Show the gallery's size, whether its index is in step with the database, and the open-set threshold
+    identification uses: the stored one where it agrees with what it is derived from, else recomputed (and why)."""
+    gallery = store.open_store(write=False)
+    stats = gallery.stats()
+    stats["open_set"], stats["open_set_current"] = _open_set(gallery, stats["open_set"])
     if as_json:
         emit(stats)
         return
@@ -99,9 +102,45 @@ def index_stats_command(store: StoreOptions, as_json: bool) -> None:
     elif crops is not None:
         click.echo(f"{'side light':<12} " + ("evened out before embedding" if crops.get("even_light")
                                             else "not evened out"))
+    _space_line(crops, stats["faces"])
     if open_set:
-        click.echo(f"{'open set':<12} threshold {open_set['threshold']:.3f} from the {open_set['source']} "
-                   f"(model {open_set['model_threshold']:.3f}, gallery "
-                   + (f"{open_set['gallery_threshold']:.3f}" if open_set["gallery_threshold"] is not None else "-")
-                   + f", {open_set['people']} people)" + ("" if current else "; stale: refreshed on the next "
-                                                          "enroll or identify"))
+        click.echo(_open_set_line(open_set, current))
+        if open_set.get("note"):
+            click.echo(f"{'':<12} {open_set['note']}")
+
+
+def _space_line(crops: dict[str, Any] | None, faces: int) -> None:
+    """The embedding-space key recorded with the gallery (see :mod:`facerec.embedding_space`), or that it is not."""
+    from facerec.embedding_space import SPACE_SETTINGS, describe, missing
+
+    if crops is not None and not missing(crops):
+        click.echo(f"{'embedding':<12} {describe(crops, list(SPACE_SETTINGS))}")
+    elif faces:
+        click.echo(f"{'embedding':<12} settings not recorded (a gallery made before they were): probes cannot be "
+                   "checked against them")
+
+
+def _open_set(gallery, stored: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:  # noqa: ANN001
+    """The open-set calibration identification uses with the default settings (checked, or recomputed: see
+    :class:`facerec.open_set.GalleryOpenSet`), and whether it is the stored one; the stored one, unchecked and
+    said so, where this installation does not know the gallery's model."""
+    from facerec.open_set import gallery_open_set
+
+    open_set = gallery_open_set(gallery, warn=False)  # index stats shows the note itself
+    if open_set is None:
+        note = f"not checked: the model {gallery.model} is not known here"
+        return ({**stored, "note": note} if stored else None), False
+    return open_set.calibration(save=False).to_dict(), open_set.from_store
+
+
+def _open_set_line(open_set: dict[str, Any], current: bool) -> str:
+    """``open set  threshold 0.412 on cosine scores from the model (...)``, and whether it is the stored one."""
+    gallery = f"{open_set['gallery_threshold']:.3f}" if open_set["gallery_threshold"] is not None else "-"
+    line = (f"{'open set':<12} threshold {open_set['threshold']:.3f} on {open_set['score']} scores from the "
+            f"{open_set['source']} (model {open_set['model_threshold']:.3f}, gallery {gallery}, "
+            f"{open_set['people']} people)")
+    if current:
+        return line
+    if open_set.get("note"):
+        return line + "; recomputed now, not the stored one"
+    return line + "; recomputed now (the stored one is stale: the gallery changed since), stored on the next change"

@@ -9,6 +9,7 @@ import click
 from facerec.cli.common import CONTEXT, QUIET, THRESHOLD, FaceRecGroup, emit, make_recognizer, model_options
 from facerec.cli.options import ROBUST_HELP
 from facerec.detection import Selection
+from facerec.fileio import shown_path
 
 __all__ = ["eval_group", "eval_pairs_command", "verify_command"]
 
@@ -33,7 +34,7 @@ def verify_command(image_a: str, image_b: str, model: str, tag: str | None, weig
         return
     for name, count in ((image_a, result.faces_a), (image_b, result.faces_b)):
         if count > 1:
-            click.echo(f"note: {count} faces in {name}; using the largest", err=True)
+            click.echo(f"note: {count} faces in {shown_path(name)}; using the largest", err=True)
     verdict = "same person" if result.same_person else "different people"
     click.echo(f"similarity {result.similarity:.4f}  threshold {result.threshold:.4f}  -> {verdict}")
 
@@ -66,6 +67,10 @@ def eval_pairs_command(pairs_file: str, root: str, model: str, tag: str | None, 
     from facerec.evaluation.pairs import evaluate_pairs, read_pairs, save_roc_png
 
     pairs = read_pairs(pairs_file, root)
+    if plot is not None:  # before the evaluation, not after it
+        from facerec.extras import import_extra
+
+        import_extra("matplotlib", "--roc")
     recognizer = make_recognizer(model, tag, weights, no_flip)
     cache = None if no_cache else Path(cache_dir or Path(user_cache_dir("facerec")) / "eval")
     report = evaluate_pairs(recognizer, pairs, select=select, cache_dir=cache, progress=not (as_json or quiet))

@@ -2,7 +2,8 @@
 (:mod:`facerec.models.detectors`), each with a registry and weights entries that share one
 mechanism (:mod:`facerec.models.weights`: URL, sha256, license, where a file is looked for).
 
-Reading the registries imports no torch; building a PyTorch network (``get_model``) does.
+Reading the registries imports no torch; neither does running a model (``load_embedder``: its ONNX file in
+onnxruntime, built-in or added with ``facerec models add``); building a PyTorch network (``get_model``) does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from facerec.models.embedders import (
     get_weights,
     list_models,
     list_weights,
+    load_embedder,
     model_file,
     register_model,
 )
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
     from facerec.models.embedders.embedder import FaceEmbedder
 
 __all__ = ["DEFAULT_DETECTOR", "Detector", "FaceEmbedder", "ModelFile", "ModelSpec", "Weights", "WeightsFile",
-           "get_detector", "get_model", "get_weights", "list_detectors", "list_models", "list_weights", "model_file",
-           "register_model"]
+           "get_detector", "get_model", "get_weights", "list_detectors", "list_models", "list_weights", "load_embedder",
+           "model_file", "register_model"]
 
 
 def __getattr__(name: str) -> Any:

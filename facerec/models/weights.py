@@ -39,6 +39,8 @@ class WeightsFile:
     sha256: str | None
     license: str = ""
     note: str = ""
+    #: The folder under ``FACEREC_WEIGHTS_DIR`` it is also looked for in (besides the model's own name).
+    folder: str | None = None
 
     @property
     def key(self) -> str:
@@ -64,6 +66,11 @@ class Weights(WeightsFile):
     threshold: float
     identify_threshold: float
     impostor_tail: tuple[tuple[float, float], ...] = ()
+    #: The channel order the network was trained on (``"rgb"`` or ``"bgr"``).
+    colour: str = "rgb"
+    #: The published ONNX export of these weights (facerec's recipe: RGB pixels in [0, 1] in, the normalisation
+    #: inside the graph, the raw embedding out), found like the weights file; None where none is published.
+    onnx: WeightsFile | None = None
 
     def open_set_threshold(self, identities: int, fpir: float = 0.01) -> float:
         """The identification threshold for a gallery of ``identities`` people.
@@ -112,6 +119,8 @@ def resolve_weights(entry: WeightsFile, path: str | Path | None = None, *, downl
     if env_dir:
         base = Path(os.path.abspath(Path(env_dir).expanduser()))  # a relative folder is taken from here, once
         candidates += [base / entry.filename, base / entry.model / entry.filename]
+        if entry.folder:
+            candidates.append(base / entry.folder / entry.filename)
     cached = weights_cache_dir() / entry.filename
     candidates.append(cached)
     for candidate in candidates:

@@ -9,7 +9,8 @@ Two are offered, both after Guo et al. (2018) and Xie et al. (2018):
   attacker who knows it averages gradients over random draws (EOT).
 
 Each works on float tensors (``N x 3 x S x S`` in ``[0, 1]``) and on uint8 ``N x S x S x 3`` crops,
-the form :meth:`FaceEmbedder.embed` takes, so a recognizer can apply one in front of ``embed``:
+the form :meth:`FaceEmbedder.embed` takes, so a recognizer can apply one in front of ``embed``. The pipeline's
+``--robust`` runs the JPEG one without torch, from :mod:`facerec.defence` (the same crops as ``JpegDefence``):
 
 >>> defence = get_defence("jpeg")
 >>> crops = np.zeros((2, 112, 112, 3), np.uint8)
@@ -19,16 +20,15 @@ the form :meth:`FaceEmbedder.embed` takes, so a recognizer can apply one in fron
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
+from facerec.defence import jpeg_reencode
 from facerec.robustness.errors import RobustnessError
 
 __all__ = ["InputDefence", "JpegDefence", "ResizePadDefence", "DEFENCES", "get_defence"]
@@ -63,13 +63,7 @@ class JpegDefence:
             raise RobustnessError(f"JPEG quality must be an integer in [1, 95], got {self.quality!r}")
 
     def transform_crops(self, crops: np.ndarray) -> np.ndarray:
-        crops = _check_crops(crops)
-        out = np.empty_like(crops)
-        for i, crop in enumerate(crops):
-            buffer = io.BytesIO()
-            Image.fromarray(crop).save(buffer, format="JPEG", quality=self.quality)
-            out[i] = np.asarray(Image.open(buffer).convert("RGB"))
-        return out
+        return jpeg_reencode(_check_crops(crops), self.quality)  # --robust's own (facerec.defence), no torch
 
     def transform(self, pixels: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         _check_pixels(pixels)

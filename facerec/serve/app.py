@@ -46,7 +46,7 @@ def open_gallery(settings: ServeSettings) -> Gallery:
     pipeline (created if missing)."""
     import sys
 
-    from facerec.config import build_recognizer
+    from facerec.recognizer import build_recognizer
 
     recognizer = build_recognizer(settings.pipeline_config())
     torch = sys.modules.get("torch")  # the service owns its process: torch's threads as the pipeline's, if loaded

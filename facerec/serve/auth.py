@@ -6,7 +6,9 @@ anything else happens; then the key's rate and the body size are checked. A rout
 a higher role than the key's answers 403 (see :func:`require`). Keys are never logged.
 
 Both refusals are audited (action ``denied``): the key id presented, if the key is well formed (never
-its secret), the person the path names, if any, and ``<status> <method> <route template>: <why>``.
+its secret), the person the path names, if any, and ``<status> <method> <route template>: <why>``. A 401
+costs its sender nothing, so those are bounded per client address and minute: a few in full (the name cut
+short and escaped, the address added), the rest counted (see :class:`~facerec.serve.audit.RefusalTally`).
 """
 
 from __future__ import annotations
@@ -78,8 +80,9 @@ class AccessMiddleware:
         found = self.templates.match(scope.get("path", "")) if self.templates else None
         template, params = found or (UNMATCHED, {})
         key_id = _KEY_ID.match(key.strip())
-        self.audit.record(key_id.group(1) if key_id else "-", "denied", params.get("name"),
-                          f"401 {scope.get('method', '')} {template}: {why}")
+        client = scope.get("client") or ("unknown address", 0)
+        self.audit.refused(str(client[0]), key_id.group(1) if key_id else "-", params.get("name"),
+                           f"401 {scope.get('method', '')} {template}: {why}")
 
 
 def _presented_key(headers: dict[str, str]) -> str:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from enrollment import GalleryError, UnknownIdentityError
-from enrollment.names import check_name
+from enrollment.names import _shown, check_name
 from facerec.serve.auth import EnrollKey, ReadKey
 from facerec.serve.models import KEYED, PHOTOS, Enrolled, PeopleAnswer, Person, Removed, Renamed, errors
 from facerec.serve.routes_faces import read_upload
@@ -51,7 +51,8 @@ async def enroll(
     except Exception as exc:
         service.audit.record(key.key_id, "enroll", name[:1024], type(exc).__name__)
         raise
-    service.audit.record(key.key_id, "enroll", result.name, f"{len(result.added_ids)} faces added")
+    added = len(result.added_ids)
+    service.audit.record(key.key_id, "enroll", result.name, f"{added} face{'' if added == 1 else 's'} added")
     if not result.added_ids:
         response.status_code = 200
     return Enrolled(name=result.name, faces_added=len(result.added_ids), already_enrolled=result.skipped)
@@ -94,5 +95,5 @@ def _enrollable(name: str) -> str:
     """A name from the path, or 404 when no one can be enrolled under it: a NUL character, which PostgreSQL
     refuses in any query (a 500 otherwise) and the service refuses when enrolling."""
     if "\x00" in name:
-        raise UnknownIdentityError(f"no identity named {name!r} is enrolled")
+        raise UnknownIdentityError(f"no identity named {_shown(name)} is enrolled")
     return name

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import math
-import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Iterator
 
 import numpy as np
 from fastapi import Depends, Request
+from PIL import Image
 
 from enrollment import AccessStore, EnrollResult
 from enrollment.names import check_name  # the one name rule, shared with the CLI and the library
@@ -78,7 +80,7 @@ class Service:
         folder.mkdir(parents=True, exist_ok=True)
         paths, written = [], []
         for upload in uploads:
-            path = folder / f"{hashlib.sha256(upload.data).hexdigest()}{_suffix(upload.filename)}"
+            path = folder / f"{hashlib.sha256(upload.data).hexdigest()}{_suffix(upload.data)}"
             if not path.exists():
                 path.write_bytes(upload.data)
                 written.append(path)
@@ -136,9 +138,20 @@ def _which(uploads: list[Upload]) -> str:
     return uploads[0].filename if len(uploads) == 1 else "one of " + ", ".join(u.filename for u in uploads)
 
 
-def _suffix(filename: str) -> str:
-    suffix = Path(filename).suffix.lower()
-    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".img"
+#: A kept photo's file extension, by the format its bytes decode as (never the client's file name: ``.php``).
+SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif",
+            "GIF": ".gif"}
+
+
+def _suffix(data: bytes) -> str:
+    """The file extension of the photo's own format, read from its header; ``.img`` for any other."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                return SUFFIXES.get(image.format or "", ".img")
+    except Exception:  # noqa: BLE001 - it decoded already; a name is no reason to fail the enrollment
+        return ".img"
 
 
 def json_safe(value: Any) -> Any:

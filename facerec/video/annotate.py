@@ -15,10 +15,12 @@ from PIL import Image, ImageDraw
 
 from facerec.video.decode import VideoReadError, require_av
 
-__all__ = ["AnnotatedVideo", "draw_boxes"]
+__all__ = ["AnnotatedVideo", "VIDEO_SUFFIXES", "draw_boxes"]
 
 #: Encoders tried in order: H.264 where PyAV's FFmpeg has it, else MPEG-4 part 2 (always built in).
 CODECS = ("libx264", "h264", "mpeg4")
+#: The containers it writes, by the file name's suffix.
+VIDEO_SUFFIXES = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 
 
 def draw_boxes(pixels: np.ndarray, labels: Sequence[tuple[Sequence[float], str]]) -> np.ndarray:
@@ -37,14 +39,17 @@ def draw_boxes(pixels: np.ndarray, labels: Sequence[tuple[Sequence[float], str]]
 
 
 class AnnotatedVideo:
-    """An MP4 (or any container FFmpeg names by the suffix) of RGB frames; written to ``path.tmp`` and moved
-    into place when closed, so a stopped run leaves no half file under the name."""
+    """An MP4, MOV, MKV or AVI file (by its suffix: :data:`VIDEO_SUFFIXES`) of RGB frames; written to
+    ``path.tmp`` and moved into place when closed, so a stopped run leaves no half file under the name. A frame
+    of another size than ``width`` x ``height`` is scaled to it."""
 
     def __init__(self, path: str | Path, *, fps: float, width: int, height: int) -> None:
         av = require_av()
         self.path = Path(path)
         self._partial = self.path.with_name(self.path.name + ".tmp")
-        fmt = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}.get(self.path.suffix.lower())
+        fmt = VIDEO_SUFFIXES.get(self.path.suffix.lower())
+        if fmt is None:
+            raise VideoReadError(self.path, f"cannot write it: not a video file name ({', '.join(VIDEO_SUFFIXES)})")
         try:
             self._container = av.open(str(self._partial), mode="w", format=fmt)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -57,7 +62,10 @@ class AnnotatedVideo:
     def write(self, pixels: np.ndarray, labels: Sequence[tuple[Sequence[float], str]] = ()) -> None:
         av = require_av()
         drawn = draw_boxes(pixels, labels) if labels else pixels
-        drawn = drawn[: self._stream.height, : self._stream.width]
+        width, height = self._stream.width, self._stream.height
+        if drawn.shape[0] - drawn.shape[0] % 2 != height or drawn.shape[1] - drawn.shape[1] % 2 != width:
+            drawn = np.asarray(Image.fromarray(drawn).resize((width, height), Image.Resampling.BILINEAR))
+        drawn = drawn[:height, :width]  # an odd row or column off: the encoder takes even sizes
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(drawn), format="rgb24")
         frame.pts = self.frames
         self._container.mux(self._stream.encode(frame))

@@ -5,7 +5,8 @@ prediction and two-stage IoU matching; timestamps let it follow frames that ``ev
 out) and returns one track id per face. ByteTrack gives a new face an id on its second frame; the face's
 first frame is credited to that id here too (:attr:`TrackUpdate.born`), so a track starts where the face
 appeared. A track is closed once ByteTrack has let it go (:meth:`FaceTracker.alive`), ``lost_seconds``
-after its face was last seen.
+after its face was last seen. A frame whose time does not move forward (frames that share a timestamp, or
+one out of order) is given a time just after the last: ByteTrack would skip it, and warn.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ __all__ = ["FaceTracker", "TrackUpdate", "box_iou"]
 
 #: How close (IoU) a new track's box must be to an untracked face of the frame before, to have begun there.
 BORN_IOU = 0.3
+#: The seconds after the last frame's time that a frame whose time does not move forward is given.
+TIME_STEP = 1e-6
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,15 @@ class FaceTracker:
                                          minimum_consecutive_frames=1, minimum_iou_threshold=min_iou)
         self._untracked: list[tuple[int, np.ndarray]] = []  # the previous frame's faces that had no id
         self._seen: set[int] = set()
+        self._last_time: float | None = None
 
     def update(self, faces: Sequence[Face], time: float) -> TrackUpdate:
         """The track of each of this frame's ``faces`` (its time in seconds from the start)."""
         import supervision as sv
 
+        if self._last_time is not None and not time > self._last_time:
+            time = self._last_time + TIME_STEP
+        self._last_time = time
         boxes = np.array([face.box for face in faces], np.float32).reshape(-1, 4)
         detections = sv.Detections(xyxy=boxes, confidence=np.array([f.score for f in faces], np.float32),
                                    data={"face": np.arange(len(faces))})

@@ -1,13 +1,15 @@
-"""Who appears when in a video: detect, track, and identify each track once, from its best frames.
+"""Who appears when in a video: detect, track, check and identify each face, a frame at a time.
 
-Per frame, a fast detector (the pipeline's first, without the second looks and landmark refinement that
-photos get: a track needs boxes) finds the faces on a copy of at most :data:`DETECT_SIDE` pixels, and
-:class:`~facerec.video.track.FaceTracker` links them into tracks. Each face is scored for quality
-(:mod:`facerec.quality`: size, pose, sharpness, exposure), and only a face that enters its track's
-``best_frames`` best is aligned as photos are (MTCNN's landmarks, full resolution) and embedded. When a track
-ends, the mean of those embeddings is identified by the gallery's own decision
-(:meth:`~facerec.gallery.Gallery.identify_embeddings`, the stricter threshold for a low-quality face), and a
-:class:`TrackResult` says who it was, from when to when, in how many frames.
+Per frame, a fast detector (the pipeline's first, without the second looks photos get: a track needs boxes)
+finds the faces on a copy of at most :data:`DETECT_SIDE` pixels; every face of the frame is then aligned as
+photos are (MTCNN's landmarks, full resolution) and embedded, in one batch, and scored for quality
+(:mod:`facerec.quality`). :class:`~facerec.video.track.FaceTracker` links the faces into tracks, and a track
+never holds two people: every track ends at a shot cut (:mod:`facerec.video.cuts`), and a face whose
+embedding scores under the calibrated same-person bound against its track's (:mod:`facerec.video.identity`)
+begins a new track. A track's name is the gallery's own decision
+(:meth:`~facerec.gallery.Gallery.identify_embeddings`, the stricter threshold for a low-quality face) on the
+mean of its ``best_frames`` best faces, revised as better faces come; a :class:`TrackResult` says who it
+was, from which frame that name holds, from when to when, in how many frames.
 
 >>> for track in watch(gallery, "clip.mp4"):  # doctest: +SKIP
 ...     print(track.name, track.first_time, track.last_time)
@@ -26,7 +28,9 @@ from facerec.alignment import align_faces
 from facerec.detection import Face
 from facerec.errors import FaceRecError
 from facerec.quality import FaceQuality, assess
+from facerec.video.cuts import ShotCuts
 from facerec.video.decode import Frame, VideoSource, open_video
+from facerec.video.identity import track_bound
 from facerec.video.track import FaceTracker
 
 if TYPE_CHECKING:
@@ -65,6 +69,8 @@ class TrackResult:
     embedded: int
     identification: Identification
     best_frame: int = -1  # the frame of the identification's face (its best-quality one)
+    named_from_frame: int = -1  # the frame from which ``name`` holds (an earlier decision was revised there)
+    named_from_time: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         decision = self.identification.to_dict()
@@ -74,7 +80,8 @@ class TrackResult:
                 "reason": decision["reason"], "first_time": round(self.first_time, 3),
                 "last_time": round(self.last_time, 3), "first_frame": self.first_frame,
                 "last_frame": self.last_frame, "frames": self.frames, "embedded": self.embedded,
-                "best_frame": self.best_frame,
+                "best_frame": self.best_frame, "named_from_frame": self.named_from_frame,
+                "named_from_time": round(self.named_from_time, 3),
                 "quality": decision["quality"], "face": decision["face"], "candidates": decision["candidates"]}
 
 
@@ -97,104 +104,166 @@ class _Track:
     frames: int = 0
     kept: list[_Embedded] = field(default_factory=list)
     decision: Identification | None = None  # of ``kept`` as it is now; None: not decided yet
+    name: str | None = None  # the name in force (as of the last frame it was seen in)
+    named_from: tuple[int, float] = (0, 0.0)  # the frame (index, time) from which ``name`` holds
+    reference: np.ndarray | None = None  # the unit mean of ``kept``: what a new face is checked against
 
 
 @dataclass
 class _Seen:
-    """A face of the last frame looked at, before or without a track."""
+    """A face of the last frame looked at, embedded, before or without a track."""
 
     face: Face
-    rank: float
     frame: Frame
+    embedded: _Embedded
 
 
 class Watcher:
     """Tracks and identifies the faces of frames fed to it one by one (:meth:`feed`); :meth:`finish` ends
     the tracks still open. :func:`watch` drives one over a whole source.
 
-    ``best_frames`` faces per track are embedded at most (plus those that beat the worst kept by
-    :data:`QUALITY_MARGIN`); ``lost_seconds`` is how long a track waits for its face to come back."""
+    A track never holds two people: it ends at a shot cut (:class:`~facerec.video.cuts.ShotCuts`), and a face
+    whose embedding scores under the calibrated bound (:func:`~facerec.video.identity.track_bound`) against
+    its track's ends the track and begins another. Its name is decided from its ``best_frames`` best faces
+    (plus those that beat the worst kept by :data:`QUALITY_MARGIN`) and revised as better ones come;
+    ``named_from`` says from which frame the name holds. ``lost_seconds`` is how long a track waits for its
+    face to come back. Every face of a frame is aligned and embedded in one batch."""
 
     def __init__(self, gallery: Gallery, *, fps: float, top_k: int = 5, best_frames: int = 3,
-                 lost_seconds: float = 1.0, detector: Detector | None = None) -> None:
+                 lost_seconds: float = 1.0, detector: Detector | None = None, cuts: bool = True) -> None:
         if best_frames < 1:
             raise ValueError("best_frames must be at least 1")
         self.gallery, self.top_k, self.best_frames = gallery, top_k, best_frames
+        self.fps, self.lost_seconds = fps, lost_seconds
         recognizer = gallery.recognizer
         self._refiner: Any  # an MTCNNLandmarks, or None: the detector's landmarks are kept
         self.detector, self._refiner = (detector, None) if detector is not None else video_detector(recognizer)
         self.tracker = FaceTracker(fps, lost_seconds=lost_seconds)
+        self.cuts = ShotCuts(fps) if cuts else None
+        self.bound = track_bound(recognizer.weights)
         self.frames = 0  # frames looked at
+        self.splits = 0  # tracks ended because a face was not their person
         #: The faces of the last frame fed, each with its track (-1: none yet); ``born`` maps a track that got
         #: its id with that frame to its face in the frame before (its index in the previous ``last_faces``).
         self.last_faces: list[tuple[int, Face]] = []
         self.born: dict[int, int] = {}
         self._open: dict[int, _Track] = {}
+        self._of_tracker: dict[int, int] = {}  # the tracker's id -> the open track it follows now
+        self._next_id = 1
         self._untracked: list[_Seen] = []
+        self._cut_pending = False
 
     def feed(self, frame: Frame) -> list[TrackResult]:
-        """Look at one frame; the tracks that ended with it (their face not seen for ``lost_seconds``)."""
+        """Look at one frame; the tracks that ended with it (a shot cut, a face not theirs, or their face not
+        seen for ``lost_seconds``)."""
+        ended: list[TrackResult] = []
+        # a cut seen in a frame whose embedding was interrupted still ends the tracks with the next frame
+        self._cut_pending |= self.cuts is not None and self.cuts.is_cut(frame)
         scale = frame.scale(DETECT_SIDE)
-        small = frame.rgb(DETECT_SIDE)
-        found = self.detector.detect([small])[0]
+        found = self.detector.detect([frame.rgb(DETECT_SIDE)])[0]
         faces = [face.scaled(1 / scale) if scale != 1.0 else face for face in found]
-        ranks = _ranks(small, found, faces, self.gallery.recognizer)
+        seen = [_Seen(face, frame, embedded) for face, embedded in zip(faces, self._embed_frame(frame, faces))]
+        # Tracks change only once the frame's faces are embedded: a Ctrl-C during the embedding leaves no
+        # empty track for finish() to decide on, and no track ended by a cut unreported.
+        if self._cut_pending:
+            self._cut_pending = False
+            ended += self.finish()
+            self.tracker = FaceTracker(self.fps, lost_seconds=self.lost_seconds)
+            self._untracked = []
         update = self.tracker.update(faces, frame.time)
         self.frames += 1
-        seen = [_Seen(face, rank, frame) for face, rank in zip(faces, ranks)]
-        # A track is opened only once its first face is embedded: a Ctrl-C during the embedding leaves no
-        # empty track for finish() to decide on.
-        for track_id, earlier in update.born.items():
-            first = self._untracked[earlier]
-            track = _Track(track_id, first.frame.time, first.frame.index)
-            self._observe(track, first)
-            self._open[track_id] = track
-        for track_id, now in zip(update.ids, seen):
-            if track_id >= 0:
-                track = self._open.get(track_id) or _Track(track_id, frame.time, frame.index)
-                self._observe(track, now)
-                self._open[track_id] = track
+        born = {}
+        for tracker_id, earlier in update.born.items():
+            ended += self._follow(tracker_id, self._untracked[earlier])
+            born[self._of_tracker[tracker_id]] = earlier
+        ids = []
+        for tracker_id, now in zip(update.ids, seen):
+            ids.append(-1)
+            if tracker_id >= 0:
+                ended += self._follow(tracker_id, now)
+                ids[-1] = self._of_tracker[tracker_id]
         self._untracked = seen  # the tracker names a new track's first face by its place in this list
-        self.last_faces, self.born = list(zip(update.ids, faces)), dict(update.born)
+        self.last_faces, self.born = list(zip(ids, faces)), born
         alive = self.tracker.alive()
-        return [self._close(track_id) for track_id in sorted(self._open) if track_id not in alive]
+        for tracker_id in [t for t in self._of_tracker if t not in alive]:
+            ended.append(self._close(self._of_tracker.pop(tracker_id)))
+        return ended
 
     def finish(self) -> list[TrackResult]:
-        """End every track still open (the video ended, or was stopped)."""
+        """End every track still open (the video ended, or was stopped, or the shot was cut)."""
+        self._of_tracker.clear()
         return [self._close(track_id) for track_id in sorted(self._open)]
 
     def label(self, track_id: int) -> str:
-        """Who track ``track_id`` is so far (its name, or "not recognized"; "?" before it has a track)."""
+        """Who track ``track_id`` is as of the last frame (its name, or "not recognized"; "?" without a track)."""
         track = self._open.get(track_id)
         if track is None or not track.kept:
             return "?"
-        decision = self._decide(track)
-        return decision.name or "not recognized"
+        return track.name or "not recognized"
+
+    def faces_now(self) -> list[dict[str, Any]]:
+        """Each face of the last frame fed: its box, its track (-1: none yet) and the name in force then."""
+        answer = []
+        for track_id, face in self.last_faces:
+            track = self._open.get(track_id)
+            name = track.name if track is not None else None
+            answer.append({"box": [round(float(v), 1) for v in face.box], "track": track_id, "name": name,
+                           "recognized": name is not None, "tracked": track is not None})
+        return answer
+
+    def _follow(self, tracker_id: int, seen: _Seen) -> list[TrackResult]:
+        """Add ``seen`` to the open track the tracker's ``tracker_id`` follows; a face that is not that track's
+        person ends it and begins a new one (the list holds the track so ended)."""
+        ended = []
+        track_id = self._of_tracker.get(tracker_id)
+        track = self._open.get(track_id) if track_id is not None else None
+        if track is not None and track.reference is not None and \
+                float(seen.embedded.vector @ track.reference) < self.bound.bound:
+            ended.append(self._close(track.track_id))
+            self.splits += 1
+            track = None
+        if track is None:
+            track = _Track(self._next_id, seen.frame.time, seen.frame.index)
+            self._next_id += 1
+            self._open[track.track_id] = track
+            self._of_tracker[tracker_id] = track.track_id
+        self._observe(track, seen)
+        return ended
 
     def _observe(self, track: _Track, seen: _Seen) -> None:
         track.frames += 1
         track.last_time, track.last_frame = seen.frame.time, seen.frame.index
-        kept = track.kept
-        if len(kept) < self.best_frames or seen.rank > min(k.rank for k in kept) + QUALITY_MARGIN:
-            kept.append(self._embed(seen))
+        kept, embedded = track.kept, seen.embedded
+        if len(kept) < self.best_frames or embedded.rank > min(k.rank for k in kept) + QUALITY_MARGIN:
+            kept.append(embedded)
             if len(kept) > self.best_frames:
                 kept.remove(min(kept, key=lambda k: k.rank))
+            mean = np.mean([k.vector for k in kept], axis=0)
+            track.reference = mean / max(float(np.linalg.norm(mean)), 1e-12)
             track.decision = None
+            name = self._decide(track).name
+            if name != track.name or len(kept) == 1:
+                track.name, track.named_from = name, (seen.frame.index, seen.frame.time)
 
-    def _embed(self, seen: _Seen) -> _Embedded:
-        """``seen``'s face aligned as a photo's would be (landmarks refined, full resolution) and embedded."""
-        recognizer = self.gallery.recognizer
-        pixels = seen.frame.rgb()
-        face = self._refiner.refine([pixels], [[seen.face]])[0][0] if self._refiner is not None else seen.face
-        crop = align_faces(pixels, [face], recognizer.weights.alignment)
-        return _Embedded(seen.rank, seen.frame.index, face, assess(face, crop[0]), self.gallery.embed_crops(crop)[0])
+    def _embed_frame(self, frame: Frame, faces: list[Face]) -> list[_Embedded]:
+        """Every face of ``frame`` aligned as a photo's would be (landmarks refined, full resolution) and
+        embedded, all in one batch."""
+        if not faces:
+            return []
+        pixels = frame.rgb()
+        if self._refiner is not None:
+            faces = self._refiner.refine([pixels], [faces])[0]
+        crops = align_faces(pixels, faces, self.gallery.recognizer.weights.alignment)
+        vectors = self.gallery.embed_crops(crops)
+        qualities = [assess(face, crop) for face, crop in zip(faces, crops)]
+        return [_Embedded(quality.score, frame.index, face, quality, vector)
+                for face, quality, vector in zip(faces, qualities, vectors)]
 
     def _decide(self, track: _Track) -> Identification:
         if track.decision is None:
             best = _best(track)
-            mean = np.mean([k.vector for k in track.kept], axis=0)
-            mean /= max(float(np.linalg.norm(mean)), 1e-12)
-            track.decision = self.gallery.identify_embeddings([best.face], mean[None], self.top_k,
+            reference = track.reference if track.reference is not None else best.vector
+            track.decision = self.gallery.identify_embeddings([best.face], reference[None], self.top_k,
                                                               qualities=[best.quality])[0]
         return track.decision
 
@@ -203,7 +272,7 @@ class Watcher:
         decision = self._decide(track)
         return TrackResult(track_id, decision.name, decision.score, decision.threshold, track.first_time,
                            track.last_time, track.first_frame, track.last_frame, track.frames, len(track.kept),
-                           decision, _best(track).frame)
+                           decision, _best(track).frame, track.named_from[0], track.named_from[1])
 
 
 def _best(track: _Track) -> _Embedded:
@@ -250,11 +319,3 @@ def video_detector(recognizer: FaceRecognizer) -> tuple[Detector, Any]:
         refiner = MTCNNLandmarks(backend=recognizer.backend, threads=recognizer.threads)
     _DETECTORS[recognizer] = (detector, refiner)
     return detector, refiner
-
-
-def _ranks(small: np.ndarray, found: list[Face], faces: list[Face], recognizer: FaceRecognizer) -> list[float]:
-    """Each face's quality score, from a crop of the detector's copy (cheap: it only ranks a track's frames)."""
-    if not found:
-        return []
-    crops = align_faces(small, found, recognizer.weights.alignment)
-    return [assess(face, crop).score for face, crop in zip(faces, crops)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from facerec.errors import UnknownModelError
+from facerec.errors import UnknownModelError, WeightsNotFoundError
 from facerec.models.detectors.base import Detector
 from facerec.models.detectors.cascade import Cascade, Step
 from facerec.models.weights import WeightsFile, resolve_weights
@@ -47,6 +47,9 @@ class DetectorSpec:
     #: For a detector with no published weights (none in ``weights``, none bundled with a package): where
     #: the weights the user trained are found here, or None. ``note`` says how to make them.
     trained_weights: Callable[[], Path | None] | None = None
+    #: The published ONNX file of a PyTorch detector (found like its weights): what the onnx backend runs
+    #: where it is found, with no torch; else the network is exported from ``weights`` once.
+    onnx: WeightsFile | None = None
 
     @property
     def released(self) -> bool:
@@ -115,8 +118,14 @@ def get_detector(name: str = DEFAULT_DETECTOR, *, backend: Backend = "onnx", thr
 
 
 def _build(spec: DetectorSpec, backend: Backend, threads: int | None) -> Detector:
+    runs = backend if backend in spec.backends else spec.backends[0]
+    if runs == "onnx" and spec.onnx is not None:
+        try:
+            return spec.build(resolve_weights(spec.onnx), runs, threads)  # type: ignore[arg-type]
+        except WeightsNotFoundError:
+            pass  # not here: the network is exported from its weights file (the torch extra)
     path = resolve_weights(spec.weights) if spec.weights is not None else None
-    return spec.build(path, backend if backend in spec.backends else spec.backends[0], threads)  # type: ignore[arg-type]
+    return spec.build(path, runs, threads)  # type: ignore[arg-type]
 
 
 def _mtcnn(path: Path | None, backend: Backend, threads: int | None) -> Detector:
@@ -186,7 +195,11 @@ register_detector(DetectorSpec(
                         sha256="2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220",
                         license="MIT",
                         note="RetinaFace MobileNet-0.25 (biubug6), WIDER FACE hard .740; BGR minus (104, 117, 123)"),
-    note="RetinaFace MobileNet-0.25, our nn.Module; PyTorch or exported to ONNX"))
+    onnx=WeightsFile(model="retinaface", tag="mobilenet0.25-onnx", filename="retinaface-mnet025-opset17.onnx",
+                     url=None, folder="onnx", license="MIT",
+                     sha256="8a6b715c37d7f5cf6af1f340c0ecc380673a482529d8b4a82cfda9d36ca4867b",
+                     note="the .pth exported by `facerec models export` (opset 17)"),
+    note="RetinaFace MobileNet-0.25, our nn.Module; its published ONNX file, or PyTorch (exported to ONNX)"))
 register_detector(DetectorSpec(
     name="yolo-face", build=_yolo_face, weights=None, backends=("torch",), trained_weights=_yolo_trained,
     note="the zoo's YOLO-style grid detector; PyTorch. No released weights: train them with `facerec zoo detect "

@@ -7,7 +7,9 @@ What makes MTCNN slow is the image pyramid of its proposal network, which a fast
 YuNet or RetinaFace propose the faces, and R-Net and O-Net place the landmarks as MTCNN would.
 Their weights ship inside the facenet-pytorch wheel; MTCNN's own conventions are kept (its crop
 clipping, ``rerec`` squares and ``bbreg`` box regression, area resampling, (x - 127.5) / 128), in numpy.
-With ``backend="onnx"`` both networks run in onnxruntime, exported once and cached by their weights' sha256.
+With ``backend="onnx"`` both networks run in onnxruntime: their published ONNX files where they are found
+(``FACEREC_WEIGHTS_DIR`` or its ``onnx/`` folder, the cache; no torch, no facenet-pytorch), else exported from
+facenet-pytorch's weights once and cached by their sha256.
 This is the default landmark placer (``get_detector(..., landmarks="mtcnn")``).
 """
 
@@ -22,8 +24,9 @@ import numpy as np
 
 from facerec.detection import Face
 from facerec.models.detectors.base import Detector
+from facerec.models.weights import WeightsFile
 
-__all__ = ["MTCNNLandmarks", "Refined", "area_resize"]
+__all__ = ["MTCNN_ONNX", "MTCNNLandmarks", "Refined", "area_resize"]
 
 
 class MTCNNLandmarks:
@@ -109,28 +112,50 @@ class MTCNNLandmarks:
 
 def _facenet_data() -> Path:
     """facenet-pytorch's weights folder, found without importing the package (which imports torch)."""
-    from facerec.errors import WeightsNotFoundError
+    from facerec.extras import missing_extra
 
-    spec = importlib.util.find_spec("facenet_pytorch")
+    try:
+        spec = importlib.util.find_spec("facenet_pytorch")
+    except ValueError:  # in sys.modules as None: made unimportable
+        spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsNotFoundError("MTCNN's landmark networks need facenet-pytorch (its wheel holds their weights): "
-                                   "pip install facenet-pytorch, or use --landmarks detector")
+        raise missing_extra("MTCNN's landmark networks (their ONNX files, mtcnn-rnet-opset17.onnx and "
+                            "mtcnn-onet-opset17.onnx, are not in FACEREC_WEIGHTS_DIR; or use --landmarks detector)",
+                            "torch", "facenet_pytorch")
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
+#: The published ONNX files of R-Net and O-Net (exported from facenet-pytorch 2.5.3's rnet.pt and onet.pt).
+MTCNN_ONNX = {
+    name: WeightsFile(model="mtcnn", tag=f"{name}-onnx", filename=f"mtcnn-{name}-opset17.onnx", url=None, folder="onnx",
+                      sha256=digest, license="MIT", note=f"MTCNN's {name} (facenet-pytorch 2.5.3) in ONNX")
+    for name, digest in (("rnet", "40f68544bea38b25092bafb4de871b5084d9c9a7a2b0de93a1f562d59ff3f0a0"),
+                         ("onet", "8de382645ceffc259407421cf33b523f6b04c2478c0463bab93303fe333b576d"))
+}
+#: The sha256 of the PyTorch weights each published file was exported from.
+MTCNN_SOURCES = {"rnet": "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
+                 "onet": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d"}
+
+
 def _sessions(landmarks: MTCNNLandmarks, threads: int | None) -> list[Any]:
-    """onnxruntime sessions over R-Net and O-Net, exported once and cached by their weights' sha256."""
-    from facerec.models.weights import sha256_file
+    """onnxruntime sessions over R-Net and O-Net: the published ONNX files where found, else exported once
+    from facenet-pytorch's weights and cached by their sha256."""
+    from facerec.errors import WeightsNotFoundError
+    from facerec.models.weights import resolve_weights, sha256_file
     from facerec.runtime import cached_onnx, onnx_session
 
-    data = _facenet_data()
     sessions = []
     nets = (("rnet", 0, 24, ["reg", "prob"]), ("onet", 1, 48, ["reg", "points", "prob"]))
     for name, which, size, outputs in nets:
-        digest = sha256_file(data / f"{name}.pt")
-        path = cached_onnx(f"mtcnn-{name}", digest, functools.partial(_example, landmarks, which, size),
-                           inputs=["input"], outputs=outputs,
-                           dynamic_axes={key: {0: "batch"} for key in ["input", *outputs]})
+        try:
+            path = resolve_weights(MTCNN_ONNX[name])
+        except WeightsNotFoundError:
+            digest = sha256_file(_facenet_data() / f"{name}.pt")
+            published = MTCNN_ONNX[name].sha256
+            known = (published,) if published and digest == MTCNN_SOURCES[name] else ()
+            path = cached_onnx(f"mtcnn-{name}", digest, functools.partial(_example, landmarks, which, size),
+                               inputs=["input"], outputs=outputs,
+                               dynamic_axes={key: {0: "batch"} for key in ["input", *outputs]}, known=known)
         sessions.append(onnx_session(path, threads))
     return sessions
 

@@ -1,9 +1,10 @@
 """RetinaFace (Deng et al. 2019) with a MobileNet-0.25 backbone: biubug6's configuration ``cfg_mnet``
 (anchors 16/32, 64/128, 256/512 on strides 8, 16, 32, variances 0.1 and 0.2).
 
-Prior boxes and decoding, then the detector, in numpy and onnxruntime. The network itself
+Prior boxes and decoding, then the detector, in numpy and onnxruntime. It runs the published ONNX file
+(``retinaface-mnet025-opset17.onnx``) when given it, with no torch at all; the network itself
 (:class:`~facerec.models.detectors.retinaface_net.RetinaFaceNet`, PyTorch) is imported only to export it
-to ONNX the first time, or for ``backend="torch"``.
+to ONNX from the ``.pth`` file the first time, or for ``backend="torch"``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from facerec.detection import Face
-from facerec.errors import OnnxExportError, WeightsNotFoundError
+from facerec.errors import OnnxExportError, WeightsError, WeightsNotFoundError
 from facerec.fileio import atomic_path
 from facerec.models.detectors.base import Detector, group_by_shape, keep_faces, shrink
 from facerec.models.state import load_state
 from facerec.models.weights import sha256_file
-from facerec.runtime import cached_onnx, onnx_session
+from facerec.runtime import OPSET, cached_onnx, export_onnx, onnx_session
 
 if TYPE_CHECKING:
     from facerec.models.detectors.retinaface_net import RetinaFaceNet
@@ -34,6 +35,10 @@ MIN_SIZES = ((16, 32), (64, 128), (256, 512))
 STEPS = (8, 16, 32)
 VARIANCES = (0.1, 0.2)
 BGR_MEAN = (104.0, 117.0, 123.0)
+#: The published ONNX file's sha256 -> that of the ``.pth`` it was exported from (the same network: detection
+#: caches keyed by the detector's settings stay valid whichever file runs it).
+PUBLISHED_ONNX = {"8a6b715c37d7f5cf6af1f340c0ecc380673a482529d8b4a82cfda9d36ca4867b":
+                  "2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220"}
 
 
 @lru_cache(maxsize=32)
@@ -92,10 +97,14 @@ class RetinaFaceDetector(Detector):
         digest = sha256_file(path)
         self._net: RetinaFaceNet | None = None
         self.session = None
-        if backend == "onnx":
+        if path.suffix.lower() == ".onnx":  # the network in ONNX already (no .pth: --backend torch cannot run it)
+            self.session = onnx_session(path, threads)
+            digest = PUBLISHED_ONNX.get(digest, digest)
+        elif backend == "onnx":
             with contextlib.suppress(OnnxExportError):  # said on stderr, once; the module runs instead
                 onnx = cached_onnx("retinaface-mnet025", digest, self._example, inputs=["input"],
-                                   outputs=["loc", "conf", "landms"], dynamic_axes=_DYNAMIC)
+                                   outputs=["loc", "conf", "landms"], dynamic_axes=_DYNAMIC,
+                                   known=tuple(k for k, v in PUBLISHED_ONNX.items() if v == digest))
                 self.session = onnx_session(onnx, threads)
         if self.session is None:
             self.net  # noqa: B018 - a file that does not fit says so now, not at the first photo
@@ -106,6 +115,8 @@ class RetinaFaceDetector(Detector):
     def net(self) -> RetinaFaceNet:
         """The PyTorch network with its weights, built on first use (to export it, or without onnxruntime)."""
         if self._net is None:
+            if self.path.suffix.lower() == ".onnx":
+                raise WeightsError(f"{self.path} is RetinaFace in ONNX: the PyTorch network needs its .pth file")
             from facerec.models.detectors.retinaface_net import RetinaFaceNet
 
             net = RetinaFaceNet()
@@ -158,9 +169,13 @@ class RetinaFaceDetector(Detector):
         import torch
 
         with atomic_path(path) as tmp:
-            torch.onnx.export(self.net, (torch.zeros(1, 3, 320, 320),), str(tmp), input_names=["input"],
-                              output_names=["loc", "conf", "landms"], dynamic_axes=_DYNAMIC,
-                              opset_version=opset, dynamo=False)
+            if opset == OPSET:
+                export_onnx(self.net, torch.zeros(1, 3, 320, 320), tmp, inputs=["input"],
+                            outputs=["loc", "conf", "landms"], dynamic_axes=_DYNAMIC)
+            else:
+                torch.onnx.export(self.net, (torch.zeros(1, 3, 320, 320),), str(tmp), input_names=["input"],
+                                  output_names=["loc", "conf", "landms"], dynamic_axes=_DYNAMIC,
+                                  opset_version=opset, dynamo=False)
         return Path(path)
 
 

@@ -1,7 +1,10 @@
-"""The embedder registry: ``get_model(name)`` and ``list_models()``.
+"""The embedder registry: ``model_file(name)`` (what runs), ``get_model(name)`` (PyTorch) and ``list_models()``.
 
 Each model has weights entries (:class:`~facerec.models.weights.Weights`) carrying URL,
-sha256, alignment, normalisation, embedding size and a calibrated threshold.
+sha256, alignment, normalisation, embedding size and a calibrated threshold. A model is run as an ONNX file
+(:class:`~facerec.models.embedders.onnx.OnnxEmbedder`), whichever way it came: a built-in model's published
+ONNX file, its PyTorch network exported once (with the torch extra), or an ONNX file the user added
+(:mod:`facerec.models.embedders.custom`), which the registry finds by name like a built-in one.
 """
 
 from __future__ import annotations
@@ -12,25 +15,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from facerec.alignment import Alignment
-from facerec.errors import UnknownModelError
-from facerec.models.embedders.onnx import ModelFile
-from facerec.models.weights import IMAGENET_MEAN, IMAGENET_STD, Weights, resolve_weights, sha256_file
+from facerec.errors import UnknownModelError, WeightsHashError, WeightsNotFoundError
+from facerec.models.embedders.int8 import Precision
+from facerec.models.embedders.onnx import ModelFile, OnnxEmbedder
+from facerec.models.weights import IMAGENET_MEAN, IMAGENET_STD, Weights, WeightsFile, resolve_weights, sha256_file
 
 if TYPE_CHECKING:
     from torch import nn
 
     from facerec.models.embedders.embedder import FaceEmbedder
 
-__all__ = ["FaceEmbedder", "ModelFile", "ModelSpec", "Weights", "get_model", "get_weights", "list_models",
-           "list_weights", "model_file", "register_model"]
+__all__ = ["FaceEmbedder", "ModelFile", "ModelSpec", "Weights", "get_model", "get_weights", "is_builtin",
+           "list_models", "load_embedder", "list_weights", "model_file", "register_model"]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model: how to build it and which weights it has."""
+    """A registered model: its weights entries and, for a PyTorch model, how to build its network (``build``,
+    which only ``get_model``, the torch backend and exports use; None for a model that is an ONNX file only)."""
 
     name: str
-    build: Callable[[Weights], nn.Module]
+    build: Callable[[Weights], nn.Module] | None
     weights: dict[str, Weights]
     default: str
 
@@ -46,14 +51,30 @@ def register_model(spec: ModelSpec) -> None:
 
 
 def list_models() -> list[str]:
-    """Names accepted by :func:`get_model`, sorted."""
-    return sorted(_REGISTRY)
+    """Names accepted by :func:`model_file` (built-in and added by the user), sorted."""
+    from facerec.models.embedders.custom import list_custom_models
+
+    return sorted({*_REGISTRY, *list_custom_models()})
+
+
+def is_builtin(name: str) -> bool:
+    """Whether ``name`` is a model facerec ships (not one the user added)."""
+    return name in _REGISTRY
 
 
 def list_weights() -> list[tuple[Weights, bool]]:
-    """Every weights entry of every model, with whether it is its model's default."""
-    return [(weights, tag == spec.default) for name in list_models()
-            for spec in [_REGISTRY[name]] for tag, weights in spec.weights.items()]
+    """Every weights entry of every model, with whether it is its model's default (an added model whose spec
+    cannot be read is left out: asking for it by name says why)."""
+    from facerec.errors import FaceRecError
+
+    rows = []
+    for name in list_models():
+        try:
+            spec = _spec(name)
+        except FaceRecError:
+            continue
+        rows += [(weights, tag == spec.default) for tag, weights in spec.weights.items()]
+    return rows
 
 
 def get_weights(name: str, tag: str | None = None) -> Weights:
@@ -76,26 +97,78 @@ def get_model(
     128
     """
     if pretrained:
-        return model_file(name, tag=tag, weights_path=weights_path).load()
+        file = model_file(name, tag=tag, weights_path=weights_path)
+        if file.load is None:
+            raise UnknownModelError(f"{file.weights.key} is an ONNX file: it has no PyTorch network (--backend onnx)")
+        return file.load()
     from facerec.models.embedders.embedder import FaceEmbedder
 
     entry = get_weights(name, tag)
-    return FaceEmbedder(_spec(name).build(entry), entry).eval()
+    return FaceEmbedder(_build(_spec(name), entry), entry).eval()
+
+
+def load_embedder(name: str = "mobilefacenet", *, tag: str | None = None, weights_path: str | Path | None = None,
+                  precision: Precision = "fp32", threads: int | None = None) -> OnnxEmbedder:
+    """Any registered model, built-in or added, as the one kind of object the pipeline runs: an ONNX file in
+    onnxruntime that turns aligned crops into unit embeddings (``.embed(crops)``, ``.weights``: its spec).
+
+    >>> embedder = load_embedder("mobilefacenet")  # doctest: +SKIP
+    >>> embedder.embed(crops).shape  # doctest: +SKIP
+    (2, 128)
+    """
+    return OnnxEmbedder(model_file(name, tag=tag, weights_path=weights_path), threads=threads, precision=precision)
 
 
 def model_file(name: str = "mobilefacenet", *, tag: str | None = None,
-               weights_path: str | Path | None = None) -> ModelFile:
-    """Model ``name``'s weights file, found and identified by its sha256, without building the network (no
-    torch): what an ONNX export is looked up by. ``.load()`` builds the network as :func:`get_model` does.
+               weights_path: str | Path | None = None) -> ModelFile[FaceEmbedder]:
+    """What runs model ``name``, found and identified by sha256 without building anything (no torch).
+
+    By name: a built-in model's published ONNX file where it is found (``FACEREC_WEIGHTS_DIR``, the cache, a
+    checked download), else its PyTorch weights file (exported once, with the torch extra); an added model's
+    own ONNX file. ``weights_path`` is the user's own file (``.onnx``, or PyTorch weights): unless it is the
+    published one, its key names its content. ``.load()`` builds the PyTorch network as :func:`get_model` does.
     """
+    spec = _spec(name)
     entry = get_weights(name, tag)
-    path = resolve_weights(entry, weights_path)
-    if weights_path is None and entry.sha256:
-        digest = entry.sha256  # resolve_weights has checked a file found by name against it
-    else:
+    if spec.build is None:  # an ONNX file and its spec
+        from facerec.models.embedders.custom import custom_model_path
+
+        path = resolve_weights(entry, weights_path if weights_path is not None else custom_model_path(name))
         digest = sha256_file(path)
-    entry = _file_weights(entry, digest) if weights_path is not None else replace(entry, sha256=digest)
-    return ModelFile(entry, functools.partial(_load, _spec(name), entry, path))
+        if digest != entry.sha256:
+            if weights_path is None:
+                raise WeightsHashError(f"{path} is not the file added as model {name!r} (its sha256 differs from "
+                                       f"{(entry.sha256 or '')[:12]}...); add it again with `facerec models add`")
+            entry = _file_weights(entry, digest)
+        return ModelFile(entry, None, onnx=path, normalise=True)
+    if weights_path is not None:
+        path = resolve_weights(entry, weights_path)
+        digest = sha256_file(path)
+        if path.suffix.lower() == ".onnx":  # an export by facerec's recipe (`facerec models export`)
+            published = entry.onnx is not None and digest == entry.onnx.sha256
+            return ModelFile(entry if published else _file_weights(entry, digest), None, onnx=path)
+        entry = _file_weights(entry, digest)
+        return ModelFile(entry, functools.partial(_load, spec, entry, path))
+    onnx = _published_onnx(entry)
+    if onnx is None:
+        path = resolve_weights(entry)  # the PyTorch weights, checked against entry.sha256
+        return ModelFile(entry, functools.partial(_load, spec, entry, path))
+    return ModelFile(entry, functools.partial(_load_found, spec, entry), onnx=onnx)
+
+
+def _published_onnx(entry: Weights) -> Path | None:
+    """The published ONNX file of ``entry`` where it is found here (checked by sha256), else None."""
+    if entry.onnx is None:
+        return None
+    try:
+        return resolve_weights(entry.onnx)
+    except WeightsNotFoundError:
+        return None
+
+
+def _load_found(spec: ModelSpec, entry: Weights) -> FaceEmbedder:
+    """The network of ``spec`` with its weights file, found by name (only when PyTorch is asked for)."""
+    return _load(spec, entry, resolve_weights(entry))
 
 
 def _load(spec: ModelSpec, entry: Weights, path: Path) -> FaceEmbedder:
@@ -103,9 +176,18 @@ def _load(spec: ModelSpec, entry: Weights, path: Path) -> FaceEmbedder:
     from facerec.models.embedders.embedder import FaceEmbedder
     from facerec.models.state import load_state
 
-    net = spec.build(entry)
+    net = _build(spec, entry)
     load_state(net, path.read_bytes(), source=str(path), model=spec.name)
     return FaceEmbedder(net, entry).eval()
+
+
+def _build(spec: ModelSpec, entry: Weights) -> nn.Module:
+    if spec.build is None:
+        raise UnknownModelError(f"{entry.key} is an ONNX file: it has no PyTorch network (--backend onnx)")
+    from facerec.runtime import import_torch
+
+    import_torch(f"the PyTorch network of {spec.name}")
+    return spec.build(entry)
 
 
 def _file_weights(entry: Weights, digest: str) -> Weights:
@@ -113,13 +195,20 @@ def _file_weights(entry: Weights, digest: str) -> Weights:
     its key names its content, so galleries and caches never mix its embeddings with the registry's."""
     if digest == entry.sha256:
         return entry
-    return replace(entry, tag=f"{entry.tag}+file-{digest[:12]}", url=None, sha256=digest)
+    return replace(entry, tag=f"{entry.tag}+file-{digest[:12]}", url=None, sha256=digest, onnx=None)
 
 
 def _spec(name: str) -> ModelSpec:
-    if name not in _REGISTRY:
-        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
-    return _REGISTRY[name]
+    """The registered model ``name``, or the one the user added under that name (read from its spec)."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    from facerec.models.embedders.custom import custom_weights
+
+    entry = custom_weights(name)
+    if entry is None:
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(list_models())} "
+                                "(`facerec models add` adds an ONNX model)")
+    return ModelSpec(name=name, build=None, weights={entry.tag: entry}, default=entry.tag)
 
 
 def _builder(module: str, function: str) -> Callable[..., nn.Module]:
@@ -171,6 +260,13 @@ register_model(
                 # `python scripts/calibrate_open_set.py`: all 14.4M pairs of LFW dev images of two
                 # different people (5,373 images, 2,086 people). A gallery of N people uses FAR 1%/N.
                 impostor_tail=((1e-2, 0.2573), (1e-3, 0.3395), (1e-4, 0.4055), (1e-5, 0.4613), (1e-6, 0.5157)),
+                # the same network as the .pt, exported by `facerec models export` (torch.onnx, opset 17): what
+                # a torch-free install runs; found in FACEREC_WEIGHTS_DIR (or its onnx/ folder) or the cache
+                onnx=WeightsFile(model="mobilefacenet", tag="foamliu-onnx",
+                                 filename="mobilefacenet-foamliu-opset17.onnx", url=None, folder="onnx",
+                                 license="Apache-2.0",
+                                 sha256="06332a45fe76eb4bdae6716825e4440d2b2d03dc5ac9e827c56e01b94c48388e",
+                                 note="MobileFaceNet (foamliu) in ONNX: RGB pixels in [0, 1] in, raw 128-d out"),
             )
         },
     )

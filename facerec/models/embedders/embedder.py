@@ -65,6 +65,10 @@ class FaceEmbedder(nn.Module):
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()
 
+    def export_module(self) -> nn.Module:
+        """This embedder on the CPU in eval mode, without the L2 normalisation: what is exported to ONNX."""
+        return raw_module(self.cpu().eval())
+
 
 def raw_module(embedder: FaceEmbedder) -> nn.Module:
     """``embedder`` without the L2 normalisation: what is exported to ONNX (the flip sum comes before it)."""

@@ -1,5 +1,5 @@
-"""Short video clips made from LFW photos, with the truth of who is on screen when (tests/test_video.py and
-scripts/bench_video.py).
+"""Short video clips made from LFW photos, with the truth of who is on screen when (scripts/bench_video.py and
+tests/test_video.py; it lives here because a script never imports the tests).
 
 A scene is laid out on a 320x180 plan and rendered at any scale (1.5: 480x270 for the tests, 4: 1280x720 for
 the benchmark): LFW portraits pasted on a textured background, people appearing and leaving, a camera that
@@ -174,6 +174,93 @@ def make_clip(scene: Scene, folder: Path, *, scale: float = 1.5) -> Clip:
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.options = {"crf": "20"}
             for pixels in frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+            container.mux(stream.encode(None))
+        partial.replace(path)
+    return clip
+
+
+def flat_jpeg(width: int, height: int) -> bytes:
+    """A valid baseline JPEG of mid-grey, ``width`` x ``height`` (multiples of 16), made without holding its
+    pixels: Pillow's 16x16 grey JPEG with its size patched and its one 4-byte block group repeated (about
+    ``width * height / 64`` bytes)."""
+    import io
+    import struct
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (128, 128, 128)).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    start = data.index(b"\xff\xda")  # start of scan: its header, then the entropy-coded data
+    scan = start + 2 + struct.unpack(">H", data[start + 2:start + 4])[0]
+    mcu = data[scan:data.index(b"\xff\xd9", scan)]
+    sof = data.index(b"\xff\xc0")  # baseline frame header: length, precision, height, width
+    header = data[:sof + 5] + struct.pack(">HH", height, width) + data[sof + 9:scan]
+    return header + mcu * ((width // 16) * (height // 16)) + b"\xff\xd9"
+
+
+def resized_clip(path: Path, *, codec: str, size: tuple[int, int], declared: tuple[int, int] = (320, 240)) -> Path:
+    """A Matroska clip whose header says ``declared`` frames (two of them first), then two frames of ``size``:
+    a clip that lies about its frame size, to the pixel limit that only the header's size was checked against.
+    MJPEG's large frames are :func:`flat_jpeg` packets; another codec's come from a second encoder."""
+    from fractions import Fraction
+
+    import av
+
+    rate = Fraction(10)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height = declared
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        grey = np.full((declared[1], declared[0], 3), 128, np.uint8)
+        packets = [p for _ in range(2) for p in stream.encode(av.VideoFrame.from_ndarray(grey, format="rgb24"))]
+        packets += stream.encode(None)
+        if codec == "mjpeg":
+            packets += [av.Packet(flat_jpeg(*size)) for _ in range(2)]
+        else:
+            encoder = av.CodecContext.create(codec, "w")
+            encoder.width, encoder.height = size
+            encoder.pix_fmt, encoder.time_base, encoder.framerate = "yuv420p", 1 / rate, rate
+            big = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), 128, np.uint8), format="rgb24")
+            packets += [p for _ in range(2) for p in encoder.encode(big.reformat(format="yuv420p"))]
+            packets += encoder.encode(None)
+        for number, packet in enumerate(packets):
+            packet.stream, packet.time_base = stream, 1 / rate
+            packet.pts = packet.dts = number
+            container.mux(packet)
+    return path
+
+
+def make_cut_clip(folder: Path, before: tuple[str, int], after: tuple[str, int], *, frames: int = 30, cut: int = 15,
+                  new_shot: bool = True, scale: float = 1.5, fps: int = 10) -> Clip:
+    """A hard cut: person ``before`` (name, photo number) in frames ``0..cut-1``, then ``after`` at the same
+    place from frame ``cut`` on, both gently swaying. ``new_shot``: the backdrop changes at the cut too (another
+    camera); without it only the face changes (what a cut detector cannot see, and the identity check must)."""
+    import av
+
+    width, height = round(PLAN[0] * scale) // 2 * 2, round(PLAN[1] * scale) // 2 * 2
+    photo = (round(PHOTO[0] * scale * 1.4), round(PHOTO[1] * scale * 1.4))
+    backdrops = [_background(width, height)]
+    second = np.asarray(_background(width, height).transpose(Image.Transpose.FLIP_LEFT_RIGHT)).astype(np.float32)
+    backdrops.append(Image.fromarray(np.clip(second * (0.55, 0.8, 1.25), 0, 255).astype(np.uint8)))
+    tag = "shot" if new_shot else "face"
+    path = folder / f"cut-{tag}-{before[0]}{before[1]}-{after[0]}{after[1]}-{width}.mp4"
+    clip = Clip(path, width, height, fps)
+    pictures = []
+    for t in range(frames):
+        name, number = before if t < cut else after
+        canvas = backdrops[1 if new_shot and t >= cut else 0].copy()
+        corner = (round((width - photo[0]) / 2 + 6 * math.sin(t / 4)),
+                  round((height - photo[1]) / 2 + 2 * math.cos(t / 5)))
+        canvas.paste(_portrait(name, number, *photo), corner)
+        pictures.append(np.asarray(canvas))
+        clip.truth.append([(name, (corner[0], corner[1], corner[0] + photo[0], corner[1] + photo[1]))])
+    if not path.exists():
+        partial = path.with_suffix(".tmp.mp4")
+        with av.open(str(partial), "w") as container:
+            stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"crf": "20"}
+            for pixels in pictures:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
             container.mux(stream.encode(None))
         partial.replace(path)
