@@ -169,3 +169,19 @@ def test_an_fpir_out_of_range_is_refused_clearly(recognizer, tmp_path, fpir):
         Gallery(recognizer, db=tmp_path / "g.db", fpir=fpir)
     assert issubclass(OpenSetError, FaceRecError) and issubclass(OpenSetError, ValueError)
     assert not (tmp_path / "g.db").exists()
+
+
+def test_the_service_stats_show_the_calibration_identification_uses(recognizer, tmp_path):
+    """/v1/stats shows the checked (or recomputed) open-set calibration, never an edited row as it is stored."""
+    from tests.serve_helpers import running_server
+
+    with running_server(recognizer, tmp_path) as server:
+        for person in ("s1", "s2"):
+            server.gallery.enroll(person, [ATT / person / "1.pgm"])
+        _sql(server.db, "update gallery_settings set value = json_set(value, '$.threshold', -100.0) "
+                        "where name = 'open_set'")
+        with server.client("read") as client, warnings.catch_warnings():
+            warnings.simplefilter("ignore", GalleryWarning)
+            stats = client.get("/v1/stats").json()
+    assert stats["open_set"]["threshold"] == pytest.approx(stats["threshold"]) and stats["threshold"] > 0
+    assert stats["open_set_current"] is False

@@ -156,6 +156,9 @@ async def stats(service: ServiceDep, _key: ReadKey) -> StatsAnswer:
         with service.gallery.lock:
             found = service.gallery.store.stats()
             threshold = service.gallery.threshold
+            # the calibration identification uses (checked, or recomputed), never the stored row unchecked
+            found["open_set"] = service.gallery.calibration().to_dict()
+            found["open_set_current"] = service.gallery.open_set.from_store
         shown = {k: v for k, v in found.items() if k in STATS_SHOWN}  # no server path: "backend" names the kind
         return {**shown, "threshold": threshold, "queue": {"admitted": service.queue.admitted,
                                                            "capacity": service.queue.capacity}}
