@@ -51,7 +51,7 @@ from facerec.models.weights import Weights
 if TYPE_CHECKING:
     from facerec.recognizer import FaceRecognizer
 
-__all__ = ["COHORT_DIR", "LOW_QUALITY_GROUP", "MIN_CONDITION_PEOPLE", "SET_FOLDERS", "Cohort", "CohortError", "as_norm",
+__all__ = ["COHORT_DIR", "LOW_QUALITY_GROUP", "MIN_CONDITION_PEOPLE", "Cohort", "CohortError", "as_norm",
            "cohort_files", "fpir_table", "homogeneity", "load_cohort", "own_scores", "prepare_cohort", "usable_stats"]
 
 COHORT_DIR = Path(__file__).parent / "models" / "embedders" / "calibration"
@@ -72,22 +72,20 @@ def cohort_files(weights: Weights) -> tuple[Path, Path]:
     return onnx_cache_dir().parent / "cohort" / f"{stem}.cohort-v3.npz", COHORT_DIR / f"{stem}.cohort.json"
 
 
-#: Where each set named in a record's people (``lfw/Name``, ``att/s11``, ``yale/yaleB03``) keeps its photos,
-#: inside the shared data folder.
-SET_FOLDERS = {"lfw": "lfw_dev/images", "att": "att_faces", "yale": "yale_b_dev"}
-
-
 def prepare_cohort(recognizer: FaceRecognizer, data: Path) -> Path:
-    """Embed the photos of the record's cohort people, found in ``data`` (a folder laid out as
-    :data:`SET_FOLDERS`), into the cache once; later calls check the file's sha256 and return it."""
+    """Embed the photos of the record's cohort people, found in ``data`` (laid out as the record's
+    ``photo_folders`` say: each set's folder, one sub-folder per person), into the cache once; later calls check the
+    file's sha256 and return it."""
     from facerec.io import IMAGE_SUFFIXES
     from facerec.runtime import checked_cache_file
 
     arrays, record = cohort_files(recognizer.weights)
     if not record.is_file():
         raise CohortError(f"{recognizer.weights.key} has no cohort record ({record.name})")
-    people: list[str] = json.loads(record.read_text())["cohort_people"]
-    folders = [Path(data) / SET_FOLDERS[person.split("/", 1)[0]] / person.split("/", 1)[1] for person in people]
+    written = json.loads(record.read_text())
+    people: list[str] = written["cohort_people"]
+    sets: dict[str, str] = written["photo_folders"]  # the calibration record names its data, the code none
+    folders = [Path(data) / sets[person.split("/", 1)[0]] / person.split("/", 1)[1] for person in people]
     missing = [str(folder) for folder in folders if not folder.is_dir()]
     if missing:
         raise CohortError(f"the cohort's photos are not in {data}: {len(missing)} of {len(folders)} people missing, "

@@ -162,6 +162,7 @@ def main() -> None:
         "weights_sha256": recognizer.weights.sha256, "k": K,
         "command": "python scripts/build_cohort.py --shared ../shared", "faces": len(cohort), "groups": groups,
         "cohort_people": people["cohort"], "calibration_people": people["calibration"],
+        "photo_folders": {name: folder for name, (folder, _) in SETS.items()},  # where prepare_cohort finds them
         "embedded_at_build": _embedded_by(recognizer),
         "homogeneity": [None if h is None else round(h, 6) for h in alike],
         "t_grid": [round(float(t), 6) for t in T_GRID], "n_grid": [int(n) for n in N_GRID],

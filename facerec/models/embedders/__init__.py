@@ -248,11 +248,9 @@ register_model(
                 mean=IMAGENET_MEAN,
                 std=IMAGENET_STD,
                 embedding_size=128,
-                # `facerec eval pairs --pairs ../shared/data/lfw_dev/pairs_dev.txt --root
-                # ../shared/data/lfw_dev/images` (LFW View 2 folds 1-5, grayscale, flip TTA, the default
-                # pipeline: yunet,retinaface with MTCNN's landmarks): the best-accuracy threshold over all
-                # 3,000 pairs (0.2775). The identification floor is the FAR=1e-3 point of the impostor
-                # tail below (0.3395; the pairs file's 1,500 impostor pairs are too few for it).
+                # measured, with the command, in docs/results/verification.md: the best-accuracy threshold of
+                # the default pipeline over the pairs (0.2775); the identification floor is the FAR=1e-3 point
+                # of the impostor tail below (0.3395)
                 threshold=0.278,
                 identify_threshold=0.340,
                 license="Apache-2.0",
