@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from enrollment import Candidate, EnrollResult, IdentitySummary, NewFace, read_info
 from enrollment import Gallery as Store
 from enrollment.names import check_name
+from enrollment.store import sqlite_path
 from facerec.checks import check_threshold, check_top_k, path_text
 from facerec.cohort import Cohort, load_cohort
 from facerec.crops import AlignedBatch
@@ -62,14 +63,6 @@ def default_db_url() -> str:
     return db_url(os.environ.get("FACEREC_DB") or Path(user_data_dir("facerec")) / "gallery.db")
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL (also a SQLite URI, ``sqlite:///file:/path/g.db?mode=ro&uri=true``), or None
-    for an in-memory database or another database."""
-    from enrollment.store import sqlite_path
-
-    return sqlite_path(url)
-
-
 def default_index_path(url: str) -> Path:
     """Beside a SQLite file, with the suffix ``.faiss`` (``g.db``: ``g.faiss``; a database that is itself named
     ``*.faiss`` gets ``*.faiss.faiss``, never its own file); otherwise in the user data directory, named after
@@ -79,7 +72,7 @@ def default_index_path(url: str) -> Path:
     (PosixPath('/data/g.faiss'), PosixPath('/data/people.faiss.faiss'))
     """
     parsed = make_url(url)
-    database = sqlite_file(url)
+    database = sqlite_path(url)
     if database is not None:
         beside = database.with_suffix(".faiss")
         return beside if beside != database else database.with_name(database.name + ".faiss")
@@ -217,7 +210,7 @@ class Gallery:
         if self._store is None:
             with self.lock:
                 if self._store is None:
-                    database = sqlite_file(self.url)
+                    database = sqlite_path(self.url)
                     if database is not None:
                         database.parent.mkdir(parents=True, exist_ok=True)
                     self._store = Store(self.url, model=self.recognizer.model_key,

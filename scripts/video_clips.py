@@ -134,7 +134,6 @@ def _background(width: int, height: int) -> Image.Image:
 
 def make_clip(scene: Scene, folder: Path, *, scale: float = 1.5) -> Clip:
     """Render ``scene`` at ``scale`` times the plan into ``folder/<name>-<width>.mp4`` (H.264, made once)."""
-    import av
 
     width, height = round(PLAN[0] * scale) // 2 * 2, round(PLAN[1] * scale) // 2 * 2
     world_scale = scale  # world pixels per plan unit, before the camera's zoom
@@ -167,17 +166,25 @@ def make_clip(scene: Scene, folder: Path, *, scale: float = 1.5) -> Clip:
             pixels = (pixels * 0.02).astype(np.uint8)
         frames.append(pixels)
         clip.truth.append(people)
-    if not path.exists():
-        partial = path.with_suffix(".tmp.mp4")
-        with av.open(str(partial), "w") as container:
-            stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=scene.fps)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"crf": "20"}
-            for pixels in frames:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
-            container.mux(stream.encode(None))
-        partial.replace(path)
+    write_clip(path, frames, scene.fps)
     return clip
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: int) -> None:
+    """Write RGB ``frames`` to ``path`` as H.264 (MPEG-4 where FFmpeg lacks it) once; an existing clip is kept."""
+    import av
+
+    if path.exists():
+        return
+    partial = path.with_suffix(".tmp.mp4")
+    with av.open(str(partial), "w") as container:
+        stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt, stream.options = "yuv420p", {"crf": "20"}
+        for pixels in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode(None))
+    partial.replace(path)
 
 
 def flat_jpeg(width: int, height: int) -> bytes:
@@ -235,7 +242,6 @@ def make_cut_clip(folder: Path, before: tuple[str, int], after: tuple[str, int],
     """A hard cut: person ``before`` (name, photo number) in frames ``0..cut-1``, then ``after`` at the same
     place from frame ``cut`` on, both gently swaying. ``new_shot``: the backdrop changes at the cut too (another
     camera); without it only the face changes (what a cut detector cannot see, and the identity check must)."""
-    import av
 
     width, height = round(PLAN[0] * scale) // 2 * 2, round(PLAN[1] * scale) // 2 * 2
     photo = (round(PHOTO[0] * scale * 1.4), round(PHOTO[1] * scale * 1.4))
@@ -254,14 +260,5 @@ def make_cut_clip(folder: Path, before: tuple[str, int], after: tuple[str, int],
         canvas.paste(_portrait(name, number, *photo), corner)
         pictures.append(np.asarray(canvas))
         clip.truth.append([(name, (corner[0], corner[1], corner[0] + photo[0], corner[1] + photo[1]))])
-    if not path.exists():
-        partial = path.with_suffix(".tmp.mp4")
-        with av.open(str(partial), "w") as container:
-            stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"crf": "20"}
-            for pixels in pictures:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
-            container.mux(stream.encode(None))
-        partial.replace(path)
+    write_clip(path, pictures, fps)
     return clip

@@ -8,8 +8,7 @@ import click
 
 from facerec.checks import path_text
 from facerec.cli.common import CONTEXT, QUIET, THRESHOLD, count, emit, is_file, shown
-from facerec.cli.options import GalleryOptions, gallery_options
-from facerec.cli.options import shown as shown_url
+from facerec.cli.options import GalleryOptions, gallery_options, shown_url
 from facerec.errors import ImageReadError, MultipleFacesError, NoFaceError
 from facerec.fileio import shown_path
 

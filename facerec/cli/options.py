@@ -12,7 +12,7 @@ import click
 from facerec.cli.common import make_recognizer, model_options
 from index import KINDS, IndexKind
 
-__all__ = ["GalleryOptions", "ROBUST_HELP", "StoreOptions", "gallery_options", "shown", "store_options"]
+__all__ = ["GalleryOptions", "ROBUST_HELP", "StoreOptions", "gallery_options", "shown_url", "store_options"]
 
 ROBUST_HELP = ("Re-encode each aligned face as JPEG before embedding, against adversarial photos "
                "(its cost and effect: docs/guides/adversarial.md).")
@@ -53,7 +53,8 @@ class StoreOptions:
 
         info = self.info()
         if info is None:
-            raise NoGalleryError(f"no gallery at {shown(self.url)} (enroll someone first, or check --db / FACEREC_DB)")
+            raise NoGalleryError(f"no gallery at {shown_url(self.url)} "
+                                 "(enroll someone first, or check --db / FACEREC_DB)")
         return info
 
     def open_store(self, *, write: bool = True):  # noqa: ANN201 - an enrollment.Gallery
@@ -96,7 +97,7 @@ class GalleryOptions:
         return pipeline_config(robust=self.robust)
 
 
-def shown(url: str) -> str:
+def shown_url(url: str) -> str:
     """A database URL for messages: a SQLite file as its path, any other URL without its password."""
     from sqlalchemy.engine import make_url
 

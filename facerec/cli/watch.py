@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from facerec.cli.common import CONTEXT, QUIET, THRESHOLD, FiniteFloatRange, json_ready
-from facerec.cli.options import GalleryOptions, gallery_options, shown
+from facerec.cli.options import GalleryOptions, gallery_options, shown_url
 
 __all__ = ["watch_command"]
 
@@ -77,7 +77,7 @@ def watch_command(source: str, options: GalleryOptions, top_k: int, threshold: f
     try:
         gallery = options.open(threshold)
         if gallery.store.count_identities() == 0:
-            raise NoGalleryError(f"the gallery at {shown(options.store.url)} is empty: enroll someone first")
+            raise NoGalleryError(f"the gallery at {shown_url(options.store.url)} is empty: enroll someone first")
         watcher = Watcher(gallery, fps=video.fps, top_k=top_k, best_frames=best_frames, lost_seconds=lost_seconds)
         if out_path:
             from facerec.video.annotate import AnnotatedVideo
