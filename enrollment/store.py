@@ -687,11 +687,15 @@ def _insert_new(session: Session, table: Any, values: dict[str, Any]) -> None:
     """Insert a row unless one with its primary key exists (made meanwhile by another process): PostgreSQL's
     and SQLite's ``ON CONFLICT DO NOTHING``, elsewhere a savepoint that an :class:`IntegrityError` rolls back."""
     dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        from sqlalchemy.dialects import postgresql, sqlite
+    if dialect == "postgresql":  # each dialect imported only where used: PostgreSQL's is slow to import
+        from sqlalchemy.dialects import postgresql
 
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        session.execute(insert(table).values(**values).on_conflict_do_nothing())
+        session.execute(postgresql.insert(table).values(**values).on_conflict_do_nothing())
+        return
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        session.execute(sqlite.insert(table).values(**values).on_conflict_do_nothing())
         return
     from sqlalchemy import insert as plain_insert
 

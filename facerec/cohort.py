@@ -14,21 +14,23 @@ most like the face (the owner of its best-scoring cohort face) is left out of it
 someone who is in the cohort (the cohort is made of public photos) would otherwise be measured against
 itself and could never be recognised.
 
-The cohort's faces are photos of real people, so no embedding of them ships: the model's calibration
-record (``calibration/<model>-<tag>.cohort.json``, tied to the weights' sha256) names the cohort's people,
-and :func:`prepare_cohort` embeds their photos once into the cache (``facerec models prepare --cohort-photos
-DIR``; the tests and the demo take them from ``../shared/data``), the file's sha256 written beside it and
-checked on every load. Without it, identification falls back to plain cosine scores and the model's
-size-aware threshold. The record also holds how often normalised strangers pass each threshold (aggregate
-rates, no face data): for calibration people (never the cohort's),
-per condition group (ordinary photos, a studio, strong side light, low-quality faces) and gallery size, the
-false-positive identification rate ``FPIR(t, N)`` of a stranger against ``N`` enrolled people, and each
-group's *homogeneity*: the mean normalised score between faces of different people. Photos taken in one
+The cohort is kept as *entries* that each average the faces of at least five different people (clusters of
+similar faces: a kind of face under a kind of light), so no one's face template is stored or shipped; the person
+left out of a face's statistics is then its nearest entry. A model's calibration (:mod:`facerec.calibration`,
+``facerec models calibrate --photos DIR``) writes the entries (``.cohort.npz``) and a record
+(``.calibration.json``: the people it used, the embedding space it was made in, the entries' sha256, checked on
+load) to the user's model folder; the default model ships one, built the same way by ``scripts/build_cohort.py``.
+The user's own is used where there is one (:func:`calibration_files`). The record also holds how often normalised
+strangers pass each threshold (aggregate rates, no face data): for calibration people (never the cohort's), per
+condition group (for the shipped one: ordinary photos, a studio, strong side light; then low-quality faces) and
+gallery size, the false-positive identification rate ``FPIR(t, N)`` of a stranger against ``N`` enrolled
+people, and each group's *homogeneity*: the mean normalised score between faces of different people. Photos taken in one
 studio under one light resemble each other more than ordinary photos do, and their strangers pass more
 often. A gallery measures its own homogeneity (:func:`homogeneity`, from its enrolled faces, with an upper
 margin that is wide for few people) and is held to the table of the groups it resembles: each group's ``t``
 with ``FPIR(t, N) <= fpir``, interpolated by homogeneity between the groups (clamped at the outer ones).
-A gallery of too few people to tell is held to the strictest group's (see :meth:`Cohort.threshold`).
+A gallery of too few people to tell, and ``verify`` (a one-person gallery), are held to the strictest group's
+(see :meth:`Cohort.threshold`).
 
 >>> cohort = load_cohort(weights)  # doctest: +SKIP
 >>> mu, sd = cohort.stats(vectors)  # doctest: +SKIP
@@ -38,21 +40,19 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from facerec.errors import FaceRecError
 from facerec.models.weights import Weights
 
-if TYPE_CHECKING:
-    from facerec.recognizer import FaceRecognizer
-
 __all__ = ["COHORT_DIR", "LOW_QUALITY_GROUP", "MIN_CONDITION_PEOPLE", "Cohort", "CohortError", "as_norm",
-           "cohort_files", "fpir_table", "homogeneity", "load_cohort", "own_scores", "prepare_cohort", "usable_stats"]
+           "calibration_files", "cohort_for", "forget_loaded", "fpir_table", "homogeneity", "load_cohort", "own_scores",
+           "usable_stats"]
 
 COHORT_DIR = Path(__file__).parent / "models" / "embedders" / "calibration"
 LOW_QUALITY_GROUP = "low quality"  # the group whose threshold only low-quality probes are held to
@@ -64,44 +64,14 @@ class CohortError(FaceRecError):
     """A cohort file is damaged, or not the one its record names."""
 
 
-def cohort_files(weights: Weights) -> tuple[Path, Path]:
-    """The cohort's embeddings (made on this machine, in the cache) and its record (shipped), for ``weights``."""
-    from facerec.runtime import onnx_cache_dir
+def calibration_files(weights: Weights) -> list[tuple[Path, Path]]:
+    """Where a calibration of ``weights`` may be, record and cohort entries, in the order they are looked for: the
+    user's own (``facerec models calibrate``, in the user's model folder), then the one that ships with the model."""
+    from facerec.models.embedders.custom import models_dir
 
-    stem = f"{weights.model}-{weights.tag}".replace("/", "_")  # v3: side light evened out (v2: each face's person)
-    return onnx_cache_dir().parent / "cohort" / f"{stem}.cohort-v3.npz", COHORT_DIR / f"{stem}.cohort.json"
-
-
-def prepare_cohort(recognizer: FaceRecognizer, data: Path) -> Path:
-    """Embed the photos of the record's cohort people, found in ``data`` (laid out as the record's
-    ``photo_folders`` say: each set's folder, one sub-folder per person), into the cache once; later calls check the
-    file's sha256 and return it."""
-    from facerec.io import IMAGE_SUFFIXES
-    from facerec.runtime import checked_cache_file
-
-    arrays, record = cohort_files(recognizer.weights)
-    if not record.is_file():
-        raise CohortError(f"{recognizer.weights.key} has no cohort record ({record.name})")
-    written = json.loads(record.read_text())
-    people: list[str] = written["cohort_people"]
-    sets: dict[str, str] = written["photo_folders"]  # the calibration record names its data, the code none
-    folders = [Path(data) / sets[person.split("/", 1)[0]] / person.split("/", 1)[1] for person in people]
-    missing = [str(folder) for folder in folders if not folder.is_dir()]
-    if missing:
-        raise CohortError(f"the cohort's photos are not in {data}: {len(missing)} of {len(folders)} people missing, "
-                          f"e.g. {missing[0]}")
-
-    def make(tmp: Path) -> None:
-        photos = [(person, photo) for person, folder in enumerate(folders) for photo in sorted(folder.iterdir())
-                  if photo.suffix.lower() in IMAGE_SUFFIXES]
-        embeddings = recognizer.embed_images([photo for _, photo in photos], fallback=False,
-                                             collect_errors=True).embeddings
-        found = np.array([bool(np.any(vector)) for vector in embeddings])  # photos without a face are left out
-        owners = np.array([person for person, _ in photos], np.int32)
-        with tmp.open("wb") as handle:
-            np.savez_compressed(handle, embeddings=embeddings[found].astype(np.float16), people=owners[found])
-
-    return checked_cache_file(arrays, make)
+    stem = f"{weights.model}-{weights.tag}".replace("/", "_").replace(":", "_")
+    return [(folder / f"{stem}.calibration.json", folder / f"{stem}.cohort.npz")
+            for folder in (models_dir() / "calibration", COHORT_DIR)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,6 +87,14 @@ class Cohort:
     table: np.ndarray  # G x M x T: FPIR of group g at gallery size n_grid[m] and threshold t_grid[t]
     sha256: str  # of the arrays file: names the cohort stored beside a gallery's statistics
     homogeneity: np.ndarray | None = None  # G: each group's mean normalised score between people (NaN: low quality)
+    space: dict[str, Any] = field(default_factory=dict)  # the embedding space it was made in (facerec.embedding_space)
+    calibrated_on: int = 0  # the calibration people its tables come from
+    source: str = ""  # "shipped" (with the model) or "your photos" (facerec models calibrate)
+    record: Path | None = None
+
+    def describe(self) -> str:
+        """How it was calibrated, in words: ``"as-norm, calibrated on 1200 people (shipped)"``."""
+        return f"as-norm, calibrated on {self.calibrated_on} people ({self.source or 'given'})"
 
     @property
     def key(self) -> str:
@@ -224,34 +202,59 @@ def _threshold(table: np.ndarray, n_grid: np.ndarray, t_grid: np.ndarray, people
     return float(t_grid[passing[0]] if len(passing) else t_grid[-1])
 
 
-def load_cohort(weights: Weights) -> Cohort | None:
-    """The cohort made for exactly these weights (by sha256), or None when there is none (no record, or its
-    embeddings not prepared on this machine); an embeddings file whose sha256 is not the one recorded beside
-    it when it was made raises :class:`CohortError`."""
-    arrays, record = cohort_files(weights)
-    if weights.sha256 is None or not record.is_file() or not arrays.is_file():
-        return None
-    return _load(arrays, record, weights.sha256)
+def load_cohort(weights: Weights, space: Mapping[str, Any] | None = None) -> Cohort | None:
+    """The calibration made for exactly these weights (by sha256): the user's own where there is one, else the
+    shipped one; None when there is none, or when it was made in another embedding space than ``space`` (the
+    pipeline's :func:`facerec.embedding_space.embedding_space`; see :func:`cohort_for` for why). A cohort file
+    whose sha256 is not the one its record names raises :class:`CohortError`."""
+    return cohort_for(weights, space)[0]
 
 
-@functools.lru_cache(maxsize=4)
-def _load(arrays: Path, record: Path, weights_sha256: str) -> Cohort | None:
-    from facerec.runtime import cache_file_problem, recorded_sha256
+def cohort_for(weights: Weights, space: Mapping[str, Any] | None = None) -> tuple[Cohort | None, str | None]:
+    """:func:`load_cohort`, and a one-line notice where a calibration exists but cannot be used here."""
+    from facerec.embedding_space import describe, differing
+
+    if weights.sha256 is None:
+        return None, None
+    for record, arrays in calibration_files(weights):
+        if not record.is_file():
+            continue
+        cohort = _load(record, arrays, weights.sha256)
+        if cohort is None:
+            continue
+        differ = differing(cohort.space, space) if space is not None else []
+        if differ:
+            return None, (f"the calibration of {weights.key} was made with {describe(cohort.space, differ)}, this "
+                          f"pipeline embeds with {describe(space or {}, differ)}: scores are plain cosines, not "
+                          "calibrated (facerec models calibrate --photos DIR calibrates this pipeline)")
+        return cohort, None
+    return None, None
+
+
+def forget_loaded() -> None:
+    """Read calibrations from their files again (after one is written)."""
+    _load.cache_clear()
+
+
+@functools.lru_cache(maxsize=8)
+def _load(record: Path, arrays: Path, weights_sha256: str) -> Cohort | None:
+    from facerec.fileio import sha256_file
 
     meta: dict[str, Any] = json.loads(record.read_text())
     if meta.get("weights_sha256") != weights_sha256:
         return None
-    problem = cache_file_problem(arrays)
-    if problem is not None:
-        raise CohortError(f"the cohort {arrays} {problem}: delete it and prepare it again "
-                          "(facerec models prepare --cohort-photos DIR)")
-    digest = recorded_sha256(arrays)  # checked just now: no second read of the file
+    if not arrays.is_file() or sha256_file(arrays) != meta.get("cohort_sha256"):
+        raise CohortError(f"the cohort {arrays} is missing or not the one {record.name} names (sha256): "
+                          "calibrate again (facerec models calibrate --photos DIR) or remove the record")
     with np.load(arrays) as data:
-        embeddings = data["embeddings"].astype(np.float32)
-        people = data["people"].astype(np.int64)
+        embeddings = data["entries"].astype(np.float32)
+        owners = data["people"].astype(np.int64) if "people" in data.files else np.arange(len(embeddings))
     embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
     known = meta.get("homogeneity")
-    return Cohort(embeddings, people, int(meta["k"]), np.asarray(meta["t_grid"], np.float64),
+    people = meta.get("people", {})
+    return Cohort(embeddings, owners, int(meta["k"]), np.asarray(meta["t_grid"], np.float64),
                   np.asarray(meta["n_grid"], np.float64), tuple(str(g) for g in meta["groups"]),
-                  np.asarray(meta["table"], np.float64), digest,
-                  None if known is None else np.array([np.nan if h is None else h for h in known], np.float64))
+                  np.asarray(meta["table"], np.float64), str(meta["cohort_sha256"]),
+                  None if known is None else np.array([np.nan if h is None else h for h in known], np.float64),
+                  space=dict(meta.get("space") or {}), calibrated_on=len(people.get("calibration", [])),
+                  source="your photos" if record.parent != COHORT_DIR else "shipped", record=record)

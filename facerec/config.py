@@ -2,11 +2,12 @@
 
 :class:`PipelineConfig` holds everything that decides what a :class:`~facerec.recognizer.FaceRecognizer`
 computes and how fast: the embedding model and its weights, the detector cascade, who places the
-landmarks, the runtime, the arithmetic, threads, flip augmentation, a defence in front of the embedder and
-the photo size limit. The CLI (options and ``FACEREC_*`` variables), the service (``ServeSettings.pipeline``),
-Ray bulk enrollment (each actor) and the library all build their recognizer with
-:func:`~facerec.recognizer.build_recognizer`, so an option cannot be dropped on the way by copying fields one at
-a time. Nothing here imports torch, nor the recognizer: the recognizer's module imports this one.
+landmarks, the runtime, the arithmetic, threads, flip augmentation, a defence in front of the embedder, the
+photo size limit and the detectors' own options (score threshold, NMS overlap, working size). The CLI (options
+and ``FACEREC_*`` variables), the service (``ServeSettings.pipeline``), Ray bulk enrollment (each actor) and
+the library all build their recognizer with :func:`~facerec.recognizer.build_recognizer`, so an option cannot be
+dropped on the way by copying fields one at a time. Nothing here imports torch, nor the recognizer: the
+recognizer's module imports this one (and the detector registry, when it builds a cascade).
 
 >>> config = PipelineConfig(detectors=("yunet",), precision="fp32")
 >>> config.detector
@@ -57,6 +58,13 @@ class PipelineConfig:
     takes every photo as a face crop already. ``threads`` None means ``FACEREC_THREADS`` or the cores.
     ``defence`` names a crop defence (``"jpeg"`` for ``--robust``), or None. ``even_light`` evens out strong
     side light on crops before they are embedded (:mod:`facerec.illumination`; a gallery keeps its own).
+
+    The detector options apply to every detector of the cascade (None: each detector's own default):
+    ``min_score`` the detector confidence from which a face is kept (YuNet's default 0.8, RetinaFace's and
+    MTCNN's 0.9), ``nms_iou`` the overlap from which two boxes are one face (YuNet 0.3, RetinaFace 0.4; MTCNN
+    has its own), ``max_side`` the longest side a photo is brought down to before detection (YuNet and
+    RetinaFace 640, MTCNN 800). The config is handed whole to the detector builders
+    (:func:`facerec.models.detectors.build_detector`).
     """
 
     model: str = DEFAULT_MODEL
@@ -72,6 +80,9 @@ class PipelineConfig:
     defence: str | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     even_light: bool = True
+    min_score: float | None = None
+    nms_iou: float | None = None
+    max_side: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.detectors, str):  # "yunet,retinaface" as the CLI and the environment give it
@@ -102,11 +113,23 @@ class PipelineConfig:
             raise ConfigError(f"threads must be a whole number of at least 1, got {self.threads!r}")
         if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 1:
             raise ConfigError(f"max_pixels must be a whole number of at least 1, got {self.max_pixels!r}")
+        for name, low, high in (("min_score", 0.0, 1.0), ("nms_iou", 0.0, 1.0)):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not low < value <= high):
+                raise ConfigError(f"{name} must be a number over {low:g} and at most {high:g}, got {value!r}")
+        if self.max_side is not None and (isinstance(self.max_side, bool) or not isinstance(self.max_side, int)
+                                          or self.max_side < 32):
+            raise ConfigError(f"max_side must be a whole number of pixels of at least 32, got {self.max_side!r}")
 
     @property
     def detector(self) -> str:
         """The cascade as a registry name (``"yunet,retinaface"``)."""
         return ",".join(self.detectors)
+
+    def detector_options(self, *names: str) -> dict[str, Any]:
+        """The detector options among ``names`` that are set (not None), as keyword arguments."""
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
     @property
     def robust(self) -> bool:

@@ -14,13 +14,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from facerec.errors import FaceRecError
 
 if TYPE_CHECKING:
     from facerec.models.detectors.base import Detector
-    from facerec.recognizer import FaceRecognizer
+    from facerec.models.weights import Weights
+
+
+class Embeds(Protocol):
+    """What the key is read from: a :class:`facerec.FaceRecognizer`."""
+
+    @property
+    def weights(self) -> Weights: ...
+    @property
+    def precision(self) -> str: ...
+    @property
+    def flip(self) -> bool: ...
+    @property
+    def detector(self) -> Detector: ...
 
 __all__ = ["SPACE_SETTINGS", "EmbeddingSpaceError", "describe", "differing", "embedding_space", "landmark_source",
            "missing"]
@@ -43,7 +56,7 @@ def landmark_source(detector: Detector) -> str:
     return "mtcnn" if "mtcnn-rnet-onet" in text or settings.get("name") == "mtcnn" else "detector"
 
 
-def embedding_space(recognizer: FaceRecognizer, even_light: bool) -> dict[str, Any]:
+def embedding_space(recognizer: Embeds, even_light: bool) -> dict[str, Any]:
     """The key of the space ``recognizer`` embeds in, with side light evened out or not (``even_light``: the
     gallery's own setting, see :attr:`facerec.Gallery.even_light`)."""
     weights = recognizer.weights

@@ -11,8 +11,6 @@ Joins :class:`~facerec.recognizer.FaceRecognizer` (images to embeddings) with
 
 from __future__ import annotations
 
-import hashlib
-import os
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -20,22 +18,23 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from platformdirs import user_data_dir
-from sqlalchemy.engine import make_url
 
 from enrollment import Candidate, EnrollResult, IdentitySummary, NewFace, read_info
 from enrollment import Gallery as Store
 from enrollment.names import check_name
 from enrollment.store import sqlite_path
 from facerec.checks import check_threshold, check_top_k, path_text
-from facerec.cohort import Cohort, load_cohort
+from facerec.cohort import Cohort, cohort_for
 from facerec.crops import AlignedBatch
 from facerec.detection import Face
 from facerec.embedding_space import check_space, embedding_space, missing
 from facerec.errors import DuplicateFaceError, FaceRecError
 from facerec.fileio import checked, shown_path
+from facerec.gallery_location import db_url, default_db_url, default_vectors
+from facerec.gallery_location import default_index_path as default_index_path  # re-exported, as before
+from facerec.gallery_location import in_memory as in_memory
 from facerec.io import IMAGE_SUFFIXES, ImageInput, describe
-from facerec.open_set import FPIR, GalleryOpenSet, OpenSetCalibration, check_fpir
+from facerec.open_set import FAR, FPIR, GalleryOpenSet, OpenSetCalibration, check_fpir
 from facerec.quality import FaceQuality, LowQualityError, assess_faces, refuse_low_quality
 from facerec.recognizer import FaceRecognizer
 from index import IndexKind
@@ -44,65 +43,6 @@ __all__ = ["Gallery", "Identification", "EnrollReport", "db_url", "default_db_ur
            "IMAGE_SUFFIXES", "list_photos"]
 
 _CROPS = "crops"  # the gallery setting that says how its faces were embedded: its key (facerec.embedding_space)
-
-
-def db_url(db: str | Path) -> str:
-    """A SQLAlchemy URL as it is, or a SQLite file path as its URL.
-
-    >>> db_url("postgresql+psycopg2://me@host/faces")
-    'postgresql+psycopg2://me@host/faces'
-    >>> db_url("/tmp/gallery.db")
-    'sqlite:////tmp/gallery.db'
-    """
-    text = str(db)
-    return text if "://" in text else f"sqlite:///{Path(text).expanduser().resolve()}"
-
-
-def default_db_url() -> str:
-    """``$FACEREC_DB``, else a SQLite file in the user data directory."""
-    return db_url(os.environ.get("FACEREC_DB") or Path(user_data_dir("facerec")) / "gallery.db")
-
-
-def default_index_path(url: str) -> Path:
-    """Beside a SQLite file, with the suffix ``.faiss`` (``g.db``: ``g.faiss``; a database that is itself named
-    ``*.faiss`` gets ``*.faiss.faiss``, never its own file); otherwise in the user data directory, named after
-    the URL.
-
-    >>> default_index_path("sqlite:////data/g.db"), default_index_path("sqlite:////data/people.faiss")
-    (PosixPath('/data/g.faiss'), PosixPath('/data/people.faiss.faiss'))
-    """
-    parsed = make_url(url)
-    database = sqlite_path(url)
-    if database is not None:
-        beside = database.with_suffix(".faiss")
-        return beside if beside != database else database.with_name(database.name + ".faiss")
-    digest = hashlib.sha256(parsed.render_as_string(hide_password=True).encode()).hexdigest()[:12]
-    return Path(user_data_dir("facerec")) / f"index-{digest}.faiss"
-
-
-def in_memory(url: str) -> bool:
-    """Whether ``url`` is an in-memory SQLite database (``sqlite://``, ``sqlite:///:memory:``, a
-    ``mode=memory`` URI), which nothing on disk may outlive.
-
-    >>> in_memory("sqlite://"), in_memory("sqlite:////data/g.db")
-    (True, False)
-    """
-    parsed = make_url(url)
-    database = parsed.database or ""
-    return parsed.drivername.startswith("sqlite") and (
-        database.removeprefix("file:").split("?")[0] in ("", ":memory:") or "mode=memory" in url)
-
-
-def default_vectors(url: str) -> str:
-    """``$FACEREC_VECTORS`` (a FAISS file or a Milvus URI), else for an in-memory database an in-memory index
-    (:data:`index.MEMORY`: nothing written to disk), else the FAISS file of :func:`default_index_path`."""
-    if os.environ.get("FACEREC_VECTORS"):
-        return os.environ["FACEREC_VECTORS"]
-    if in_memory(url):
-        from index import MEMORY  # imports FAISS: only here
-
-        return MEMORY
-    return str(default_index_path(url))
 
 
 @dataclass(frozen=True)
@@ -160,9 +100,10 @@ class Gallery:
     """Identities enrolled from photos, searched by face; open set by ``threshold``.
 
     Unless a ``threshold`` is given, it calibrates itself to keep the false-positive identification
-    rate near ``fpir``: the model's size-aware threshold (the more people enrolled, the more chances a
-    stranger has to resemble one of them; see ``Weights.open_set_threshold``), raised to the gallery's
-    own impostor tail when that is stricter (see :mod:`facerec.open_set`). It is stored in the gallery
+    rate near ``fpir`` (and no comparison accepted at a false-accept rate above ``far``, verify's, so that
+    ``verify`` and a one-person gallery agree): the model's size-aware threshold (the more people enrolled,
+    the more chances a stranger has to resemble one of them; see ``Weights.open_set_threshold``), raised to the
+    gallery's own impostor tail when that is stricter (see :mod:`facerec.open_set`). It is stored in the gallery
     with how it was chosen, and recomputed when the gallery has changed; read back, it is used only where it
     agrees with what it is derived from (:class:`~facerec.open_set.GalleryOpenSet`). ``fpir`` must lie strictly
     between 0 and 1 (:class:`~facerec.open_set.OpenSetError` otherwise).
@@ -181,9 +122,10 @@ class Gallery:
         self, recognizer: FaceRecognizer | None = None, *, db: str | Path | None = None,
         index_path: str | Path | None = None, threshold: float | None = None, index_kind: IndexKind | None = None,
         fpir: float = FPIR, vectors: str | None = None, normalize: bool = True, write_index: bool = True,
+        far: float = FAR,
     ) -> None:
         threshold = None if threshold is None else check_threshold(threshold)
-        fpir = check_fpir(fpir)  # before any model is loaded
+        fpir, self.far = check_fpir(fpir), check_fpir(far, "far")  # before any model is loaded
         self.recognizer = recognizer or FaceRecognizer()
         self.url = db_url(db) if db else default_db_url()
         self._vectors = vectors or (str(index_path) if index_path else default_vectors(self.url))
@@ -192,8 +134,13 @@ class Gallery:
         self._store: Store | None = None
         self.fixed_threshold, self.fpir = threshold, fpir
         self.lock = threading.RLock()  # the FAISS index is not safe to search while it changes
-        #: The model's score-normalisation cohort (None: plain cosine, as with a fixed ``threshold``).
-        self.cohort: Cohort | None = load_cohort(self.recognizer.weights) if normalize and threshold is None else None
+        #: The model's score-normalisation cohort (None: plain cosine, as with a fixed ``threshold``), and why a
+        #: calibration of the model is not used here (made in another embedding space), said once on first use.
+        self.cohort: Cohort | None = None
+        self._cohort_notice: str | None = None
+        if normalize and threshold is None:
+            space = embedding_space(self.recognizer, self.recognizer.even_light)
+            self.cohort, self._cohort_notice = cohort_for(self.recognizer.weights, space)
         self._open_set: GalleryOpenSet | None = None  # made when the store is first opened (see open_set)
         self._even_light: bool | None = None  # as recorded with the gallery (None: not read or not recorded yet)
         self._space: dict[str, Any] | None = None  # the embedding-space key recorded with it, once read whole
@@ -337,8 +284,18 @@ class Gallery:
         if self._open_set is None:
             with self.lock:
                 if self._open_set is None:
-                    self._open_set = GalleryOpenSet(self.store, self.recognizer.weights, self.cohort, self.fpir)
+                    if self._cohort_notice is not None:
+                        from enrollment.errors import GalleryWarning
+
+                        warnings.warn(GalleryWarning(self._cohort_notice), stacklevel=3)
+                    self._open_set = GalleryOpenSet(self.store, self.recognizer.weights, self.cohort, self.fpir,
+                                                    far=self.far)
         return self._open_set
+
+    def use_cohort(self, cohort: Cohort | None) -> None:
+        """Decide with ``cohort`` (e.g. a calibration being measured, :mod:`facerec.calibration`) from now on."""
+        with self.lock:
+            self.cohort, self._cohort_notice, self._open_set = cohort, None, None
 
     def _calibration(self, *, save: bool) -> OpenSetCalibration:
         return self.open_set.calibration(save=save)

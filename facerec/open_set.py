@@ -36,10 +36,12 @@ if TYPE_CHECKING:
     from facerec.cohort import Cohort
     from facerec.models.weights import Weights
 
-__all__ = ["CALIBRATION_SETTING", "FPIR", "MIN_PEOPLE", "MAX_PROBES", "GalleryOpenSet", "OpenSetCalibration",
-           "OpenSetError", "calibrate", "check_fpir", "combine", "gallery_open_set", "gumbel_quantile"]
+__all__ = ["CALIBRATION_SETTING", "FAR", "FPIR", "MIN_PEOPLE", "MAX_PROBES", "GalleryOpenSet", "OpenSetCalibration",
+           "OpenSetError", "calibrate", "check_fpir", "combine", "gallery_open_set", "gumbel_quantile",
+           "decision_thresholds", "model_threshold", "pair_decision"]
 
 FPIR = 0.01  # the default promise: at most 1% of strangers identified as someone
+FAR = 0.001  # verify's: at most 0.1% of pairs of different people called the same person
 MIN_PEOPLE = 10  # fewer people than this: too few maxima to fit a tail, the model's threshold alone
 MAX_PROBES = 2000  # faces searched against the rest; a larger gallery is sampled (seeded)
 
@@ -52,16 +54,16 @@ class OpenSetError(FaceRecError, ValueError):
     """An open-set setting out of its range (``fpir``)."""
 
 
-def check_fpir(value: object) -> float:
-    """The false-positive identification rate as a float: a finite number strictly between 0 and 1 (the
-    fraction of strangers a gallery may name as someone); anything else raises :class:`OpenSetError`.
+def check_fpir(value: object, name: str = "fpir") -> float:
+    """The false-positive identification rate (or, ``name`` "far", verify's false-accept rate) as a float: a finite
+    number strictly between 0 and 1 (a fraction of strangers); anything else raises :class:`OpenSetError`.
 
     >>> check_fpir(0.01)
     0.01
     """
     number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
     if not (math.isfinite(number) and 0.0 < number < 1.0):
-        raise OpenSetError(f"fpir must be a number strictly between 0 and 1 (a fraction of strangers), got {value!r}")
+        raise OpenSetError(f"{name} must be a number strictly between 0 and 1 (a fraction of strangers), got {value!r}")
     return number
 
 
@@ -83,16 +85,27 @@ class OpenSetCalibration:
     low_quality_threshold: float | None = None  # with "as-norm": the threshold a low-quality probe is held to
     cosine_threshold: float | None = None  # with "as-norm": the cosine calibration (duplicate checks use it)
     homogeneity: float | None = None  # with "as-norm": how alike the gallery's people are (facerec.cohort.homogeneity)
+    calibrated_on: int | None = None  # with "as-norm": the calibration people of the model's tables
+    far: float | None = None  # no comparison is accepted below verify's threshold at this false-accept rate
     #: Why the stored calibration was not used (damaged, or disagreeing with what it is derived from); never stored.
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field; ``note`` only where there is one."""
-        return {key: value for key, value in asdict(self).items() if key != "note" or value is not None}
+        """Every field (``note`` only where there is one) and the :meth:`decision` in words."""
+        found = {key: value for key, value in asdict(self).items() if key != "note" or value is not None}
+        return {**found, "decision": self.decision()}
 
     def stored(self) -> dict[str, Any]:
-        """What is stored in the gallery: :meth:`to_dict` without the :attr:`note`."""
-        return replace(self, note=None).to_dict()
+        """What is stored in the gallery: the fields but the :attr:`note`."""
+        return {key: value for key, value in asdict(self).items() if key != "note"}
+
+    def decision(self) -> str:
+        """Which score is compared and how its threshold was calibrated, in one line."""
+        if self.score == "cosine":
+            return (f"cosine, not calibrated for this model (its spec's tail; facerec models calibrate), "
+                    f"FPIR {self.fpir:g} at gallery size {self.people}")
+        return (f"{self.score}, calibrated on {self.calibrated_on} people, FPIR {self.fpir:g} at gallery size "
+                f"{self.people}")
 
     @classmethod
     def from_dict(cls, data: Any) -> OpenSetCalibration:
@@ -108,7 +121,8 @@ class OpenSetCalibration:
         return found
 
 
-_KINDS = {"source": str, "score": str, "cohort": str, "note": str, "people": int, "probes": int, "revision": int}
+_KINDS = {"source": str, "score": str, "cohort": str, "note": str, "people": int, "probes": int, "revision": int,
+          "calibrated_on": int}
 
 
 def _of_kind(value: object, kind: type) -> bool:
@@ -159,8 +173,10 @@ CALIBRATION_SETTING = "open_set"
 class GalleryOpenSet:
     """The open-set decision of one gallery, made in one place: the decision score of each candidate (the cosine,
     or with a ``cohort`` its normalised score) and the threshold it is held to, calibrated (:func:`calibrate`)
-    and stored with the gallery. :class:`facerec.Gallery` asks it, and so does ``facerec index stats``, which
-    loads no model, so that both show the decision identification makes.
+    and stored with the gallery. The threshold keeps FPIR at ``fpir`` for the gallery's size and is never below
+    verify's at ``far`` (:func:`pair_decision`), so that a one-person gallery and ``verify`` answer alike.
+    :class:`facerec.Gallery` asks it, and so does ``facerec index stats``, which loads no model, so that both
+    show the decision identification makes.
 
     A stored calibration is used only when it is current (made at the gallery's revision, for this ``fpir``
     and cohort) and agrees with what it is derived from: the model's tables at the gallery's size, and the rule
@@ -172,8 +188,9 @@ class GalleryOpenSet:
     """
 
     def __init__(self, store: Store, weights: Weights, cohort: Cohort | None, fpir: float = FPIR, *,
-                 warn: bool = True) -> None:
+                 warn: bool = True, far: float = FAR) -> None:
         self.store, self.weights, self.cohort, self.fpir = store, weights, cohort, check_fpir(fpir)
+        self.far = check_fpir(far, "far")
         self.warn = warn
         #: Whether the last calibration was the stored one (current, and agreeing with what it is derived from).
         self.from_store = False
@@ -222,13 +239,13 @@ class GalleryOpenSet:
             stored = OpenSetCalibration.from_dict(saved[0])
         except TypeError as exc:
             return None, f"the gallery's stored open-set calibration is damaged ({exc})"
-        if stored.fpir != self.fpir:
+        if stored.fpir != self.fpir or stored.far != self.far:
             return None, None
         cohort = self.cohort.key if self.cohort is not None else None
         if stored.cohort != cohort:
             return None, ("the gallery's stored open-set calibration is for normalised scores, but here it is "
-                          "scored by plain cosines (the model's cohort is not prepared here: facerec models prepare "
-                          "--cohort-photos DIR)") if cohort is None else None
+                          "scored by plain cosines (the model's calibration is not usable here)"
+                          ) if cohort is None else None
         expected = self._derive(people, stored)
         differ = [f"{item.name} {getattr(stored, item.name)!r}, expected {getattr(expected, item.name)!r}"
                   for item in fields(OpenSetCalibration) if not _same(getattr(stored, item.name),
@@ -245,32 +262,28 @@ class GalleryOpenSet:
 
         alike = stored.homogeneity if self.cohort is not None and people >= MIN_CONDITION_PEOPLE else None
         tail = stored.gallery_threshold if people >= MIN_PEOPLE and stored.probes >= MIN_PEOPLE else None
-        derived = combine(self._model_threshold(people, alike), tail, people=people, probes=stored.probes,
-                          fpir=self.fpir, revision=stored.revision)
+        derived = replace(combine(self._model_threshold(people, alike), tail, people=people, probes=stored.probes,
+                                  fpir=self.fpir, revision=stored.revision), far=self.far)
         if self.cohort is None:
             return derived
         cosine = round(self.weights.open_set_threshold(people, self.fpir), 6)
         if people >= MIN_PEOPLE and stored.cosine_threshold is not None:
             cosine = max(cosine, stored.cosine_threshold)  # the gallery's own cosine tail only raises it
-        return _complete(derived, self.cohort, people, cosine, alike)
+        return _complete(derived, self.cohort, self.weights, people, cosine, alike, self.far)
 
     def _compute(self, people: int, revision: int) -> OpenSetCalibration:
         cosine_maxima, normalised_maxima, alike = self._impostors(people)
-        calibration = calibrate(self._model_threshold(people, alike),
-                                cosine_maxima if normalised_maxima is None else normalised_maxima,
-                                people=people, fpir=self.fpir, revision=revision)
+        calibration = replace(calibrate(self._model_threshold(people, alike),
+                                        cosine_maxima if normalised_maxima is None else normalised_maxima,
+                                        people=people, fpir=self.fpir, revision=revision), far=self.far)
         if self.cohort is None:
             return calibration
         cosine = calibrate(self.weights.open_set_threshold(people, self.fpir), cosine_maxima, people=people,
                            fpir=self.fpir, revision=revision)
-        return _complete(calibration, self.cohort, people, cosine.threshold, alike)
+        return _complete(calibration, self.cohort, self.weights, people, cosine.threshold, alike, self.far)
 
     def _model_threshold(self, people: int, alike: float | None) -> float:
-        """The threshold the model's calibration gives (before the gallery's own tail): the cohort's for a
-        gallery of this homogeneity, or the cosine one without a cohort."""
-        if self.cohort is None:
-            return round(self.weights.open_set_threshold(people, self.fpir), 6)
-        return round(self.cohort.threshold(people, self.fpir, homogeneity=alike), 6)
+        return decision_thresholds(self.cohort, self.weights, people, self.fpir, self.far, alike)[0]
 
     def _impostors(self, people: int) -> tuple[np.ndarray, np.ndarray | None, float | None]:
         """For enrolled faces (all, or a seeded sample of MAX_PROBES), the best score against other people:
@@ -364,14 +377,57 @@ class GalleryOpenSet:
             warnings.warn(GalleryWarning(message), stacklevel=4)
 
 
-def _complete(calibration: OpenSetCalibration, cohort: Cohort, people: int, cosine_threshold: float,
-              alike: float | None) -> OpenSetCalibration:
+def model_threshold(cohort: Cohort | None, weights: Weights, people: int, fpir: float,
+                    alike: float | None = None, *, low_quality: bool = False) -> float:
+    """The threshold the model's calibration gives a gallery of ``people`` (before the gallery's own tail): the
+    cohort's for a gallery of homogeneity ``alike`` (None: the strictest group's), with ``low_quality`` the
+    stricter one a low-quality probe is held to; without a cohort the model's cosine tail."""
+    if cohort is None:
+        return round(weights.open_set_threshold(people, fpir), 6)
+    return round(cohort.threshold(people, fpir, homogeneity=alike, low_quality=low_quality), 6)
+
+
+def decision_thresholds(cohort: Cohort | None, weights: Weights, people: int, fpir: float, far: float,
+                        alike: float | None = None) -> tuple[float, float]:
+    """The thresholds the model's calibration gives a gallery of ``people`` (before its own tail): for ordinary
+    and for low-quality probes. Each keeps FPIR at ``fpir`` for the gallery's size and is never below verify's at
+    ``far`` (one comparison) for a gallery of homogeneity ``alike`` (None, as for verify: the strictest
+    group's). :class:`GalleryOpenSet` and ``scripts/eval_identify.py`` use it."""
+    plain = max(model_threshold(cohort, weights, people, fpir, alike), model_threshold(cohort, weights, 1, far, alike))
+    if cohort is None:
+        return plain, plain
+    return plain, max(model_threshold(cohort, weights, people, fpir, alike, low_quality=True),
+                      model_threshold(cohort, weights, 1, far, alike, low_quality=True))
+
+
+def pair_decision(cohort: Cohort | None, weights: Weights, a: np.ndarray, b: np.ndarray, low_a: np.ndarray,
+                  low_b: np.ndarray, far: float) -> tuple[np.ndarray, np.ndarray]:
+    """``verify``'s decision, the open-set decision of a one-person gallery at FPIR ``far`` (FPIR and FAR are one
+    rate for one enrolled person): the decision score of every pair of ``a`` (``P x D``) and ``b`` (``E x D``) and
+    the threshold it is held to (the low-quality one where either face is low quality, ``low_a``/``low_b``).
+    The same :func:`model_threshold` and :func:`facerec.cohort.as_norm` as :class:`GalleryOpenSet`, so that
+    ``verify A B --far f`` and ``identify B --fpir f`` against a gallery of A alone answer alike."""
+    from facerec.cohort import as_norm
+
+    a, b = np.atleast_2d(np.asarray(a, np.float32)), np.atleast_2d(np.asarray(b, np.float32))
+    cosines = a @ b.T
+    plain = model_threshold(cohort, weights, 1, far)
+    if cohort is None:
+        return cosines.astype(np.float64), np.full(cosines.shape, plain)
+    strict = max(model_threshold(cohort, weights, 1, far, low_quality=True), plain)
+    low = np.asarray(low_a, bool)[:, None] | np.asarray(low_b, bool)[None, :]
+    return as_norm(cosines, cohort.stats(a), cohort.stats(b)), np.where(low, strict, plain)
+
+
+def _complete(calibration: OpenSetCalibration, cohort: Cohort, weights: Weights, people: int,
+              cosine_threshold: float, alike: float | None, far: float) -> OpenSetCalibration:
     """A calibration on normalised scores: with the cohort's key, the stricter threshold of low-quality
-    probes, the cosine threshold (duplicate checks compare cosines) and the gallery's homogeneity."""
-    strict = cohort.threshold(people, calibration.fpir, low_quality=True, homogeneity=alike)
+    probes, the cosine threshold (duplicate checks compare cosines), the gallery's homogeneity and the number of
+    people the cohort's tables were calibrated on."""
+    strict = decision_thresholds(cohort, weights, people, calibration.fpir, far, alike)[1]
     return replace(calibration, score="as-norm", cohort=cohort.key,
-                   low_quality_threshold=max(round(strict, 6), calibration.threshold),
-                   cosine_threshold=cosine_threshold, homogeneity=alike)
+                   low_quality_threshold=max(strict, calibration.threshold),
+                   cosine_threshold=cosine_threshold, homogeneity=alike, calibrated_on=cohort.calibrated_on)
 
 
 def _same(a: object, b: object) -> bool:
@@ -396,4 +452,6 @@ def gallery_open_set(store: Store, fpir: float = FPIR, *, warn: bool = True) -> 
         return None
     if own_file:  # a user's weights file: the registry's calibration tables, and no cohort (made for the registry's)
         weights = replace(weights, tag=tag, url=None, sha256=None)
-    return GalleryOpenSet(store, weights, load_cohort(weights), fpir, warn=warn)
+    recorded = store.store.setting("crops")  # the gallery's embedding space (facerec.gallery records it)
+    space = recorded[0] if recorded is not None and isinstance(recorded[0], dict) else None
+    return GalleryOpenSet(store, weights, load_cohort(weights, space), fpir, warn=warn)

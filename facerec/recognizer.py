@@ -25,14 +25,16 @@ from facerec.errors import FaceRecError, FaceRecWarning, OnnxExportError, Precis
 from facerec.illumination import even_out
 from facerec.io import DEFAULT_MAX_PIXELS, DecodedImage, ImageInput, decode_image
 from facerec.models import DEFAULT_DETECTOR, Detector, get_detector, model_file
-from facerec.models.detectors import DEFAULT_LANDMARKS, Landmarks
+from facerec.models.detectors import DEFAULT_LANDMARKS, Landmarks, build_detector
 from facerec.models.detectors.face_crop import FaceCropDetector
 from facerec.models.embedders.int8 import Precision, resolve_precision
 from facerec.models.embedders.onnx import OnnxEmbedder
+from facerec.open_set import FAR
 from facerec.progress import tqdm
 from facerec.runtime import Backend, resolve_threads
 
 if TYPE_CHECKING:
+    from facerec.cohort import Cohort
     from facerec.config import PipelineConfig
     from facerec.models.embedders.embedder import FaceEmbedder
 
@@ -57,7 +59,10 @@ class FaceEmbedding:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """The outcome of a 1:1 comparison; ``faces_a``/``faces_b`` count the faces found."""
+    """The outcome of a 1:1 comparison; ``faces_a``/``faces_b`` count the faces found. ``score`` is what is
+    compared with ``threshold``: the cohort-normalised score (``score_kind`` "as-norm") where the model is
+    calibrated, else the cosine ``similarity``; ``far`` is the false-accept rate the threshold keeps (None for a
+    threshold the caller fixed), and ``decision`` says so in words."""
 
     similarity: float
     threshold: float
@@ -66,11 +71,19 @@ class VerifyResult:
     face_b: Face
     faces_a: int
     faces_b: int
+    score: float = float("nan")
+    score_kind: str = "cosine"
+    far: float | None = None
+    decision: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return {
             "similarity": round(self.similarity, 6),
+            "score": round(self.score, 6),
+            "score_kind": self.score_kind,
             "threshold": self.threshold,
+            "far": self.far,
+            "decision": self.decision,
             "same_person": self.same_person,
             "face_a": {**self.face_a.to_dict(), "faces_found": self.faces_a},
             "face_b": {**self.face_b.to_dict(), "faces_found": self.faces_b},
@@ -137,6 +150,8 @@ class FaceRecognizer:
         #: What the embedder really runs in (int8 falls back to fp32 where it cannot be built).
         self.precision: Precision = self.embedder.precision if isinstance(self.embedder, OnnxEmbedder) else "fp32"
         self.threshold = self.weights.threshold if threshold is None else threshold
+        self.fixed_threshold = threshold  # None: verify decides as the model's calibration says
+        self._cohort: tuple[Cohort | None, str | None] | None = None
         self.flip = flip
         if not detect:
             self.detector: Detector = FaceCropDetector(self.weights.alignment)
@@ -236,21 +251,57 @@ class FaceRecognizer:
         return [FaceEmbedding(face, vector) for face, vector in zip(located.faces, vectors)]
 
     def verify(self, a: ImageInput, b: ImageInput, *, require_single: bool = False,
-               names: tuple[str, str] | None = None) -> VerifyResult:
-        """Compare the largest face of ``a`` with the largest face of ``b``; face errors name them by ``names``
-        (e.g. the uploads they came from), else as :func:`~facerec.io.describe` does."""
+               names: tuple[str, str] | None = None, far: float = FAR) -> VerifyResult:
+        """Compare the largest face of ``a`` with the largest face of ``b`` at false-accept rate ``far``: the
+        open-set decision of a one-person gallery (:func:`facerec.open_set.pair_decision`), so it agrees with
+        identifying ``b`` against a gallery of ``a`` alone at ``fpir=far``; with a ``threshold`` given to the
+        recognizer, the cosine against it instead. Face errors name the images by ``names`` (e.g. the uploads they
+        came from), else as :func:`~facerec.io.describe` does."""
+        from facerec.open_set import check_fpir, pair_decision
+        from facerec.quality import assess_faces
+
+        far = check_fpir(far, "far")
         first, second = self.locate([a, b], names=names, require_single=require_single)
         vec_a, vec_b = self.embed_crops(np.concatenate([first.crops, second.crops]))
         similarity = float(np.dot(vec_a, vec_b))
-        return VerifyResult(
-            similarity=similarity,
-            threshold=self.threshold,
-            same_person=similarity >= self.threshold,
-            face_a=first.faces[0],
-            face_b=second.faces[0],
-            faces_a=first.found,
-            faces_b=second.found,
-        )
+        faces = (first.faces[0], second.faces[0], first.found, second.found)
+        if self.fixed_threshold is not None:
+            return VerifyResult(similarity, self.threshold, similarity >= self.threshold, *faces, score=similarity,
+                                decision=f"cosine, the fixed threshold {self.threshold:g}")
+        low_a, low_b = (quality.low for quality in assess_faces([first.faces[0], second.faces[0]],
+                                                                np.stack([first.crops[0], second.crops[0]])))
+        cohort, notice = self.cohort()
+        if notice is not None:
+            warnings.warn(FaceRecWarning(notice), stacklevel=2)
+        scores, thresholds = pair_decision(cohort, self.weights, vec_a, vec_b, np.array([low_a]), np.array([low_b]),
+                                           far)
+        score, threshold = float(scores[0, 0]), float(thresholds[0, 0])
+        kind = "cosine" if cohort is None else "as-norm"
+        decision = self.verify_threshold(far)[1]
+        return VerifyResult(similarity, threshold, score >= threshold, *faces, score=score, score_kind=kind, far=far,
+                            decision=decision)
+
+    def verify_threshold(self, far: float = FAR) -> tuple[float, str]:
+        """The threshold :meth:`verify` holds an ordinary pair to at ``far`` (a fixed ``threshold``: that one), and
+        the decision in words."""
+        from facerec.open_set import model_threshold
+
+        if self.fixed_threshold is not None:
+            return self.threshold, f"cosine, the fixed threshold {self.threshold:g}"
+        cohort, _ = self.cohort()
+        threshold = model_threshold(cohort, self.weights, 1, far)
+        return threshold, (f"cosine, not calibrated for this model (its spec's tail; facerec models calibrate), FAR "
+                           f"{far:g}" if cohort is None else f"{cohort.describe()}, FAR {far:g}")
+
+    def cohort(self) -> tuple[Cohort | None, str | None]:
+        """The model's calibration for the space this recognizer embeds in, and why not where there is one that
+        cannot be used here (:func:`facerec.cohort.cohort_for`)."""
+        if self._cohort is None:
+            from facerec.cohort import cohort_for
+            from facerec.embedding_space import embedding_space
+
+            self._cohort = cohort_for(self.weights, embedding_space(self, self.even_light))
+        return self._cohort
 
     def align(
         self,
@@ -339,9 +390,13 @@ def build_recognizer(config: PipelineConfig, *, threshold: float | None = None) 
         from facerec.defence import crop_defence  # jpeg: Pillow only; resize: the robustness extra
 
         defence = crop_defence(config.defence)
+    model_file(config.model, tag=config.tag, weights_path=config.weights)  # the embedder's file first: a missing
+    # one is named before any detector's. The detectors are built from the config whole (their options: score
+    # threshold, NMS, working size).
+    detector = build_detector(config) if config.detect else config.detector
     recognizer = FaceRecognizer(
         config.model, tag=config.tag, weights=config.weights, threshold=threshold, flip=config.flip,
-        detector=config.detector, detect=config.detect, landmarks=config.landmarks,  # type: ignore[arg-type]
+        detector=detector, detect=config.detect, landmarks=config.landmarks,  # type: ignore[arg-type]
         backend=config.backend, precision=config.precision, threads=config.threads,  # type: ignore[arg-type]
         max_pixels=config.max_pixels, defence=defence, even_light=config.even_light)
     recognizer.config = config

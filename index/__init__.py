@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from index.errors import ForeignFileError, IndexCorruptError, IndexMismatchError, VectorIndexError
 
 if TYPE_CHECKING:
-    from index.vector_index import KINDS, IndexKind, IndexMeta, SearchResult, VectorIndex, read_meta
+    from index.kinds import KINDS, IndexKind
+    from index.vector_index import IndexMeta, SearchResult, VectorIndex, read_meta
     from index.vector_store import (
         MEMORY,
         FaissStore,
@@ -32,8 +33,8 @@ __all__ = [
     "read_meta",
 ]
 
-_LAZY = {name: "index.vector_index" for name in ("KINDS", "IndexKind", "IndexMeta", "SearchResult", "VectorIndex",
-                                                 "read_meta")}
+_LAZY = {name: "index.kinds" for name in ("KINDS", "IndexKind")}  # no FAISS: the CLI's --index-kind choices
+_LAZY |= {name: "index.vector_index" for name in ("IndexMeta", "SearchResult", "VectorIndex", "read_meta")}
 _LAZY |= {name: "index.vector_store" for name in ("MEMORY", "FaissStore", "VectorStore", "backend_of", "faiss_path",
                                                   "index_files", "open_vector_store")}
 

@@ -14,18 +14,17 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import faiss
 import numpy as np
 
 from index.errors import IndexCorruptError, IndexMismatchError, VectorIndexError
+from index.kinds import KINDS, IndexKind
 
 __all__ = ["KINDS", "IndexKind", "IndexMeta", "SearchResult", "VectorIndex", "check_finite", "kind_of",
            "read_meta"]
 
-IndexKind = Literal["flat", "hnsw", "ivf", "pq"]
-KINDS: tuple[str, ...] = ("flat", "hnsw", "ivf", "pq")
 _PQ_MIN_TRAIN = 1024
 
 

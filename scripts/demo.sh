@@ -16,7 +16,7 @@ trap 'rm -rf "$WORK"' EXIT
 export FACEREC_DB="${FACEREC_DB:-$WORK/gallery.db}"
 
 echo "== prepare: the ONNX files found, the int8 model built once (later commands start at once)"
-"$FACEREC" models prepare --cohort-photos "$SHARED/data"
+"$FACEREC" models prepare
 
 echo "== verify (1:1)"
 "$FACEREC" verify "$LFW/Abel_Pacheco/Abel_Pacheco_0001.jpg" "$LFW/Abel_Pacheco/Abel_Pacheco_0004.jpg"

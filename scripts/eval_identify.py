@@ -49,7 +49,7 @@ import numpy as np
 
 from facerec import FaceRecognizer
 from facerec.cohort import Cohort, as_norm, homogeneity, load_cohort, own_scores
-from facerec.open_set import MIN_PEOPLE, calibrate
+from facerec.open_set import FAR, MIN_PEOPLE, calibrate, decision_thresholds
 
 sys.path.insert(0, str(Path(__file__).parent))
 from build_cohort import calibration_tables, embed_shared  # noqa: E402 - a sibling script
@@ -120,15 +120,15 @@ class Scorer:
             scores = self.scores(own, rule) if self.template == "mean" else self._face_scores(rule)
             scores[np.arange(len(scores)), self.owner] = -np.inf  # against the other people only
             maxima = scores.max(axis=1) if people >= MIN_PEOPLE else np.zeros(0)
+            weights = self.recognizer.weights
             if rule == "cosine":
-                model = self.recognizer.weights.open_set_threshold(people, FPIR)
+                model, _ = decision_thresholds(None, weights, people, FPIR, FAR)
                 threshold = calibrate(model, maxima, people=people, fpir=FPIR, revision=0).threshold
                 found[rule] = (threshold, threshold)
             else:
                 alike = homogeneity(own_scores(self.cohort, self.gallery, self.owner), self.owner)
-                model = self.cohort.threshold(people, FPIR, homogeneity=alike)
+                model, strict = decision_thresholds(self.cohort, weights, people, FPIR, FAR, alike)
                 threshold = calibrate(model, maxima, people=people, fpir=FPIR, revision=0).threshold
-                strict = self.cohort.threshold(people, FPIR, low_quality=True, homogeneity=alike)
                 found[rule] = (threshold, max(threshold, strict))
         return found
 

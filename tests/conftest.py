@@ -32,7 +32,7 @@ TEST_HOME = Path(os.environ["FACEREC_TESTS_HOME"])
 os.environ["XDG_CACHE_HOME"] = str(TEST_HOME / "cache")
 os.environ["XDG_DATA_HOME"] = str(TEST_HOME / "data")
 os.environ["FACEREC_CACHE_DIR"] = str(TEST_HOME / "cache" / "facerec")
-for _name in ("FACEREC_DB", "FACEREC_VECTORS", "FACEREC_INDEX_KIND"):
+for _name in ("FACEREC_DB", "FACEREC_VECTORS", "FACEREC_INDEX_KIND", "FACEREC_MODELS_DIR"):
     os.environ.pop(_name, None)
 
 
@@ -81,19 +81,10 @@ def lfw(name: str, number: int = 1) -> Path:
 
 @pytest.fixture(scope="session")
 def recognizer():
-    """The default recognizer, with the model's score-normalisation cohort prepared (in the tests' temporary
-    cache) from the photos of ../shared, as `facerec models prepare --cohort-photos` does for a user."""
+    """The default recognizer (its calibration, with its cohort entries, ships with the package)."""
     from facerec import FaceRecognizer
-    from facerec.cohort import prepare_cohort
 
-    made = FaceRecognizer()
-    prepare_cohort(made, SHARED / "data")
-    return made
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _cohort_prepared(recognizer) -> None:
-    """Every test, and every CLI subprocess it starts (same temporary cache), sees the prepared cohort."""
+    return FaceRecognizer()
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from facerec.cli import main
 from facerec.errors import UnknownModelError, WeightsHashError
 from facerec.models.embedders import list_models, model_file
 from facerec.models.embedders.custom import EmbedderSpec, ModelSpecError, add_model, custom_model_path
-from tests.conftest import WEIGHTS, lfw
+from tests.conftest import LFW, WEIGHTS, lfw
 
 FOAMLIU_ONNX = WEIGHTS / "mobilefacenet" / "MobileFaceNet.onnx"
 #: What foamliu's README says: 112x112 RGB, ArcFace alignment, ImageNet mean/std; 128-d. The threshold is the
@@ -28,7 +29,7 @@ FAST = ["--detector", "yunet", "--landmarks", "detector"]
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory) -> Path:
+def models_dir(tmp_path_factory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("models")
     patch = pytest.MonkeyPatch()
     patch.setenv("FACEREC_MODELS_DIR", str(folder))
@@ -136,3 +137,85 @@ def test_a_spec_field_that_is_not_known_is_refused():
     with pytest.raises(ModelSpecError, match="unknown spec field 'colour_order'"):
         EmbedderSpec.from_dict({"colour_order": "rgb"})
     assert np.allclose(EmbedderSpec(input_size=128).alignment().template[0], (38.2946 * 128 / 112, 51.6963 * 128 / 112))
+
+
+# -- --model NAME in the other commands that choose a model (issue 35) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def their_gallery(models_dir, tmp_path_factory) -> Path:
+    """A gallery enrolled with the added model: a command that ignored ``--model`` is refused by it."""
+    db = tmp_path_factory.mktemp("theirs") / "gallery.db"
+    code, _, err = run(["enroll", "Abel", str(lfw("Abel_Pacheco", 1)), "--db", str(db), "--model", NAME, *FAST])
+    assert code == 0, err
+    return db
+
+
+def test_embed_and_compare_with_the_added_model(models_dir, tmp_path):
+    theirs = FaceRecognizer(NAME, detector="yunet", landmarks="detector")
+    photos = [lfw("Abel_Pacheco", 1), lfw("Amber_Tamblyn", 1)]
+    code, _, err = run(["embed", *map(str, photos), "-o", str(tmp_path / "out"), "--model", NAME, "--json", *FAST])
+    assert code == 0, err
+    assert json.loads((tmp_path / "out" / "meta.json").read_text())["model"] == theirs.model_key
+    rows = np.load(tmp_path / "out" / "embeddings.npy")
+    expected = np.stack([theirs.embed(photo)[0].embedding for photo in photos])
+    assert rows.shape == expected.shape and np.allclose(rows, expected, atol=1e-5)
+
+    for name, photo in (("Abel", photos[0]), ("Amber", photos[1])):
+        (tmp_path / "known" / name).mkdir(parents=True)
+        (tmp_path / "known" / name / photo.name).write_bytes(photo.read_bytes())
+    probe = lfw("Abel_Pacheco", 2)
+    code, out, err = run(["compare", "--known", str(tmp_path / "known"), "--unknown", str(probe), "--model", NAME,
+                          "--json", *FAST])
+    assert code == 0, err
+    answer = json.loads(out)
+    [row] = answer["results"]
+    assert answer["model"] == theirs.model_key and row["person"] == "Abel"
+    assert row["raw_score"] == pytest.approx(float(theirs.embed(probe)[0].embedding @ expected[0]), abs=1e-5)
+
+
+def test_watch_with_the_added_model(their_gallery, tmp_path):
+    pytest.importorskip("trackers", reason="video needs the tracker: pip install 'facerec[video]'")
+    for n in range(3):  # a clip as a folder of frames: one face, the same photo in each
+        (tmp_path / f"{n}.jpg").write_bytes(lfw("Abel_Pacheco", 2).read_bytes())
+    code, out, err = run(["watch", str(tmp_path), "--db", str(their_gallery), "--model", NAME, "--json", *FAST])
+    assert code == 0, err
+    [track] = [json.loads(line) for line in out.splitlines()]
+    assert track["name"] == "Abel" and track["frames"] == 3
+
+
+def test_serve_with_the_added_model(their_gallery, monkeypatch):
+    pytest.importorskip("fastapi", reason="serve needs the serve extra")
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    from enrollment import AccessStore
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.setdefault("app", app))  # no server loop
+    code, _, err = run(["serve", "--db", str(their_gallery), "--model", NAME, *FAST])
+    assert code == 0 and "app" in served, err
+    access = AccessStore(f"sqlite:///{their_gallery}")
+    key = access.create_key("read", label="test")[1]
+    access.close()
+    with TestClient(served["app"]) as client:
+        models = client.get("/v1/models", headers={"X-API-Key": key})
+        with lfw("Abel_Pacheco", 2).open("rb") as photo:
+            answer = client.post("/v1/identify", files={"image": photo}, headers={"X-API-Key": key})
+    assert models.status_code == 200 and models.json()["model"].startswith(f"{NAME}:")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["faces"][0]["name"] == "Abel"
+
+
+def test_eval_pairs_with_the_added_model(models_dir, tmp_path):
+    """The LFW protocol on a few pairs (the first two matched and two mismatched of two folds)."""
+    lines = (LFW.parent / "pairs_dev.txt").read_text().splitlines()
+    per_class = int(lines[0].split()[1])
+    folds = [lines[1 + f * 2 * per_class:][: 2 * per_class] for f in range(2)]
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("\n".join(["2\t2", *(line for fold in folds for line in fold[:2] + fold[per_class:][:2])]) + "\n")
+    code, out, err = run(["eval", "pairs", "--pairs", str(pairs), "--root", str(LFW), "--model", NAME, "--no-cache",
+                          "--json", *FAST])
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["model"].startswith(f"{NAME}:") and report["pairs"] == 8

@@ -150,7 +150,17 @@ def test_damaged_cohort_statistics_are_recomputed_and_no_numpy_warning_leaks(rec
 def test_index_stats_reports_the_decision_identify_makes_without_the_cohort(recognizer, tmp_path, monkeypatch):
     db = tmp_path / "g.db"
     _gallery(recognizer, db)  # calibrated with the cohort: normalised scores
-    monkeypatch.setenv("FACEREC_CACHE_DIR", str(tmp_path / "cache"))  # here the cohort is not prepared
+    # here the model's calibration is the user's own, made in another embedding space: not used, and said so
+    from facerec.cohort import calibration_files, forget_loaded
+
+    monkeypatch.setenv("FACEREC_MODELS_DIR", str(tmp_path / "models"))
+    (own, own_arrays), (shipped, arrays) = calibration_files(recognizer.weights)
+    own.parent.mkdir(parents=True)
+    record = json.loads(shipped.read_text())
+    record["space"]["precision"] = "fp32" if record["space"]["precision"] != "fp32" else "int8"
+    own.write_text(json.dumps(record))
+    own_arrays.write_bytes(arrays.read_bytes())
+    forget_loaded()
     gallery = Gallery(recognizer, db=db)
     assert gallery.cohort is None
     with warnings.catch_warnings():
@@ -160,7 +170,8 @@ def test_index_stats_reports_the_decision_identify_makes_without_the_cohort(reco
     gallery.close()
     stats = json.loads(_cli("index", "stats", "--db", str(db), "--json").stdout)["open_set"]
     assert stats["score"] == "cosine" and stats["threshold"] == pytest.approx(result.threshold)
-    assert "cohort" in stats["note"]
+    assert "calibration is not usable here" in stats["note"]
+    forget_loaded()
 
 
 @pytest.mark.parametrize("fpir", [-1, 0, 1, 5, float("nan"), float("inf"), "0.01", True, None])

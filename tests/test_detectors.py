@@ -195,3 +195,36 @@ def test_the_default_landmarks_are_mtcnn_s_and_nearer_mtcnn_s_own_than_yunet_s()
     default = [faces[0] for faces in get_detector("yunet", retry=False).detect(images)]
     assert [(f.box, f.score, f.detector) for f in default] == [(f.box, f.score, f.detector) for f in own]
     assert _spread(default, mtcnn) < 0.5 * _spread(own, mtcnn)
+
+
+def test_detector_options_are_part_of_the_pipeline_config_and_reach_every_detector(photos):
+    """Score threshold, NMS overlap and working size travel in the PipelineConfig, handed whole to each builder."""
+    from facerec.config import ConfigError, PipelineConfig
+    from facerec.models.detectors import build_detector
+    from facerec.recognizer import build_recognizer
+
+    def inner(settings: dict) -> list[dict]:  # each stage's own detector settings (inside a landmark refiner)
+        return [(s.get("inner") or s) for s, _how in settings["steps"]]
+
+    base = PipelineConfig(detectors=("yunet", "retinaface"), landmarks="detector")
+    own = inner(build_detector(base).settings)
+    assert {s["name"]: s["min_score"] for s in own} == {"yunet": 0.8, "retinaface": 0.9}  # each its own default
+    config = base.with_(min_score=0.6, nms_iou=0.5, max_side=320)
+    recognizer = build_recognizer(config)
+    assert recognizer.config == PipelineConfig.from_dict(config.to_dict()) == config
+    assert all((s["min_score"], s["nms_iou"], s["max_side"]) == (0.6, 0.5, 320)
+               for s in inner(recognizer.detector.settings))
+    refined = build_detector(config.with_(landmarks="mtcnn"))  # through MTCNN's landmark refiner too
+    assert all(s["min_score"] == 0.6 for s in inner(refined.settings))
+    from facerec.video.watch import video_detector  # and to the detector that follows faces in a video
+
+    assert video_detector(recognizer)[0].settings["min_score"] == 0.6
+
+    # and it decides: a score threshold over the face's score drops it
+    [[face]] = build_detector(config.with_(detectors=("yunet",))).detect(photos[:1])
+    strict = build_detector(config.with_(detectors=("yunet",), min_score=min(1.0, face.score + 0.01)))
+    assert strict.detect(photos[:1]) == [[]]
+
+    for bad in ({"min_score": 0}, {"min_score": 1.5}, {"nms_iou": True}, {"max_side": 8}, {"max_side": 320.5}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            base.with_(**bad)

@@ -62,6 +62,38 @@ def test_everyday_commands_import_no_torch(warm_cache, args):
     assert not imported & set(HEAVY), f"{' '.join(args)} imported {sorted(imported & set(HEAVY))}"
 
 
+#: Quick reads (issue 38): what each command must not import, as modules or packages. ``--help`` lists the commands
+#: from their help lines; ``list`` reads the database and its vector store but runs no face pipeline; ``verify``
+#: runs the pipeline but opens no gallery.
+QUICK_READS = {
+    "help": (["--help"], ("numpy", "PIL", "onnxruntime", "faiss", "sqlalchemy", "enrollment.store")),
+    "list": (["list", "--db", "{db}"], ("onnxruntime", "PIL", "facerec.recognizer", "facerec.models")),
+    "verify": (["verify", str(lfw("Aaron_Patterson")), str(lfw("Aaron_Sorkin"))],
+               ("sqlalchemy", "faiss", "enrollment.store", "enrollment.gallery")),
+}
+
+
+@pytest.mark.parametrize("command", list(QUICK_READS))
+def test_quick_reads_import_only_what_they_use(warm_cache, tmp_path, command):
+    db = tmp_path / "g.db"
+    if command == "list":  # a real gallery of one person
+        made = subprocess.run([sys.executable, "-m", "facerec", "enroll", "Abel Pacheco", str(lfw("Abel_Pacheco")),
+                               "--db", str(db)], cwd=ROOT, env=_env(warm_cache), capture_output=True, text=True,
+                              timeout=300)
+        assert made.returncode == 0, made.stderr[-2000:]
+    args, banned = QUICK_READS[command]
+    args = [arg.format(db=db) for arg in args]
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "facerec", *args], cwd=ROOT,
+                         env=_env(warm_cache), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
+    assert "facerec.cli" in imported  # -X importtime did report
+    loaded = sorted(name for name in imported if name.startswith(tuple(f"{b}." for b in banned)) or name in banned)
+    assert not loaded, f"facerec {' '.join(args)} imported {loaded[:10]}"
+    if command == "list":  # and still answers
+        assert run.stdout.split() == ["1", "Abel", "Pacheco"], run.stdout
+
+
 def test_import_facerec_is_light():
     code = "import sys, facerec; print(sorted(m for m in sys.modules if m.split('.')[0] in %r))" % (HEAVY,)
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

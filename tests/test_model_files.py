@@ -98,12 +98,18 @@ def test_a_truncated_or_unrecorded_export_is_made_again(model, crops, cache, cap
     again = OnnxEmbedder(model, precision="fp32")
     assert "has changed since it was written" in capsys.readouterr().err
     np.testing.assert_allclose(again.embed(crops), expected, atol=1e-6)
-    int8 = OnnxEmbedder(model, precision="int8")
     for record in made_records_dir().glob("*.sha256"):  # files facerec has no record of making
         record.unlink()
+    # byte for byte the published ONNX file (an export may differ from it in the last bits of the folded batch
+    # norms, which depend on the CPU): its digest is in the code, so it is trusted without a record
+    again.path.write_bytes((WEIGHTS / "onnx" / "mobilefacenet-foamliu-opset17.onnx").read_bytes())
     capsys.readouterr()
-    OnnxEmbedder(model, precision="fp32")  # byte for byte the published ONNX file: its digest is in the code
+    OnnxEmbedder(model, precision="fp32")
     assert capsys.readouterr().err == ""
+    int8 = OnnxEmbedder(model, precision="int8")  # made from it, and recorded
+    for record in made_records_dir().glob("*.sha256"):
+        record.unlink()
+    capsys.readouterr()
     assert OnnxEmbedder(model, precision="int8").path == int8.path
     assert "was not made by facerec here" in capsys.readouterr().err
     assert list(made_records_dir().glob("*.sha256"))

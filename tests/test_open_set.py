@@ -57,7 +57,7 @@ def test_a_uniform_gallery_raises_its_threshold_and_stores_how(att_gallery):
     assert calibration.gallery_threshold is not None and calibration.threshold >= calibration.model_threshold
     assert att_gallery.threshold == calibration.threshold
     saved, revision = att_gallery.store.store.setting("open_set")
-    assert revision == att_gallery.store.store.revision() and saved == calibration.to_dict()
+    assert revision == att_gallery.store.store.revision() and saved == calibration.stored()
     # the strangers a uniform set is about: AT&T people not enrolled are mostly turned away
     strangers = [ATT / f"s{person}" / "1.pgm" for person in range(30, 41)]
     answers = [att_gallery.identify(path)[0].name for path in strangers]
@@ -78,7 +78,7 @@ def test_calibration_follows_the_gallery(recognizer, tmp_path):
     gallery.remove("s1")
     shrunk = gallery.calibration()
     assert shrunk.people == MIN_PEOPLE - 1 and shrunk.gallery_threshold is None
-    assert gallery.store.store.setting("open_set")[0] == shrunk.to_dict()
+    assert gallery.store.store.setting("open_set")[0] == shrunk.stored()
     gallery.close()
 
 

@@ -1,9 +1,7 @@
 """Cohort score normalisation, face quality and the one decision rule, on real photos and real galleries.
 
-Only Yale B people outside the model's cohort are used (the cohort's record lists them), so no test scores
-a face against a cohort that holds its own person. The shipped FPIR tables are calibrated on every other
-person of ../shared, these included: the tests show the mechanism on real photos; how the rule fares on
-people it was not calibrated on is measured by scripts/eval_identify.py (cross-fitted).
+The tests score the people the shipped calibration held out (its record lists every person by role): none of
+them is in the cohort or chose a threshold (scripts/build_cohort.py).
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from facerec.cli import main
-from facerec.cohort import CohortError, cohort_files, load_cohort
+from facerec.cohort import CohortError, calibration_files, load_cohort
 from facerec.gallery import Gallery
 from facerec.quality import LowQualityError, assess
 from tests.conftest import ATT, YALE, lfw
@@ -25,12 +23,17 @@ from tests.conftest import ATT, YALE, lfw
 FRONTAL = "_P00A+000E+00.pgm"
 
 
+def _record_people(recognizer, role: str, group: str) -> list[str]:
+    """The people of ``group`` the shipped calibration gave ``role`` (cohort, calibration, held_out)."""
+    shipped = calibration_files(recognizer.weights)[-1][0]
+    record = json.loads(shipped.read_text())
+    return [p.split("/", 1)[1] for p in record["people"][role] if p.startswith(f"{group}/")]
+
+
 @pytest.fixture(scope="module")
 def held_out(recognizer) -> list[str]:
-    """Yale B people outside the model's cohort."""
-    record = json.loads(cohort_files(recognizer.weights)[1].read_text())
-    used = {p.split("/", 1)[1] for p in record["cohort_people"] if p.startswith("yale/")}
-    people = sorted(p.name for p in YALE.iterdir() if p.is_dir() and p.name not in used)
+    """Yale B people the shipped calibration held out (in neither its cohort nor its tables)."""
+    people = _record_people(recognizer, "held_out", "strong side light")
     assert len(people) >= 6
     return people
 
@@ -43,23 +46,29 @@ def _side_lit(person: str) -> list:
                   key=lambda p: (abs(int(p.name.split("P00A")[1][:4])), p.name))
 
 
-def test_the_cohort_is_prepared_for_the_default_model_and_its_hash_is_checked(recognizer, tmp_path, monkeypatch):
+def test_the_calibration_ships_with_the_default_model_and_its_hash_is_checked(recognizer, tmp_path, monkeypatch):
     cohort = load_cohort(recognizer.weights)
-    assert cohort is not None and len(cohort.embeddings) >= 500
+    assert cohort is not None and cohort.source == "shipped" and len(cohort.embeddings) >= 200
     assert cohort.threshold(1000, 0.01) > cohort.threshold(10, 0.01)  # more people, more chances: stricter
     assert cohort.threshold(10, 0.01, low_quality=True) >= cohort.threshold(10, 0.01)
-    arrays, _ = cohort_files(recognizer.weights)
-    copy = tmp_path / "cache" / "cohort" / arrays.name  # in another cache, then damaged
-    copy.parent.mkdir(parents=True)
-    shutil.copy(arrays, copy)
-    damaged = bytearray(copy.read_bytes())
+    record, arrays = calibration_files(recognizer.weights)[-1]
+    mine = calibration_files(recognizer.weights)[0]  # the user's own comes first: a damaged copy there
+    mine[0].parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(record, mine[0])
+    damaged = bytearray(arrays.read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF
-    copy.write_bytes(bytes(damaged))
-    monkeypatch.setenv("FACEREC_CACHE_DIR", str(tmp_path / "cache"))
-    with pytest.raises(CohortError, match="has changed since it was written"):
-        load_cohort(recognizer.weights)
-    copy.unlink()
-    assert load_cohort(recognizer.weights) is None  # not prepared here: identification falls back to cosine
+    mine[1].write_bytes(bytes(damaged))
+    from facerec.cohort import forget_loaded
+
+    forget_loaded()
+    try:
+        with pytest.raises(CohortError, match="not the one .* names"):
+            load_cohort(recognizer.weights)
+    finally:
+        mine[0].unlink()
+        mine[1].unlink()
+        forget_loaded()
+    assert load_cohort(recognizer.weights).source == "shipped"
 
 
 def test_a_side_lit_stranger_plain_cosine_accepts_is_turned_away(recognizer, held_out, tmp_path):
@@ -161,16 +170,11 @@ def test_an_old_gallery_gets_its_statistics_before_it_is_scored(recognizer, tmp_
     upgraded.close()
 
 
-def _record_people(recognizer, role: str, kind: str) -> list[str]:
-    record = json.loads(cohort_files(recognizer.weights)[1].read_text())
-    return [p.split("/", 1)[1] for p in record[f"{role}_people"] if p.startswith(f"{kind}/")]
-
-
 def test_a_person_in_the_cohort_is_recognised(recognizer, tmp_path):
     """The cohort is made of public photos, so a user may enrol one of its people. Their own faces are left
     out of their statistics (the cohort person nearest each face); before that, such a person scored near the
     threshold against the very photo they were enrolled from, and was missed on their other photos."""
-    people = [p for p in _record_people(recognizer, "cohort", "lfw") if lfw(p, 2).is_file()][:8]
+    people = [p for p in _record_people(recognizer, "cohort", "ordinary photos") if lfw(p, 2).is_file()][:8]
     gallery = Gallery(recognizer, db=tmp_path / "g.db")
     for person in people:
         gallery.enroll(person, [lfw(person)], save=False, allow_low_quality=True)
@@ -184,7 +188,7 @@ def test_a_studio_gallery_is_held_to_a_stricter_threshold_than_one_of_ordinary_p
     """People photographed in one studio under one light resemble each other more (the gallery's measured
     homogeneity), and their strangers pass more often: such a gallery is held to the studio groups' tables.
     A gallery too small to measure it is held to the strictest group's."""
-    ordinary = [p for p in _record_people(recognizer, "calibration", "lfw")][:len(held_out)]
+    ordinary = [p for p in _record_people(recognizer, "held_out", "ordinary photos")][:len(held_out)]
     found = {}
     for kind, photos in (("yale", [(p, YALE / p / f"{p}{FRONTAL}") for p in held_out]),
                          ("lfw", [(p, lfw(p)) for p in ordinary])):

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 from facerec import FaceRecognizer
 from facerec.cli import main
 from facerec.errors import MultipleFacesError, NoFaceError
-from facerec.models import get_weights
 from tests.conftest import lfw
 
 SAME = (lfw("Abel_Pacheco", 1), lfw("Abel_Pacheco", 4))
@@ -22,7 +21,11 @@ def test_same_and_different_people(recognizer):
     different = recognizer.verify(*DIFFERENT)
     assert same.same_person and not different.same_person
     assert same.similarity > different.similarity + 0.3
-    assert same.threshold == recognizer.weights.threshold
+    # the calibrated decision: the normalised score against the threshold that keeps FAR at 0.1%
+    assert same.score_kind == "as-norm" and same.far == 0.001 and same.score >= same.threshold > different.score
+    assert same.threshold == recognizer.verify_threshold(0.001)[0]
+    stricter = recognizer.verify(*SAME, far=1e-6)
+    assert stricter.threshold > same.threshold  # a lower false-accept rate, a higher bar
 
 
 def test_embed_returns_unit_vectors(recognizer, two_faces_photo):
@@ -51,7 +54,12 @@ def test_cli_verify_text_and_json():
     result = run("verify", *DIFFERENT, "--json")
     data = json.loads(result.stdout)
     assert result.exit_code == 0 and data["same_person"] is False and data["model"] == "mobilefacenet:foamliu"
-    assert data["threshold"] == pytest.approx(get_weights("mobilefacenet").threshold)
+    assert data["far"] == 0.001 and data["score_kind"] == "as-norm" and data["score"] < data["threshold"]
+    assert data["decision"].startswith("as-norm, calibrated on") and -1 <= data["similarity"] <= 1
+    loose = json.loads(run("verify", *DIFFERENT, "--json", "--far", "0.5").stdout)
+    assert loose["threshold"] < data["threshold"]
+    both = run("verify", *SAME, "--far", "0.01", "--threshold", "0.3")
+    assert both.exit_code == 2 and "give one" in both.output
 
 
 def test_cli_threshold_override_changes_the_decision():

@@ -1,4 +1,8 @@
-"""Pieces shared by every ``facerec`` command: error handling, model options, JSON output."""
+"""Pieces shared by every ``facerec`` command: error handling, model options, JSON output.
+
+``facerec --help`` imports this module, so it imports neither NumPy nor the pipeline's settings
+(:mod:`facerec.config`, which loads the model registry and Pillow) until a command uses them.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,15 @@ import math
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
-import numpy as np
 
 from facerec.checks import path_text
-from facerec.config import DEFAULT_MODEL, ROBUST_DEFENCE, PipelineConfig, parse_detectors
 from facerec.errors import FaceRecError
+
+if TYPE_CHECKING:
+    from facerec.config import DEFAULT_MODEL, ROBUST_DEFENCE, PipelineConfig
 
 __all__ = [
     "CONTEXT", "CommandError", "DEFAULT_MODEL", "FaceRecGroup", "JsonError", "QUIET", "ROBUST_DEFENCE", "THRESHOLD",
@@ -149,6 +154,8 @@ def model_options(command: Callable) -> Callable:
     :func:`pipeline_config` and :func:`make_recognizer` read from the click context (so that commands need
     not pass the options along one by one, and none is dropped on the way)."""
 
+    from facerec.config import DEFAULT_MODEL, PipelineConfig, parse_detectors
+
     @functools.wraps(command)
     def with_pipeline(*args: Any, detector: str, landmarks: str, backend: str, precision: str, threads: int | None,
                       face_crop: bool, no_even_light: bool, **kwargs: Any) -> Any:
@@ -199,6 +206,8 @@ def model_options(command: Callable) -> Callable:
 def pipeline_config(*, robust: bool = False) -> PipelineConfig:
     """The command's pipeline (from :func:`model_options`), with the ``--robust`` defence when asked for;
     the defaults outside a command."""
+    from facerec.config import ROBUST_DEFENCE, PipelineConfig
+
     ctx = click.get_current_context(silent=True)
     config = ctx.meta.get(PIPELINE_KEY) if ctx is not None else None
     config = config if isinstance(config, PipelineConfig) else PipelineConfig()
@@ -242,6 +251,8 @@ def emit(data: dict[str, Any], *, line: bool = False) -> None:
 def json_ready(value: Any) -> Any:
     """``value`` as strict JSON can hold it (what :func:`emit` prints, and ``watch`` writes per frame): datetimes
     as ISO 8601, NumPy scalars as Python ones, floats rounded to 6 places, NaN and infinities as None."""
+    import numpy as np  # here, not at the top: `facerec --help` needs no NumPy
+
     if isinstance(value, datetime):  # ISO 8601 with its offset, as the HTTP API writes it
         return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
     if isinstance(value, str):
@@ -258,3 +269,12 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_ready(v) for v in value]
     return value
+
+
+def __getattr__(name: str) -> Any:
+    """``DEFAULT_MODEL`` and ``ROBUST_DEFENCE``, re-exported from :mod:`facerec.config` when first asked for."""
+    if name in ("DEFAULT_MODEL", "ROBUST_DEFENCE"):
+        import facerec.config
+
+        return getattr(facerec.config, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

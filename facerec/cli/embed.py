@@ -94,7 +94,8 @@ def compare_command(known: str, unknown: str, model: str, tag: str | None, weigh
     recognizer = make_recognizer(model, tag, weights, no_flip)
     rows = compare_folders(recognizer, known, unknown, threshold=threshold, progress=not (as_json or quiet))
     if as_json:
-        emit({"known": known, "unknown": unknown, "results": [row.to_dict() for row in rows]})
+        emit({"known": known, "unknown": unknown, "model": recognizer.model_key,
+              "results": [row.to_dict() for row in rows]})
     else:
         writer = csv.writer(sys.stdout)
         writer.writerow(["path", "person", "score", "best", "threshold", "error", "cosine"])  # cosine last: old

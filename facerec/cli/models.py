@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from facerec.cli.common import CONTEXT, FaceRecGroup, emit, model_options, pipeline_config
+from facerec.cli.common import CONTEXT, FaceRecGroup, emit, make_recognizer, model_options, pipeline_config
 
-__all__ = ["add_command", "export_command", "models_group", "prepare_command", "remove_command"]
+__all__ = ["add_command", "calibrate_command", "export_command", "models_group", "prepare_command",
+           "remove_command"]
 
 
 @click.group("models", cls=FaceRecGroup, context_settings=CONTEXT, invoke_without_command=True)
@@ -25,13 +26,9 @@ def models_group(ctx: click.Context, as_json: bool) -> None:
 @models_group.command("prepare")
 @model_options
 @click.option("--robust", is_flag=True, help="Prepare the --robust pipeline (the JPEG defence) too.")
-@click.option("--cohort-photos", type=click.Path(file_okay=False), default=None, envvar="FACEREC_COHORT_PHOTOS",
-              help="A data folder holding the photos of the model's score-normalisation cohort (laid out as "
-                   "../shared/data): embed them once, for identification's cohort-normalised decision. Without "
-                   "it identify uses plain cosine scores.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def prepare_command(model: str, tag: str | None, weights: str | None, no_flip: bool, robust: bool,
-                    cohort_photos: str | None, as_json: bool) -> None:
+                    as_json: bool) -> None:
     """Make the pipeline ready ahead of time: find (or download) its weights, and build every ONNX export and
     int8 model it runs, then say where they are. For images, CI and offline machines; the same options as
     verify choose the pipeline (the default one without options), but for --no-flip, which changes how faces
@@ -44,8 +41,7 @@ def prepare_command(model: str, tag: str | None, weights: str | None, no_flip: b
     from facerec.runtime import cache_files_used, onnx_cache_dir, preparing_ahead
 
     if no_flip:  # flip is how faces are embedded at run time: nothing prepared depends on it
-        raise click.UsageError("--no-flip changes how faces are embedded at run time, not what is prepared "
-                               "(the cohort, with --cohort-photos, is embedded as the model was calibrated): "
+        raise click.UsageError("--no-flip changes how faces are embedded at run time, not what is prepared: "
                                "leave it out")
     config = pipeline_config(robust=robust)
     embedder = model_file(config.model, tag=config.tag, weights_path=config.weights)
@@ -62,16 +58,13 @@ def prepare_command(model: str, tag: str | None, weights: str | None, no_flip: b
                         raise
     with preparing_ahead():
         recognizer = build_recognizer(config)  # exports and quantizes what is missing (a note on stderr for each)
-        cohort = None
-        if cohort_photos:
-            from facerec.cohort import prepare_cohort
-
-            cohort = str(prepare_cohort(recognizer, Path(cohort_photos)))
-    made = [path for path in cache_files_used() if path.is_file() and str(path) != cohort]
+    made = [path for path in cache_files_used() if path.is_file()]
+    cohort, _ = recognizer.cohort()
     report = {"model": recognizer.model_key, "backend": recognizer.backend, "precision": recognizer.precision,
               "detector": config.detector if config.detect else "face-crop", "landmarks": config.landmarks,
               "cache_dir": str(onnx_cache_dir()), "weights": [str(p) for p in weights_files],
-              "onnx": [str(p) for p in made], "cohort": cohort}
+              "onnx": [str(p) for p in made], "calibration": cohort.describe() if cohort else None,
+              "calibration_file": str(cohort.record) if cohort and cohort.record else None}
     if as_json:
         emit(report)
         return
@@ -81,7 +74,76 @@ def prepare_command(model: str, tag: str | None, weights: str | None, no_flip: b
         click.echo(f"weights  {path}")
     for path in made:
         click.echo(f"onnx     {Path(path)}")
-    click.echo(f"cohort   {cohort or 'not prepared (--cohort-photos DIR): identify uses cosine scores'}")
+    click.echo(f"calibration {report['calibration'] or 'none for this pipeline: plain cosine scores'}"
+               + (f" ({report['calibration_file']})" if report["calibration_file"] else ""))
+
+
+@models_group.command("calibrate")
+@model_options
+@click.option("--photos", "folders", multiple=True, required=True, metavar="[NAME=]DIR",
+              help="A folder of folders, one per person, several photos each (your own cameras, or any labelled "
+                   "set); give it once per condition (e.g. office=DIR1 --photos badge=DIR2), each measured on its "
+                   "own.")
+@click.option("--fpir", type=float, default=None, help="The FPIR the report measures identify at (default 0.01).")
+@click.option("--far", type=float, default=None, help="The FAR the report measures verify at (default 0.001).")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Draw the held-out DET curves to this PNG file (needs the plots extra).")
+@click.option("--keep-faces", is_flag=True,
+              help="Keep the cohort people's faces as they are, not as averages of five people's faces: a sharper "
+                   "cohort, but the calibration then holds face templates of those people (kept on this machine).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def calibrate_command(model: str, tag: str | None, weights: str | None, no_flip: bool, folders: tuple[str, ...],
+                      fpir: float | None, far: float | None, plot: str | None, keep_faces: bool, as_json: bool) -> None:
+    """Calibrate the model's decisions (identify's FPIR tables by gallery size, verify's FAR) on your photos.
+
+    A quarter of each folder's people make the score-normalisation cohort (kept only as averages of five people's
+    faces), a quarter calibrate, and the other half are held out: FNIR, FPIR, FAR and TAR are measured on them,
+    with 95% intervals. The result goes to your model folder and is used from then on for this model, in place of
+    the one it ships with; the embedding-space settings (precision, flip, landmarks...) are recorded with it."""
+    import sys
+
+    from facerec.calibration import PhotoFolder, build_calibration, det_plot, write_calibration
+    from facerec.cohort import calibration_files
+    from facerec.open_set import FAR, FPIR, check_fpir
+
+    fpir, far = check_fpir(FPIR if fpir is None else fpir), check_fpir(FAR if far is None else far, "far")
+    recognizer = make_recognizer(model, tag, weights, no_flip)
+    command = "facerec models calibrate " + " ".join(f"--photos {folder}" for folder in folders) + \
+        (" --keep-faces" if keep_faces else "")
+    calibration, _, _ = build_calibration(
+        recognizer, [PhotoFolder.of(folder) for folder in folders], fpir=fpir, far=far, progress=not as_json,
+        command=command, log=None if as_json else (lambda line: click.echo(line, err=True)), keep_faces=keep_faces)
+    [(record, arrays), _] = calibration_files(recognizer.weights)
+    write_calibration(calibration, record, arrays)
+    if plot:
+        det_plot(calibration.report, Path(plot))
+    summary = {"model": recognizer.model_key, "record": str(record), "cohort": str(arrays),
+               "people": {role: len(names) for role, names in calibration.record["people"].items()},
+               "cohort_entries": calibration.record["cohort_entries"], "plot": plot,
+               "report": calibration.record["report"]}
+    if as_json:
+        emit(summary)
+        return
+    out = sys.stdout
+    people = summary["people"]
+    click.echo(f"calibrated {summary['model']} on {people['calibration']} people (cohort: {people['cohort']} people "
+               f"as {summary['cohort_entries']} entries of five); measured on {people['held_out']} held-out people:",
+               file=out)
+    for group, found in calibration.record["report"]["groups"].items():
+        identify, verify = found["identify"], found["verify"]
+        click.echo(f"  {group}: identify at FPIR {fpir:g}, gallery of {identify['gallery_size']}: "
+                   f"FNIR {_shown(identify['fnir'])}, FPIR {_shown(identify['fpir'])}", file=out)
+        click.echo(f"  {'':<{len(group)}}  verify at FAR {far:g}: FAR {_shown(verify['far'])}, "
+                   f"TAR {_shown(verify['tar'])}", file=out)
+    click.echo(f"wrote {record} and {arrays}" + (f"; DET plot {plot}" if plot else ""), file=out)
+
+
+def _shown(rate: dict[str, Any]) -> str:
+    """``"1.20% [0.80, 1.70] (24 of 2000, 51 people)"``."""
+    if rate["rate"] is None:
+        return "- (nothing to measure)"
+    low, high = rate["ci95"]
+    return f"{rate['rate']:.2%} [{low:.2%}, {high:.2%}] ({rate['count']} of {rate['of']}, {rate['people']} people)"
 
 
 def _numbers(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:

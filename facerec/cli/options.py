@@ -31,13 +31,13 @@ class StoreOptions:
     @property
     def vectors_uri(self) -> str:
         """--vectors, else --index, else FACEREC_VECTORS, else the FAISS file beside the database."""
-        from facerec.gallery import default_vectors
+        from facerec.gallery_location import default_vectors
 
         return self.vectors or self.index_path or default_vectors(self.url)
 
     @property
     def url(self) -> str:
-        from facerec.gallery import db_url, default_db_url
+        from facerec.gallery_location import db_url, default_db_url
 
         return db_url(self.db) if self.db else default_db_url()
 

@@ -105,6 +105,8 @@ def index_stats_command(store: StoreOptions, as_json: bool) -> None:
     _space_line(crops, stats["faces"])
     if open_set:
         click.echo(_open_set_line(open_set, current))
+        if open_set.get("decision"):
+            click.echo(f"{'decision':<12} {open_set['decision']}")
         if open_set.get("note"):
             click.echo(f"{'':<12} {open_set['note']}")
 

@@ -18,16 +18,25 @@ __all__ = ["eval_group", "eval_pairs_command", "verify_command"]
 @click.argument("image_a", type=click.Path())
 @click.argument("image_b", type=click.Path())
 @model_options
+@click.option("--far", type=float, default=None,
+              help="The false-accept rate to keep: the fraction of pairs of different people called the same person "
+                   "(default 0.001). The same decision as identify --fpir FAR against a gallery of IMAGE_A alone.")
 @click.option("--threshold", type=THRESHOLD, default=None,
-              help="Cosine similarity threshold in [-1, 1] (default: calibrated).")
+              help="A fixed cosine similarity threshold in [-1, 1] instead (no FAR is then promised).")
 @click.option("--require-single", is_flag=True, help="Fail when a photo shows more than one face.")
 @click.option("--robust", is_flag=True, help=ROBUST_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def verify_command(image_a: str, image_b: str, model: str, tag: str | None, weights: str | None,
-                   no_flip: bool, threshold: float | None, require_single: bool, robust: bool, as_json: bool) -> None:
+                   no_flip: bool, far: float | None, threshold: float | None, require_single: bool, robust: bool,
+                   as_json: bool) -> None:
     """Say whether IMAGE_A and IMAGE_B show the same person (exit 0 either way)."""
+    from facerec.open_set import FAR, check_fpir
+
+    if far is not None and threshold is not None:
+        raise click.UsageError("--far and --threshold each set the decision: give one")
+    far = check_fpir(FAR if far is None else far, "far")
     recognizer = make_recognizer(model, tag, weights, no_flip, threshold=threshold, robust=robust)
-    result = recognizer.verify(image_a, image_b, require_single=require_single)
+    result = recognizer.verify(image_a, image_b, require_single=require_single, far=far)
     if as_json:
         emit({"image_a": image_a, "image_b": image_b, "model": recognizer.model_key, "precision": recognizer.precision,
               **result.to_dict()})
@@ -36,7 +45,12 @@ def verify_command(image_a: str, image_b: str, model: str, tag: str | None, weig
         if count > 1:
             click.echo(f"note: {count} faces in {shown_path(name)}; using the largest", err=True)
     verdict = "same person" if result.same_person else "different people"
-    click.echo(f"similarity {result.similarity:.4f}  threshold {result.threshold:.4f}  -> {verdict}")
+    if result.score_kind == "cosine":
+        click.echo(f"similarity {result.similarity:.4f}  threshold {result.threshold:.4f}  -> {verdict}")
+    else:
+        click.echo(f"score {result.score:.3f} ({result.score_kind}; cosine {result.similarity:.4f})  threshold "
+                   f"{result.threshold:.3f}  -> {verdict}")
+    click.echo(f"decision: {result.decision}", err=True)
 
 
 @click.group("eval", cls=FaceRecGroup, context_settings=CONTEXT)

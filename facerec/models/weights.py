@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +127,8 @@ def resolve_weights(entry: WeightsFile, path: str | Path | None = None, *, downl
     if download is None:
         download = os.environ.get("FACEREC_OFFLINE", "") not in ("1", "true", "yes")
     if download and entry.url:
+        import urllib.error  # here, not at the top: most commands find their weights and never download
+
         try:
             return _download(entry, cached)
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
@@ -157,6 +157,8 @@ def _missing_message(entry: WeightsFile, searched: list[Path], why: str) -> str:
 
 
 def _download(entry: WeightsFile, target: Path) -> Path:
+    import urllib.request
+
     if not entry.url:
         raise WeightsNotFoundError(f"no download address is known for {entry.key}")
     with atomic_path(target) as tmp:

@@ -56,7 +56,9 @@ class Health(Answer):
 class ModelsAnswer(Answer):
     model: str = Field(description="The embedding model in use.")
     embedding_size: int
-    verify_threshold: float = Field(description="The cosine at or above which /v1/verify says same person.")
+    verify_threshold: float = Field(description="The score at or above which /v1/verify says same person at its "
+                                                "default FAR (0.1%).")
+    verify_decision: str = Field(description="Which score verify compares and how its threshold was calibrated.")
     identify_threshold: float = Field(description="The gallery's open-set threshold now.")
     detector: str
     backend: str
@@ -79,7 +81,11 @@ class VerifiedFace(FaceBox):
 class VerifyAnswer(Answer):
     model: str
     similarity: Score = Field(description="The cosine of the two faces' embeddings.")
+    score: float = Field(description="The decision score compared with the threshold (as-norm, or the cosine).")
+    score_kind: str = Field(description='"as-norm" (cohort-normalised, calibrated) or "cosine".')
     threshold: float
+    far: float | None = Field(description="The false-accept rate the threshold keeps (null: a fixed threshold).")
+    decision: str = Field(description="Which score is compared and how its threshold was calibrated.")
     same_person: bool
     face_a: VerifiedFace
     face_b: VerifiedFace
@@ -122,6 +128,7 @@ class IdentifyAnswer(Answer):
     image: ImageSize = Field(description="The photo's own size: the frame of the boxes.")
     threshold: float
     faces: list[IdentifiedFace] = Field(description="The largest face, or every face, largest first.")
+    decision: str = Field(description="Which score is compared and how its threshold was calibrated.")
 
 
 class QueueState(Answer):

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 
 from facerec import __version__
+from facerec.open_set import FAR
 from facerec.serve.auth import ReadKey
 from facerec.serve.models import (
     KEYED,
@@ -53,7 +54,8 @@ async def models(service: ServiceDep, _key: ReadKey) -> ModelsAnswer:
     weights = recognizer.weights
     return ModelsAnswer.model_validate(json_safe({
         "model": recognizer.model_key, "embedding_size": weights.embedding_size,
-        "verify_threshold": recognizer.threshold, "identify_threshold": service.gallery.threshold,
+        "verify_threshold": recognizer.verify_threshold()[0], "verify_decision": recognizer.verify_threshold()[1],
+        "identify_threshold": service.gallery.threshold,
         "detector": getattr(recognizer.detector, "name", type(recognizer.detector).__name__),
         "backend": recognizer.backend, "precision": recognizer.precision, "models": list_models(),
         "detectors": list_detectors(),
@@ -67,12 +69,15 @@ async def verify(
     image_a: Annotated[UploadFile, File(description="The first photo.")],
     image_b: Annotated[UploadFile, File(description="The second photo.")],
     require_single: Annotated[bool, Form(description="Refuse photos that show more than one face (422).")] = False,
+    far: Annotated[float, Form(gt=0, lt=1, description="The false-accept rate to keep (the same decision as "
+                                                         "identify at this FPIR against a gallery of image_a alone).")
+                   ] = FAR,
 ) -> VerifyAnswer:
     uploads = [await read_upload(image_a), await read_upload(image_b)]
 
     def job() -> dict[str, Any]:
         a, b = (service.decode(u) for u in uploads)
-        result = service.gallery.recognizer.verify(a, b, require_single=require_single,
+        result = service.gallery.recognizer.verify(a, b, require_single=require_single, far=far,
                                                    names=(upload_label(uploads[0]), upload_label(uploads[1])))
         return {"model": service.gallery.recognizer.model_key, **result.to_dict()}
 
@@ -92,8 +97,11 @@ async def identify(
     def job() -> dict[str, Any]:
         pixels = service.decode(upload)
         results = service.gallery.identify(pixels, top_k=top_k, all_faces=all_faces, name=upload_label(upload))
+        fixed = service.gallery.fixed_threshold
         return {"image": {"width": pixels.width, "height": pixels.height},  # the photo's own size, as the boxes
-                "threshold": results[0].threshold, "faces": [r.to_dict() for r in results]}
+                "threshold": results[0].threshold, "faces": [r.to_dict() for r in results],
+                "decision": f"cosine, the fixed threshold {fixed:g}" if fixed is not None
+                else service.gallery.calibration().decision()}
 
     try:
         answer = await service.queue.run(job)

@@ -17,18 +17,21 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from facerec.errors import UnknownModelError, WeightsNotFoundError
-from facerec.models.detectors.base import Detector
+from facerec.models.detectors.base import Detector, DetectorOptions, DetectorSettings
 from facerec.models.detectors.cascade import Cascade, Step
 from facerec.models.weights import WeightsFile, resolve_weights
 from facerec.runtime import Backend
 
 __all__ = ["DEFAULT_DETECTOR", "DEFAULT_LANDMARKS", "LANDMARKS", "Detector", "DetectorSpec", "Cascade",
-           "get_detector", "list_detectors", "get_detector_spec", "register_detector"]
+           "build_detector", "get_detector", "list_detectors", "get_detector_spec", "register_detector"]
 
 #: Chosen by ``scripts/bench_verify.py`` and ``scripts/eval_identify.py`` (see the README).
 DEFAULT_DETECTOR = "yunet,retinaface"
 
-Build = Callable[[Path | None, Backend, "int | None"], Detector]
+#: A detector's builder: its weights file (None for one without) and the pipeline's config, whole (backend,
+#: threads, and the detector options: ``min_score``, ``nms_iou``, ``max_side``); its backend is one the detector
+#: runs on.
+Build = Callable[[Path | None, DetectorSettings], Detector]
 Landmarks = Literal["mtcnn", "detector"]
 LANDMARKS: tuple[str, ...] = ("mtcnn", "detector")
 #: Who places the landmarks by default, chosen by ``scripts/eval_landmarks.py`` (see the README).
@@ -37,7 +40,7 @@ DEFAULT_LANDMARKS: Landmarks = "mtcnn"
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """A registered detector: how to build it from its weights file, backend and thread count."""
+    """A registered detector: how to build it from its weights file and the pipeline's config."""
 
     name: str
     build: Build
@@ -81,29 +84,44 @@ def get_detector_spec(name: str) -> DetectorSpec:
 
 def get_detector(name: str = DEFAULT_DETECTOR, *, backend: Backend = "onnx", threads: int | None = None,
                  retry: bool = True, landmarks: Landmarks = DEFAULT_LANDMARKS) -> Detector:
-    """Build detector ``name`` (or a comma-separated cascade) with its weights.
-
-    With ``retry`` (the default) every detector also gets a second look at the photos where it
-    found nothing, on a histogram-equalised copy with a black border (tight crops, side light);
-    a second detector then looks at what is still missing, on an equalised and a gamma-lifted copy.
-    ``landmarks="mtcnn"`` (the default) re-places the 5 landmarks of every face found by another
-    detector with MTCNN's R-Net and O-Net, where they stay within 0.3 eye distances of the
-    detector's; ``"detector"`` keeps each detector's own, which is faster and less precise (see
-    :mod:`facerec.models.detectors.landmarks`).
+    """Build detector ``name`` (or a comma-separated cascade) with its weights and default options: the
+    :func:`build_detector` of a pipeline with these settings.
 
     >>> get_detector("mtcnn").name  # doctest: +SKIP
     'mtcnn'
     """
     if landmarks not in LANDMARKS:
         raise ValueError(f"landmarks must be one of {', '.join(LANDMARKS)}, got {landmarks!r}")
-    names = [part.strip() for part in name.split(",") if part.strip()]
+    names = tuple(part.strip() for part in name.split(",") if part.strip())
     if not names:
         raise UnknownModelError("no detector named; known detectors: " + ", ".join(list_detectors()))
-    detectors = [_build(get_detector_spec(part), backend, threads) for part in names]
-    if landmarks == "mtcnn" and any(part != "mtcnn" for part in names):
+    for part in names:
+        get_detector_spec(part)  # an unknown name: UnknownModelError, listing the known
+    return build_detector(DetectorOptions(detectors=names, backend=backend, threads=threads, landmarks=landmarks),
+                          retry=retry)
+
+
+def build_detector(config: DetectorSettings, *, retry: bool = True) -> Detector:
+    """The detector cascade of ``config`` (its ``detectors``), each built from its weights and the config whole
+    (backend, threads, and the detector options ``min_score``, ``nms_iou``, ``max_side``).
+
+    With ``retry`` (the default) every detector also gets a second look at the photos where it
+    found nothing, on a histogram-equalised copy with a black border (tight crops, side light);
+    a second detector then looks at what is still missing, on an equalised and a gamma-lifted copy.
+    ``config.landmarks == "mtcnn"`` (the default) re-places the 5 landmarks of every face found by another
+    detector with MTCNN's R-Net and O-Net, where they stay within 0.3 eye distances of the
+    detector's; ``"detector"`` keeps each detector's own, which is faster and less precise (see
+    :mod:`facerec.models.detectors.landmarks`).
+
+    >>> build_detector(DetectorOptions(detectors=("yunet",), min_score=0.6)).settings["min_score"]  # doctest: +SKIP
+    0.6
+    """
+    names = config.detectors
+    detectors = [_build(get_detector_spec(part), config) for part in names]
+    if config.landmarks == "mtcnn" and any(part != "mtcnn" for part in names):
         from facerec.models.detectors.landmarks import MTCNNLandmarks, Refined
 
-        refiner = MTCNNLandmarks(backend=backend, threads=threads)
+        refiner = MTCNNLandmarks(backend=config.backend, threads=config.threads)
         detectors = [d if part == "mtcnn" else Refined(d, refiner) for part, d in zip(names, detectors)]
     steps: list[Step] = [(detectors[0], "original")]
     if retry:
@@ -114,30 +132,32 @@ def get_detector(name: str = DEFAULT_DETECTOR, *, backend: Backend = "onnx", thr
         steps += [(detector, "original") for detector in detectors[1:]]
     if len(steps) == 1:
         return detectors[0]
-    return Cascade(steps, name=",".join(names))
+    return Cascade(steps, name=config.detector)
 
 
-def _build(spec: DetectorSpec, backend: Backend, threads: int | None) -> Detector:
-    runs = backend if backend in spec.backends else spec.backends[0]
+def _build(spec: DetectorSpec, config: DetectorSettings) -> Detector:
+    runs = config.backend if config.backend in spec.backends else spec.backends[0]
+    if runs != config.backend:
+        config = config.with_(backend=runs)
     if runs == "onnx" and spec.onnx is not None:
         try:
-            return spec.build(resolve_weights(spec.onnx), runs, threads)  # type: ignore[arg-type]
+            return spec.build(resolve_weights(spec.onnx), config)
         except WeightsNotFoundError:
             pass  # not here: the network is exported from its weights file (the torch extra)
     path = resolve_weights(spec.weights) if spec.weights is not None else None
-    return spec.build(path, runs, threads)  # type: ignore[arg-type]
+    return spec.build(path, config)
 
 
-def _mtcnn(path: Path | None, backend: Backend, threads: int | None) -> Detector:
+def _mtcnn(path: Path | None, config: DetectorSettings) -> Detector:
     from facerec.models.detectors.mtcnn import MTCNNDetector
 
-    return MTCNNDetector()
+    return MTCNNDetector(**config.detector_options("min_score", "max_side"))  # its own NMS, per stage
 
 
-def _yolo_face(path: Path | None, backend: Backend, threads: int | None) -> Detector:
+def _yolo_face(path: Path | None, config: DetectorSettings) -> Detector:
     from facerec.models.detectors.yolo_face import YoloFaceDetector, yolo_weights_path
 
-    return YoloFaceDetector(yolo_weights_path())
+    return YoloFaceDetector(yolo_weights_path(), **config.detector_options("min_score", "nms_iou"))
 
 
 def _yolo_trained() -> Path | None:
@@ -151,20 +171,22 @@ def _yolo_trained() -> Path | None:
 
 
 def _yunet(variant: str) -> Build:
-    def build(path: Path | None, backend: Backend, threads: int | None) -> Detector:
+    def build(path: Path | None, config: DetectorSettings) -> Detector:
         from facerec.models.detectors.yunet import YuNetDetector
 
         assert path is not None  # noqa: S101 - the spec has weights
-        return YuNetDetector(weights_path=path, variant=variant, threads=threads)
+        return YuNetDetector(weights_path=path, variant=variant, threads=config.threads,
+                             **config.detector_options("min_score", "nms_iou", "max_side"))
 
     return build
 
 
-def _retinaface(path: Path | None, backend: Backend, threads: int | None) -> Detector:
+def _retinaface(path: Path | None, config: DetectorSettings) -> Detector:
     from facerec.models.detectors.retinaface import RetinaFaceDetector
 
     assert path is not None  # noqa: S101 - the spec has weights
-    return RetinaFaceDetector(weights_path=path, backend=backend, threads=threads)
+    return RetinaFaceDetector(weights_path=path, backend=config.backend, threads=config.threads,
+                              **config.detector_options("min_score", "nms_iou", "max_side"))
 
 
 _YUNET = "https://github.com/ShiqiYu/libfacedetection.train/raw/0047ac24afb1a50a0c6105001c89d1b5b805dbf1/onnx"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -142,3 +143,47 @@ def enhanced_copy(image: np.ndarray, how: str, pad: int) -> np.ndarray:
     elif how != "none":
         raise ValueError(f"unknown enhancement {how!r}")
     return np.pad(image, ((pad, pad), (pad, pad), (0, 0))) if pad else image
+
+
+class DetectorSettings(Protocol):
+    """What a detector builder reads from a pipeline's settings (:class:`facerec.config.PipelineConfig` has it
+    all; :class:`DetectorOptions` is the same without the rest of a pipeline): the cascade, who places the
+    landmarks, where it runs and the detector options."""
+
+    @property
+    def detectors(self) -> tuple[str, ...]: ...
+    @property
+    def landmarks(self) -> str: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def threads(self) -> int | None: ...
+    @property
+    def detector(self) -> str: ...
+    def detector_options(self, *names: str) -> dict[str, Any]: ...
+    def with_(self, **changes: Any) -> DetectorSettings: ...
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """A detector cascade's settings without a whole pipeline (``get_detector``); unset options are the
+    detectors' own defaults."""
+
+    detectors: tuple[str, ...]
+    landmarks: str = "mtcnn"
+    backend: str = "onnx"
+    threads: int | None = None
+    min_score: float | None = None
+    nms_iou: float | None = None
+    max_side: int | None = None
+
+    @property
+    def detector(self) -> str:
+        return ",".join(self.detectors)
+
+    def detector_options(self, *names: str) -> dict[str, Any]:
+        """The options among ``names`` that are set (not None), as keyword arguments."""
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+    def with_(self, **changes: Any) -> DetectorOptions:
+        return replace(self, **changes)
