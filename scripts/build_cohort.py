@@ -54,7 +54,6 @@ def main() -> None:
         embedded=embedded, keep_faces=args.keep_faces)
     if args.cache is not None and not args.cache.is_file():
         np.savez(args.cache, **{f.name: getattr(embedded, f.name) for f in fields(Embedded)})
-    calibration.record["photo_sets"] = {group: folder for folder, group in SETS.items()}
     _, (record, arrays) = calibration_files(recognizer.weights)
     if args.out is not None:
         record, arrays = args.out / record.name, args.out / arrays.name

@@ -162,3 +162,11 @@ def test_verify_answers_as_identify_does_on_a_gallery_of_one(recognizer, tmp_pat
     gallery.close()
     assert recognizer.verify(a, probes["same"], far=0.01).same_person
     assert not recognizer.verify(a, probes["lfw stranger"], far=0.01).same_person
+    # at the defaults (verify FAR 0.1%, identify FPIR 1%) too: no comparison passes below verify's bar
+    defaults = Gallery(recognizer, db=tmp_path / "defaults.db")
+    defaults.enroll(people[0], [a], allow_low_quality=True)
+    for kind, probe in probes.items():
+        verified, identified = recognizer.verify(a, probe), defaults.identify(probe)[0]
+        assert verified.threshold == pytest.approx(identified.threshold, abs=1e-6), kind
+        assert verified.same_person == (identified.name == people[0]), kind
+    defaults.close()
