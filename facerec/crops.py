@@ -72,6 +72,7 @@ def locate_faces(
     work_pixels: int = WORK_PIXELS,
     collect_errors: bool = False,
     pixels_digest: bool = False,
+    found: Sequence[Sequence[Face]] | None = None,
 ) -> list[Located]:
     """The one path from images to aligned faces: decode (large photos downscaled while decoding), detect in
     one batch, choose, align. Every command, the gallery, the service and bulk enrollment go through it.
@@ -84,6 +85,9 @@ def locate_faces(
     are recorded in ``error`` instead, and the other images go on. ``pad`` adds that fraction of the image
     size on every side (edge pixels repeated) before detection. ``pixels_digest`` records the sha256 of the
     pixels worked on (what enrollment keeps to skip a photo already enrolled); the other paths skip that work.
+    ``found[i]``, where given, holds image ``i``'s faces already found (in its own pixels: a video's tracked
+    faces, detected on a smaller copy of the frame and their landmarks refined): ``detector`` is not run, the
+    image is not downscaled, and with ``all_faces`` the faces are aligned in the order given.
     """
     size = alignment.size
     named = list(names) if names is not None else [describe(image) for image in images]
@@ -99,7 +103,8 @@ def locate_faces(
     digests: dict[int, str] = {}
     for i, image in enumerate(images):
         try:
-            decoded[i] = decode_image(image, max_pixels=max_pixels, work_pixels=work_pixels)
+            decoded[i] = decode_image(image, max_pixels=max_pixels,
+                                      work_pixels=work_pixels if found is None else None)
         except FaceRecError as exc:
             fail(i, exc)
             continue
@@ -107,8 +112,11 @@ def locate_faces(
             digests[i] = hashlib.sha256(decoded[i].pixels.tobytes()).hexdigest()
         pixels[i] = _pad(decoded[i].pixels, pad)
     rows = list(pixels)
-    found = detector.detect([pixels[i] for i in rows]) if detector is not None else [[] for _ in rows]
-    for i, candidates in zip(rows, found):
+    if found is not None:
+        detected = [list(found[i]) for i in rows]
+    else:
+        detected = detector.detect([pixels[i] for i in rows]) if detector is not None else [[] for _ in rows]
+    for i, candidates in zip(rows, detected):
         image = pixels[i]
         if require_single and len(candidates) > 1:
             fail(i, MultipleFacesError(named[i], len(candidates)), digests.get(i))

@@ -23,9 +23,10 @@ run), then the pipelines take turns on the people clip and each one's best pass 
 
     OMP_NUM_THREADS=2 python scripts/bench_video.py --threads 2
 
-With ``--video PATH`` (a real clip, no truth: speed only), ``facerec watch``'s Watcher (every face of a frame
-aligned and embedded in one batch, shot cuts, the identity check) and the facenet-pytorch loop each run over
-its first ``--frames`` frames, the whole loop timed, decoding included, taking turns ``--passes`` times:
+With ``--video PATH`` (a real clip, no truth: speed only), ``facerec watch``'s Watcher (a face aligned and
+embedded when its track needs it, those of a frame in one batch; shot cuts, the identity check;
+``--check-seconds 0`` embeds every face) and the facenet-pytorch loop each run over its first ``--frames``
+frames, the whole loop timed, decoding included, taking turns ``--passes`` times:
 
     OMP_NUM_THREADS=1 python scripts/bench_video.py --threads 1 --video ../shared/data/video/facenet-pytorch-crowd.mp4
 """
@@ -175,11 +176,11 @@ def facenet_identify(threads: int) -> Callable[[np.ndarray], Named]:
     return identify
 
 
-def run_real(gallery: Gallery, path: Path, frames: int) -> tuple[float, int, dict[str, int]]:
+def run_real(gallery: Gallery, path: Path, frames: int, **options: Any) -> tuple[float, int, dict[str, int]]:
     """Seconds, frames looked at, and what the Watcher saw, over the first ``frames`` frames of ``path``."""
     start = time.perf_counter()
     with open_video(path) as video:
-        watcher = Watcher(gallery, fps=video.fps)
+        watcher = Watcher(gallery, fps=video.fps, **options)
         tracks = faces = 0
         for frame in video:
             if watcher.frames >= frames:
@@ -189,15 +190,16 @@ def run_real(gallery: Gallery, path: Path, frames: int) -> tuple[float, int, dic
         tracks += len(watcher.finish())
     cuts = len(watcher.cuts.cuts) if watcher.cuts is not None else 0
     return time.perf_counter() - start, watcher.frames, {"faces": faces, "tracks": tracks, "splits": watcher.splits,
-                                                         "cuts": cuts}
+                                                         "cuts": cuts, "embedded": watcher.embedded}
 
 
 def bench_real(args: argparse.Namespace, gallery: Gallery) -> None:
     path = Path(args.video)
     loop = None if args.no_facenet else facenet_identify(args.threads)
     best = [float("inf"), float("inf")]
+    options = {} if args.check_seconds is None else {"check_seconds": args.check_seconds}
     for _ in range(args.passes):
-        seconds, looked, seen = run_real(gallery, path, args.frames)
+        seconds, looked, seen = run_real(gallery, path, args.frames, **options)
         best[0] = min(best[0], seconds)
         if loop is not None:
             start = time.perf_counter()
@@ -209,7 +211,7 @@ def bench_real(args: argparse.Namespace, gallery: Gallery) -> None:
             best[1] = min(best[1], time.perf_counter() - start)
     print(f"\n{path.name}: first {looked} frames, {args.threads} thread(s), best of {args.passes} passes; "
           f"watch saw {seen['faces']} face-frames in {seen['tracks']} tracks ({seen['splits']} identity splits, "
-          f"{seen['cuts']} shot cuts)\n")
+          f"{seen['cuts']} shot cuts) and embedded {seen['embedded']} of them\n")
     print("| pipeline | frames/s |\n|---|---:|")
     print(f"| facerec watch (Watcher) | {looked / best[0]:.2f} |")
     if loop is not None:
@@ -225,6 +227,8 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=3, help="Timed passes per pipeline (the best counts).")
     parser.add_argument("--video", default=None, help="A real clip to time (speed only: no truth).")
     parser.add_argument("--frames", type=int, default=105, help="With --video: how many of its first frames.")
+    parser.add_argument("--check-seconds", type=float, default=None,
+                        help="With --video: the Watcher's check_seconds (0: embed every face; default: its own).")
     args = parser.parse_args()
     os.environ["FACEREC_THREADS"] = str(args.threads)
     folder = Path(tempfile.mkdtemp(prefix="bench-video-"))

@@ -59,3 +59,33 @@ def test_all_faces_are_aligned_largest_first(recognizer, two_faces_photo):
     assert areas == sorted(areas, reverse=True)
     assert np.allclose(recognizer.embed(two_faces_photo, all_faces=True)[0].embedding,
                        recognizer.embed_crops(located.crops)[0], atol=1e-5)
+
+
+def test_watch_aligns_its_faces_through_locate_faces(recognizer, calls, monkeypatch, tmp_path):
+    """A video's faces take the photos' path too (issue 37): the faces `facerec watch` embeds are aligned by
+    locate_faces, and embed as the same faces of the frame do through the photo pipeline."""
+    pytest.importorskip("av", reason="video needs PyAV: pip install 'facerec[video]'")
+    pytest.importorskip("trackers", reason="video needs the tracker: pip install 'facerec[video]'")
+    from facerec.video import Watcher, open_video
+    from facerec.video.track import box_iou
+    from scripts.video_clips import PAN, make_clip
+
+    watch_module = __import__("facerec.video.watch", fromlist=["locate_faces"])
+    monkeypatch.setattr(watch_module, "locate_faces", facerec.crops.locate_faces)  # the counting one
+    gallery = Gallery(recognizer, db=tmp_path / "g.db")
+    gallery.enroll("Abel", [lfw("Abel_Pacheco")])
+    with open_video(make_clip(PAN, tmp_path, scale=4.0).path) as video:
+        watcher = Watcher(gallery, fps=video.fps)
+        frames = iter(video)
+        first, second = next(frames), next(frames)
+        watcher.feed(first)
+        watcher.feed(second)  # the tracker names the faces: their first frame's are embedded
+    assert calls == [1, 1]  # enrollment's photo, then the new tracks' faces: one image, one call
+    embedded = [kept for track in watcher._open.values() for kept in track.kept]
+    assert {kept.frame for kept in embedded} == {first.index}
+    photo = recognizer.embed(first.rgb(), all_faces=True)
+    assert len(embedded) == len(photo) == 2
+    for face in embedded:
+        same = max(photo, key=lambda p: box_iou(p.face.box, face.face.box))
+        assert box_iou(same.face.box, face.face.box) > 0.8
+        assert float(same.embedding @ face.vector) > 0.95

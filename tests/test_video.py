@@ -368,12 +368,11 @@ def test_an_interrupted_first_embedding_leaves_no_empty_track(clips, gallery, mo
         frames = list(video)
         watcher = Watcher(gallery, fps=video.fps)
 
-    def interrupted(frame, faces):
+    def interrupted(faces):
         if faces:
             raise KeyboardInterrupt
-        return []
 
-    monkeypatch.setattr(watcher, "_embed_frame", interrupted)
+    monkeypatch.setattr(watcher, "_embed", interrupted)
     with pytest.raises(KeyboardInterrupt):
         for n, frame in enumerate(frames):  # noqa: B007 (n is where it stopped)
             watcher.feed(frame)
