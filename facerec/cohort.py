@@ -14,11 +14,12 @@ most like the face (the owner of its best-scoring cohort face) is left out of it
 someone who is in the cohort (the cohort is made of public photos) would otherwise be measured against
 itself and could never be recognised.
 
-The cohort is kept as *entries* that each average the faces of at least five different people (clusters of
-similar faces: a kind of face under a kind of light), so no one's face template is stored or shipped; the person
-left out of a face's statistics is then its nearest entry. A model's calibration (:mod:`facerec.calibration`,
-``facerec models calibrate --photos DIR``) writes the entries (``.cohort.npz``) and a record
-(``.calibration.json``: the people it used, the embedding space it was made in, the entries' sha256, checked on
+The cohort is kept as *entries* that each average alike faces of five different people (a kind of face under a
+kind of light: :func:`facerec.calibration.cohort_entries`), so no one's face template is stored or shipped; the
+"person" left out of a face's statistics is then its nearest entry. (A user may keep their own cohort's faces as
+they are, ``--keep-faces``: each face's person is then stored with it.) A model's calibration
+(:mod:`facerec.calibration`, ``facerec models calibrate --photos DIR``) writes the entries (``.cohort.npz``) and a
+record (``.calibration.json``: the people it used, the embedding space it was made in, the entries' sha256, checked on
 load) to the user's model folder; the default model ships one, built the same way by ``scripts/build_cohort.py``.
 The user's own is used where there is one (:func:`calibration_files`). The record also holds how often normalised
 strangers pass each threshold (aggregate rates, no face data): for calibration people (never the cohort's), per

@@ -151,7 +151,6 @@ class FaceRecognizer:
         self.precision: Precision = self.embedder.precision if isinstance(self.embedder, OnnxEmbedder) else "fp32"
         self.threshold = self.weights.threshold if threshold is None else threshold
         self.fixed_threshold = threshold  # None: verify decides as the model's calibration says
-        self._cohort: tuple[Cohort | None, str | None] | None = None
         self.flip = flip
         if not detect:
             self.detector: Detector = FaceCropDetector(self.weights.alignment)
@@ -268,7 +267,7 @@ class FaceRecognizer:
         if self.fixed_threshold is not None:
             return VerifyResult(similarity, self.threshold, similarity >= self.threshold, *faces, score=similarity,
                                 decision=f"cosine, the fixed threshold {self.threshold:g}")
-        low_a, low_b = (quality.low for quality in assess_faces([first.faces[0], second.faces[0]],
+        low_a, low_b = (quality.low for quality in assess_faces([first.work_faces[0], second.work_faces[0]],
                                                                 np.stack([first.crops[0], second.crops[0]])))
         cohort, notice = self.cohort()
         if notice is not None:
@@ -295,13 +294,12 @@ class FaceRecognizer:
 
     def cohort(self) -> tuple[Cohort | None, str | None]:
         """The model's calibration for the space this recognizer embeds in, and why not where there is one that
-        cannot be used here (:func:`facerec.cohort.cohort_for`)."""
-        if self._cohort is None:
-            from facerec.cohort import cohort_for
-            from facerec.embedding_space import embedding_space
+        cannot be used here (:func:`facerec.cohort.cohort_for`: read from its files once per process, looked up
+        on each call, so a calibration written meanwhile is used)."""
+        from facerec.cohort import cohort_for
+        from facerec.embedding_space import embedding_space
 
-            self._cohort = cohort_for(self.weights, embedding_space(self, self.even_light))
-        return self._cohort
+        return cohort_for(self.weights, embedding_space(self, self.even_light))
 
     def align(
         self,
