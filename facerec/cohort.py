@@ -30,8 +30,9 @@ studio under one light resemble each other more than ordinary photos do, and the
 often. A gallery measures its own homogeneity (:func:`homogeneity`, from its enrolled faces, with an upper
 margin that is wide for few people) and is held to the table of the groups it resembles: each group's ``t``
 with ``FPIR(t, N) <= fpir``, interpolated by homogeneity between the groups (clamped at the outer ones).
-A gallery of too few people to tell, and ``verify`` (a one-person gallery), are held to the strictest group's
-(see :meth:`Cohort.threshold`).
+A gallery of one person, and ``verify`` (one comparison), have no homogeneity to measure and are held to the
+strictest group's (see :meth:`Cohort.threshold`); from two people on it is measured, with the wide margin of few
+people (``scripts/eval_small_galleries.py``).
 
 >>> cohort = load_cohort(weights)  # doctest: +SKIP
 >>> mu, sd = cohort.stats(vectors)  # doctest: +SKIP
@@ -57,7 +58,7 @@ __all__ = ["COHORT_DIR", "LOW_QUALITY_GROUP", "MIN_CONDITION_PEOPLE", "Cohort", 
 
 COHORT_DIR = Path(__file__).parent / "models" / "embedders" / "calibration"
 LOW_QUALITY_GROUP = "low quality"  # the group whose threshold only low-quality probes are held to
-MIN_CONDITION_PEOPLE = 5  # fewer enrolled people: their homogeneity is not measured, the strictest group's table
+MIN_CONDITION_PEOPLE = 2  # fewer (one person, and verify): no homogeneity to measure, the strictest group's table
 MIN_SD = 1e-4  # the least spread a face's cohort scores are given (a spread of 0 would make every score infinite)
 
 
@@ -146,13 +147,14 @@ def own_scores(cohort: Cohort, vectors: np.ndarray, owners: Sequence[str] | np.n
     return scores
 
 
-def homogeneity(scores: np.ndarray, owners: Sequence[str] | np.ndarray, margin: float = 2.0) -> float | None:
+def homogeneity(scores: np.ndarray, owners: Sequence[str] | np.ndarray, margin: float = 2.0,
+                least: int = MIN_CONDITION_PEOPLE) -> float | None:
     """How much a gallery's people resemble each other: from :func:`own_scores`, each person's mean score
     against the other people's faces, averaged over people, plus ``margin`` standard errors (a few people may
-    look less alike than their conditions make them); None below :data:`MIN_CONDITION_PEOPLE` people."""
+    look less alike than their conditions make them); None below ``least`` people (at least 2)."""
     owners = np.asarray(owners)
     people = np.unique(owners)
-    if len(people) < MIN_CONDITION_PEOPLE:
+    if len(people) < max(least, 2):
         return None
     finite = np.where(np.isfinite(scores), scores, 0.0)
     counts = np.isfinite(scores).sum(axis=1)

@@ -203,3 +203,20 @@ def test_a_studio_gallery_is_held_to_a_stricter_threshold_than_one_of_ordinary_p
     cohort = load_cohort(recognizer.weights)
     small = cohort.threshold(3, 0.01)  # no homogeneity: the strictest group
     assert small >= max(cohort.threshold(3, 0.01, homogeneity=h) for h in cohort.homogeneity[:-1])
+
+
+def test_a_gallery_of_three_is_held_to_the_condition_it_resembles(recognizer, tmp_path):
+    """From two people on a gallery measures how alike its people are (with the wide margin of few people): three
+    people in ordinary photos are not held to the strictest (studio or side-light) group's bar."""
+    people = [p for p in _record_people(recognizer, "held_out", "ordinary photos") if lfw(p, 2).is_file()][:3]
+    gallery = Gallery(recognizer, db=tmp_path / "three.db")
+    for person in people:
+        gallery.enroll(person, [lfw(person)], save=False, allow_low_quality=True)
+    calibration = gallery.calibration()
+    from facerec.open_set import decision_thresholds
+
+    strictest, _ = decision_thresholds(load_cohort(recognizer.weights), recognizer.weights, 3, 0.01, 0.001, None)
+    assert calibration.homogeneity is not None
+    assert calibration.threshold < strictest  # what a gallery without a measured homogeneity is held to
+    assert all(gallery.identify(lfw(person, 2))[0].name == person for person in people)
+    gallery.close()
