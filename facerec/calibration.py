@@ -46,6 +46,7 @@ MIN_PHOTOS = 2
 MIX = 5  # a cohort entry averages one face each of this many people
 MAX_COHORT_FACES = 6000
 K = 200  # cohort scores averaged per side (at most half the entries)
+ENTRY_DECIMALS = 4  # the record keeps the cohort entries to this many decimals (a float16 keeps about 3.3 digits)
 T_GRID = np.round(np.arange(-2.0, 14.0001, 0.05), 2)
 N_GRID = np.array([1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000, 5000, 10_000, 100_000, 1_000_000])
 REPORT_GALLERY = 100  # the largest gallery the report enrolls (half the held-out people of a group, at most)
@@ -257,11 +258,10 @@ def _rate(hits: int, total: int, people: int) -> dict[str, Any]:
 
 @dataclass
 class Calibration:
-    """A model's calibration: its cohort (entries), tables and the held-out report, as written to its record."""
+    """A model's calibration: its record (cohort entries, tables, people, held-out report: what is written) and
+    the full held-out report (with the scores a DET plot is drawn from)."""
 
     record: dict[str, Any]
-    entries: np.ndarray
-    owners: np.ndarray  # each entry's person (an index): with --keep-faces a face's own, else each entry its own
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -274,7 +274,7 @@ def build_calibration(recognizer: FaceRecognizer, folders: Sequence[PhotoFolder]
     as an earlier call embedded them with this recognizer (a script's cache). ``keep_faces`` keeps the cohort
     people's faces as they are instead of as entries (the user's own photos, kept on their machine: a sharper
     cohort, measured in docs/results/open_set.md)."""
-    from facerec.cohort import Cohort
+    from facerec.cohort import Cohort, entries_as_read, entries_digest
     from facerec.embedding_space import embedding_space
 
     scanned = [(folder, people_folders(folder.path)) for folder in folders]
@@ -293,12 +293,14 @@ def build_calibration(recognizer: FaceRecognizer, folders: Sequence[PhotoFolder]
     if len(entries) < 4:
         raise CalibrationError(f"the cohort people's photos gave {len(entries)} cohort entries of {MIX} people "
                                "each: add more people")
+    written = np.round(entries.astype(np.float64), ENTRY_DECIMALS).tolist()  # as the record keeps them
+    owner_list = [int(o) for o in owners]
+    entries, digest = entries_as_read(written), entries_digest(written, owner_list)  # the tables use them as read
     k = int(min(K, max(2, len(entries) // 2)))
     groups = [folder.group for folder in folders]
-    bare = Cohort(entries, owners, k, T_GRID, N_GRID, (), np.zeros((0, len(N_GRID), len(T_GRID))),
-                  "")
+    bare = Cohort(entries, owners, k, T_GRID, N_GRID, (), np.zeros((0, len(N_GRID), len(T_GRID))), digest)
     names, table, alike = condition_tables(embedded, groups, bare, log)
-    cohort = Cohort(entries, owners, k, T_GRID, N_GRID, tuple(names), table, "",
+    cohort = Cohort(entries, owners, k, T_GRID, N_GRID, tuple(names), table, digest,
                     np.array([np.nan if a is None else a for a in alike], np.float64))
     who = {role: sorted(set(embedded.person[embedded.role == role].tolist()))
            for role in ("cohort", "calibration", "held out")}
@@ -314,8 +316,9 @@ def build_calibration(recognizer: FaceRecognizer, folders: Sequence[PhotoFolder]
         "homogeneity": [None if h is None else round(h, 6) for h in alike],
         "t_grid": [round(float(t), 6) for t in T_GRID], "n_grid": [int(n) for n in N_GRID],
         "table": [[[float(f"{v:.9g}") for v in row] for row in group] for group in table.astype(np.float64)],
+        "entries": written, "entry_people": owner_list, "cohort_sha256": digest,
     }
-    calibration = Calibration(record, entries, owners)
+    calibration = Calibration(record)
     calibration.report = held_out_report(recognizer, embedded, groups, cohort, fpir=fpir, far=far)
     record["report"] = {"fpir": fpir, "far": far, "groups": {
         group: {"identify": {k: v for k, v in found["identify"].items() if k != "det"}, "verify": found["verify"]}
@@ -354,8 +357,8 @@ def _open_set(recognizer: FaceRecognizer, embedded: Embedded, rows: np.ndarray, 
     first = {name: int(rows[np.nonzero(people == name)[0][0]]) for name in enrolled}
     mated = [int(r) for r, p in zip(rows, people) if p in first and first[p] != r]
     others = [int(r) for r, p in zip(rows, people) if p in set(strangers)]
-    gallery = Gallery(recognizer, db="sqlite://", fpir=fpir)
-    gallery.use_cohort(cohort)
+    gallery = Gallery(recognizer, db="sqlite://", fpir=fpir, normalize=False)  # no model calibration loaded:
+    gallery.use_cohort(cohort)  # it decides with the one being measured
     gallery.record_crops()
     label = {name: f"person {n}" for n, name in enumerate(first)}  # a gallery name holds no slash
     gallery.store.enroll_many([(label[name], NewFace(embedded.embedding[row], f"calibration-{row}"))
@@ -432,17 +435,11 @@ def _pairs(embedded: Embedded, rows: np.ndarray, cohort: Cohort, recognizer: Fac
                          len({p for p in people.tolist() if (people == p).sum() >= 2}))}
 
 
-def write_calibration(calibration: Calibration, json_path: Path, arrays_path: Path) -> None:
-    """Write the cohort entries and the record (with the entries' sha256), each by atomic replace, entries first."""
-    from facerec.fileio import atomic_path, sha256_file
-
-    with atomic_path(arrays_path) as tmp:
-        with tmp.open("wb") as handle:
-            np.savez_compressed(handle, entries=calibration.entries.astype(np.float16),
-                                people=calibration.owners.astype(np.int32))
-    record = dict(calibration.record, cohort_file=arrays_path.name, cohort_sha256=sha256_file(arrays_path))
-    with atomic_path(json_path) as tmp:
-        tmp.write_text(json.dumps(record, separators=(",", ":")) + "\n")
+def write_calibration(calibration: Calibration, path: Path) -> None:
+    """Write the record (its cohort entries in it) by atomic replace, and read calibrations afresh."""
     from facerec.cohort import forget_loaded
+    from facerec.fileio import atomic_path
 
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(calibration.record, separators=(",", ":")) + "\n")
     forget_loaded()

@@ -18,9 +18,9 @@ The cohort is kept as *entries* that each average alike faces of five different 
 kind of light: :func:`facerec.calibration.cohort_entries`), so no one's face template is stored or shipped; the
 "person" left out of a face's statistics is then its nearest entry. (A user may keep their own cohort's faces as
 they are, ``--keep-faces``: each face's person is then stored with it.) A model's calibration
-(:mod:`facerec.calibration`, ``facerec models calibrate --photos DIR``) writes the entries (``.cohort.npz``) and a
-record (``.calibration.json``: the people it used, the embedding space it was made in, the entries' sha256, checked on
-load) to the user's model folder; the default model ships one, built the same way by ``scripts/build_cohort.py``.
+(:mod:`facerec.calibration`, ``facerec models calibrate --photos DIR``) writes one record (``.calibration.json``:
+the people it used, the embedding space it was made in, the entries rounded to 4 decimals and their sha256, checked
+on load) to the user's model folder; the default model ships one, built the same way by ``scripts/build_cohort.py``.
 The user's own is used where there is one (:func:`calibration_files`). The record also holds how often normalised
 strangers pass each threshold (aggregate rates, no face data): for calibration people (never the cohort's), per
 condition group (for the shipped one: ordinary photos, a studio, strong side light; then low-quality faces) and
@@ -41,6 +41,7 @@ people (``scripts/eval_small_galleries.py``).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,8 +54,8 @@ from facerec.errors import FaceRecError
 from facerec.models.weights import Weights
 
 __all__ = ["COHORT_DIR", "LOW_QUALITY_GROUP", "MIN_CONDITION_PEOPLE", "Cohort", "CohortError", "as_norm",
-           "calibration_files", "cohort_for", "forget_loaded", "fpir_table", "homogeneity", "load_cohort", "own_scores",
-           "usable_stats"]
+           "calibration_files", "cohort_for", "entries_as_read", "entries_digest", "forget_loaded", "fpir_table",
+           "homogeneity", "load_cohort", "own_scores", "usable_stats"]
 
 COHORT_DIR = Path(__file__).parent / "models" / "embedders" / "calibration"
 LOW_QUALITY_GROUP = "low quality"  # the group whose threshold only low-quality probes are held to
@@ -66,14 +67,26 @@ class CohortError(FaceRecError):
     """A cohort file is damaged, or not the one its record names."""
 
 
-def calibration_files(weights: Weights) -> list[tuple[Path, Path]]:
-    """Where a calibration of ``weights`` may be, record and cohort entries, in the order they are looked for: the
-    user's own (``facerec models calibrate``, in the user's model folder), then the one that ships with the model."""
+def calibration_files(weights: Weights) -> list[Path]:
+    """Where a calibration record of ``weights`` may be, in the order they are looked for: the user's own
+    (``facerec models calibrate``, in the user's model folder), then the one that ships with the model."""
     from facerec.models.embedders.custom import models_dir
 
     stem = f"{weights.model}-{weights.tag}".replace("/", "_").replace(":", "_")
-    return [(folder / f"{stem}.calibration.json", folder / f"{stem}.cohort.npz")
-            for folder in (models_dir() / "calibration", COHORT_DIR)]
+    return [folder / f"{stem}.calibration.json" for folder in (models_dir() / "calibration", COHORT_DIR)]
+
+
+def entries_digest(entries: list[list[float]], people: list[int]) -> str:
+    """The sha256 a record keeps of its cohort entries and their people (as written in it), checked on load."""
+    text = json.dumps([entries, people], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def entries_as_read(values: Any) -> np.ndarray:
+    """A record's cohort entries as they are used: float32 unit rows (the calibration computes its tables with
+    exactly these)."""
+    entries = np.asarray(values, np.float32).reshape(len(values), -1)
+    return entries / np.maximum(np.linalg.norm(entries, axis=1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True, eq=False)
@@ -219,10 +232,10 @@ def cohort_for(weights: Weights, space: Mapping[str, Any] | None = None) -> tupl
 
     if weights.sha256 is None:
         return None, None
-    for record, arrays in calibration_files(weights):
+    for record in calibration_files(weights):
         if not record.is_file():
             continue
-        cohort = _load(record, arrays, weights.sha256)
+        cohort = _load(record, weights.sha256)
         if cohort is None:
             continue
         differ = differing(cohort.space, space) if space is not None else []
@@ -240,24 +253,20 @@ def forget_loaded() -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _load(record: Path, arrays: Path, weights_sha256: str) -> Cohort | None:
-    from facerec.fileio import sha256_file
-
+def _load(record: Path, weights_sha256: str) -> Cohort | None:
     meta: dict[str, Any] = json.loads(record.read_text())
     if meta.get("weights_sha256") != weights_sha256:
         return None
-    if not arrays.is_file() or sha256_file(arrays) != meta.get("cohort_sha256"):
-        raise CohortError(f"the cohort {arrays} is missing or not the one {record.name} names (sha256): "
-                          "calibrate again (facerec models calibrate --photos DIR) or remove the record")
-    with np.load(arrays) as data:
-        embeddings = data["entries"].astype(np.float32)
-        owners = data["people"].astype(np.int64) if "people" in data.files else np.arange(len(embeddings))
-    embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    entries, owners = meta.get("entries"), meta.get("entry_people")
+    if not entries or not owners or entries_digest(entries, owners) != meta.get("cohort_sha256"):
+        raise CohortError(f"the calibration record {record} is damaged: its cohort entries are not the ones its "
+                          "sha256 names; calibrate again (facerec models calibrate --photos DIR) or remove it")
     known = meta.get("homogeneity")
     people = meta.get("people", {})
-    return Cohort(embeddings, owners, int(meta["k"]), np.asarray(meta["t_grid"], np.float64),
-                  np.asarray(meta["n_grid"], np.float64), tuple(str(g) for g in meta["groups"]),
-                  np.asarray(meta["table"], np.float64), str(meta["cohort_sha256"]),
+    return Cohort(entries_as_read(entries), np.asarray(owners, np.int64), int(meta["k"]),
+                  np.asarray(meta["t_grid"], np.float64), np.asarray(meta["n_grid"], np.float64),
+                  tuple(str(g) for g in meta["groups"]), np.asarray(meta["table"], np.float64),
+                  str(meta["cohort_sha256"]),
                   None if known is None else np.array([np.nan if h is None else h for h in known], np.float64),
                   space=dict(meta.get("space") or {}), calibrated_on=len(people.get("calibration", [])),
                   source="your photos" if record.parent != COHORT_DIR else "shipped", record=record)

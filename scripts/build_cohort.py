@@ -54,10 +54,10 @@ def main() -> None:
         embedded=embedded, keep_faces=args.keep_faces)
     if args.cache is not None and not args.cache.is_file():
         np.savez(args.cache, **{f.name: getattr(embedded, f.name) for f in fields(Embedded)})
-    _, (record, arrays) = calibration_files(recognizer.weights)
+    record = calibration_files(recognizer.weights)[-1]
     if args.out is not None:
-        record, arrays = args.out / record.name, args.out / arrays.name
-    write_calibration(calibration, record, arrays)
+        record = args.out / record.name
+    write_calibration(calibration, record)
     if args.plot:
         det_plot(calibration.report, args.plot)
     print(json.dumps(calibration.record["report"], indent=1))

@@ -116,7 +116,7 @@ def test_a_custom_onnx_model_is_calibrated_the_same_way(own_models, att40):
 
 
 def held_out(recognizer, group: str) -> list[str]:
-    record = json.loads(calibration_files(recognizer.weights)[-1][0].read_text())
+    record = json.loads(calibration_files(recognizer.weights)[-1].read_text())
     return [p.split("/", 1)[1] for p in record["people"]["held_out"] if p.startswith(f"{group}/")]
 
 

@@ -154,12 +154,11 @@ def test_index_stats_reports_the_decision_identify_makes_without_the_cohort(reco
     from facerec.cohort import calibration_files, forget_loaded
 
     monkeypatch.setenv("FACEREC_MODELS_DIR", str(tmp_path / "models"))
-    (own, own_arrays), (shipped, arrays) = calibration_files(recognizer.weights)
+    own, shipped = calibration_files(recognizer.weights)
     own.parent.mkdir(parents=True)
     record = json.loads(shipped.read_text())
     record["space"]["precision"] = "fp32" if record["space"]["precision"] != "fp32" else "int8"
     own.write_text(json.dumps(record))
-    own_arrays.write_bytes(arrays.read_bytes())
     forget_loaded()
     gallery = Gallery(recognizer, db=db)
     assert gallery.cohort is None

@@ -113,11 +113,11 @@ def calibrate_command(model: str, tag: str | None, weights: str | None, no_flip:
     calibration, _, _ = build_calibration(
         recognizer, [PhotoFolder.of(folder) for folder in folders], fpir=fpir, far=far, progress=not as_json,
         command=command, log=None if as_json else (lambda line: click.echo(line, err=True)), keep_faces=keep_faces)
-    [(record, arrays), _] = calibration_files(recognizer.weights)
-    write_calibration(calibration, record, arrays)
+    record = calibration_files(recognizer.weights)[0]
+    write_calibration(calibration, record)
     if plot:
         det_plot(calibration.report, Path(plot))
-    summary = {"model": recognizer.model_key, "record": str(record), "cohort": str(arrays),
+    summary = {"model": recognizer.model_key, "record": str(record),
                "people": {role: len(names) for role, names in calibration.record["people"].items()},
                "cohort_entries": calibration.record["cohort_entries"], "plot": plot,
                "report": calibration.record["report"]}
@@ -135,7 +135,7 @@ def calibrate_command(model: str, tag: str | None, weights: str | None, no_flip:
                    f"FNIR {_shown(identify['fnir'])}, FPIR {_shown(identify['fpir'])}", file=out)
         click.echo(f"  {'':<{len(group)}}  verify at FAR {far:g}: FAR {_shown(verify['far'])}, "
                    f"TAR {_shown(verify['tar'])}", file=out)
-    click.echo(f"wrote {record} and {arrays}" + (f"; DET plot {plot}" if plot else ""), file=out)
+    click.echo(f"wrote {record}" + (f"; DET plot {plot}" if plot else ""), file=out)
 
 
 def _shown(rate: dict[str, Any]) -> str:
