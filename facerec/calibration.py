@@ -127,7 +127,6 @@ class Embedded:
     role: np.ndarray
     embedding: np.ndarray
     low: np.ndarray
-    photos: int  # photos read, with or without a face
 
     def rows(self, role: str, group: int | None = None) -> np.ndarray:
         mask = self.role == role
@@ -159,7 +158,7 @@ def embed_folders(recognizer: FaceRecognizer, folders: Sequence[tuple[PhotoFolde
     if not ok.any():
         raise CalibrationError("no face was found in any of the photos")
     return Embedded(np.array([r[0] for r in rows])[ok], np.array([r[1] for r in rows])[ok],
-                    np.array([r[2] for r in rows])[ok], vectors[ok], low[ok], len(paths))
+                    np.array([r[2] for r in rows])[ok], vectors[ok], low[ok])
 
 
 def cohort_entries(vectors: np.ndarray, owners: np.ndarray, *, mix: int = MIX, seed: int = 0) -> np.ndarray:

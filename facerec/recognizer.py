@@ -276,9 +276,8 @@ class FaceRecognizer:
                                            far)
         score, threshold = float(scores[0, 0]), float(thresholds[0, 0])
         kind = "cosine" if cohort is None else "as-norm"
-        decision = self.verify_threshold(far)[1]
         return VerifyResult(similarity, threshold, score >= threshold, *faces, score=score, score_kind=kind, far=far,
-                            decision=decision)
+                            decision=_verify_decision(cohort, far))
 
     def verify_threshold(self, far: float = FAR) -> tuple[float, str]:
         """The threshold :meth:`verify` holds an ordinary pair to at ``far`` (a fixed ``threshold``: that one), and
@@ -288,9 +287,7 @@ class FaceRecognizer:
         if self.fixed_threshold is not None:
             return self.threshold, f"cosine, the fixed threshold {self.threshold:g}"
         cohort, _ = self.cohort()
-        threshold = model_threshold(cohort, self.weights, 1, far)
-        return threshold, (f"cosine, not calibrated for this model (its spec's tail; facerec models calibrate), FAR "
-                           f"{far:g}" if cohort is None else f"{cohort.describe()}, FAR {far:g}")
+        return model_threshold(cohort, self.weights, 1, far), _verify_decision(cohort, far)
 
     def cohort(self) -> tuple[Cohort | None, str | None]:
         """The model's calibration for the space this recognizer embeds in, and why not where there is one that
@@ -371,6 +368,13 @@ class FaceRecognizer:
                 faces += aligned.faces
                 bar.update(count)
         return BatchEmbeddings(vectors, detected, errors, faces)
+
+
+def _verify_decision(cohort: Cohort | None, far: float) -> str:
+    """How verify decides, in words (its ``decision``)."""
+    if cohort is None:
+        return f"cosine, not calibrated for this model (its spec's tail; facerec models calibrate), FAR {far:g}"
+    return f"{cohort.describe()}, FAR {far:g}"
 
 
 def build_recognizer(config: PipelineConfig, *, threshold: float | None = None) -> FaceRecognizer:

@@ -28,7 +28,10 @@ from facerec.calibration import Embedded, PhotoFolder, build_calibration, condit
 from facerec.cohort import calibration_files
 
 #: The shared sets: folder under ../shared/data and the condition group it stands for.
-SETS = {"lfw_dev/images": "ordinary photos", "att_faces": "one studio", "yale_b_dev": "strong side light"}
+#: The shared sets (eval_identify.py's short name of each): folder under ../shared/data, and the condition group
+#: it stands for.
+SETS = {"lfw": ("lfw_dev/images", "ordinary photos"), "att": ("att_faces", "one studio"),
+        "yale": ("yale_b_dev", "strong side light")}
 
 
 def main() -> None:
@@ -46,10 +49,9 @@ def main() -> None:
     embedded = None
     if args.cache is not None and args.cache.is_file():
         with np.load(args.cache) as saved:
-            embedded = Embedded(**{f.name: saved[f.name] for f in fields(Embedded) if f.name != "photos"},
-                                photos=int(saved["photos"]))
+            embedded = Embedded(**{f.name: saved[f.name] for f in fields(Embedded)})
     calibration, _, embedded = build_calibration(
-        recognizer, [PhotoFolder(data / folder, group) for folder, group in SETS.items()], progress=True,
+        recognizer, [PhotoFolder(data / folder, group) for folder, group in SETS.values()], progress=True,
         command="python scripts/build_cohort.py --shared ../shared", log=lambda line: print(line, flush=True),
         embedded=embedded, keep_faces=args.keep_faces)
     if args.cache is not None and not args.cache.is_file():
@@ -67,7 +69,6 @@ def main() -> None:
 
 # -- for scripts/eval_identify.py: the three sets as one table of rows, and FPIR tables from any of its rows ----
 
-KEYS = {"lfw": "lfw_dev/images", "att": "att_faces", "yale": "yale_b_dev"}  # eval_identify's name of each set
 
 
 def embed_shared(recognizer: FaceRecognizer, data: Path, cache: Path | None) -> dict[str, np.ndarray]:
@@ -84,7 +85,7 @@ def embed_shared(recognizer: FaceRecognizer, data: Path, cache: Path | None) -> 
             if str(saved["model"]) == made_by:
                 return {key: saved[key] for key in saved.files}
     rows = []
-    for key, folder in KEYS.items():
+    for key, (folder, _) in SETS.items():
         people = people_folders(data / folder)
         for (name, photos), role in zip(people, roles(len(people))):
             rows += [(key, name, role, str(photo)) for photo in photos]
@@ -111,13 +112,13 @@ def calibration_tables(shared: dict[str, np.ndarray], stats: Callable[[np.ndarra
                        ) -> tuple[list[str], np.ndarray, list[float | None]]:
     """:func:`facerec.calibration.condition_tables` of the detected rows ``calibrate_on`` (a mask over
     :func:`embed_shared`'s arrays), one group per set, normalised with the cohort statistics ``stats``."""
-    keys = list(KEYS)
+    keys = list(SETS)
     usable = shared["detected"]
     embedded = Embedded(group=np.array([keys.index(s) for s in shared["set"][usable]]),
                         person=np.char.add(np.char.add(shared["set"][usable], "/"), shared["person"][usable]),
                         role=np.where(calibrate_on[usable], "calibration", "other"),
-                        embedding=shared["embedding"][usable], low=shared["low"][usable], photos=int(len(usable)))
-    groups = [SETS[KEYS[key]] for key in keys]
+                        embedding=shared["embedding"][usable], low=shared["low"][usable])
+    groups = [SETS[key][1] for key in keys]
     return condition_tables(embedded, groups, SimpleNamespace(stats=stats), log)  # type: ignore[arg-type]
 
 
